@@ -1,0 +1,87 @@
+"""Where notes are kept. ``NoteRepository`` is the port; ``SqliteNoteRepository`` the default adapter.
+
+Swap the adapter (another database, an HTTP backend) by implementing the same four methods.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Protocol
+
+from ..core.store import connect, transaction
+from .models import Note
+
+
+class NoteRepository(Protocol):
+    def get(self, slug: str) -> Note | None: ...
+    def add(self, note: Note) -> bool: ...
+    def replace(self, note: Note, expected_version: int) -> bool: ...
+    def remove(self, slug: str) -> Note | None: ...
+    def list(self, tag: str | None, limit: int, offset: int) -> tuple[list[Note], int]: ...
+
+
+class SqliteNoteRepository:
+    """Notes in one SQLite file; safe for several threads and processes at once."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._local = threading.local()  # sqlite3 connections must stay on their thread
+        with transaction(self._conn(), write=True) as conn:
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS notes (slug TEXT PRIMARY KEY, title TEXT NOT NULL,"
+                " body TEXT NOT NULL, tags TEXT NOT NULL, version INTEGER NOT NULL)"
+            )
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = connect(self.path)
+        return conn
+
+    @staticmethod
+    def _note(row: sqlite3.Row) -> Note:
+        return Note(slug=row["slug"], title=row["title"], body=row["body"],
+                    tags=json.loads(row["tags"]), version=row["version"])
+
+    def get(self, slug: str) -> Note | None:
+        row = self._conn().execute("SELECT * FROM notes WHERE slug = ?", (slug,)).fetchone()
+        return self._note(row) if row else None
+
+    def add(self, note: Note) -> bool:
+        with transaction(self._conn(), write=True) as conn:
+            cur = conn.execute(
+                "INSERT OR IGNORE INTO notes VALUES (?, ?, ?, ?, ?)",
+                (note.slug, note.title, note.body, json.dumps(note.tags), note.version),
+            )
+            return cur.rowcount == 1
+
+    def replace(self, note: Note, expected_version: int) -> bool:
+        with transaction(self._conn(), write=True) as conn:
+            cur = conn.execute(
+                "UPDATE notes SET title = ?, body = ?, tags = ?, version = ?"
+                " WHERE slug = ? AND version = ?",
+                (note.title, note.body, json.dumps(note.tags), note.version, note.slug,
+                 expected_version),
+            )
+            return cur.rowcount == 1
+
+    def remove(self, slug: str) -> Note | None:
+        with transaction(self._conn(), write=True) as conn:
+            row = conn.execute("SELECT * FROM notes WHERE slug = ?", (slug,)).fetchone()
+            if row is None:
+                return None
+            conn.execute("DELETE FROM notes WHERE slug = ?", (slug,))
+            return self._note(row)
+
+    def list(self, tag: str | None, limit: int, offset: int) -> tuple[list[Note], int]:
+        where, args = ("", ()) if tag is None else (
+            "WHERE EXISTS (SELECT 1 FROM json_each(notes.tags) WHERE value = ?)", (tag,))
+        conn = self._conn()
+        total = conn.execute(f"SELECT COUNT(*) FROM notes {where}", args).fetchone()[0]
+        rows = conn.execute(
+            f"SELECT * FROM notes {where} ORDER BY slug LIMIT ? OFFSET ?", (*args, limit, offset)
+        ).fetchall()
+        return [self._note(r) for r in rows], total
