@@ -1,0 +1,45 @@
+"""Helpers shared by the behaviour checks: reading probe sections, matching routes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chora_base.checker._probe import route_matches
+from chora_base.checker.probe import Probe
+
+#: CLI commands that run the server rather than an operation.
+INFRA_COMMANDS = frozenset({"serve", "mcp", "version"})
+#: REST paths that are plumbing rather than operations.
+INFRA_PATHS = frozenset({
+    "/health", "/ready", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect",
+    "/redoc", "/mcp", "/v1/metrics",
+})
+
+
+def operations(probe: Probe) -> list[dict[str, Any]]:
+    items = probe.section("operations").get("items", [])
+    return items if isinstance(items, list) else []
+
+
+def probe_problem(probe: Probe) -> str | None:
+    """A fix-it message when the project could not be imported at all, else None."""
+    fatal = probe.fatal
+    if fatal is None:
+        return None
+    return (f"{fatal}\n\nThe behaviour checks import the project with `{probe.python}`. "
+            "Install it there (`uv venv && uv pip install -e '.[dev]'`) or pass "
+            "`--python <path>`.")
+
+
+def route_for(op: dict[str, Any], routes: list[dict[str, Any]]) -> dict[str, Any] | None:
+    for route in routes:
+        if route.get("kind") != "route":
+            continue
+        if any(route_matches(op["method"], op["path"], m, route["path"])
+               for m in route.get("methods", [])):
+            return route
+    return None
+
+
+def cli_command(op_name: str) -> str:
+    return op_name.replace("_", "-")

@@ -1,0 +1,92 @@
+"""Run the behaviour probe in the project's own interpreter and keep its answer."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from chora_base.checker.project import ProjectInfo
+
+PROBE_SCRIPT = Path(__file__).with_name("_probe.py")
+PROBE_TIMEOUT = 120.0
+
+
+def default_python(root: Path) -> Path:
+    """The project's virtual environment if it has one, else the checker's own interpreter."""
+    for candidate in (root / ".venv" / "bin" / "python", root / ".venv" / "Scripts" / "python.exe"):
+        if candidate.exists():
+            return candidate
+    return Path(sys.executable)
+
+
+class Probe:
+    """Lazy probe result: runs on first access, so static-only runs never start Python.
+
+    repo-review deep-copies fixtures before every check and compares them afterwards;
+    sharing one instance (``__deepcopy__`` returns self) keeps the single run cached.
+    """
+
+    def __init__(self, project: ProjectInfo, python: Path | None = None) -> None:
+        self.project = project
+        self.python = python or default_python(project.root)
+        self._data: dict[str, Any] | None = None
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Probe:
+        return self
+
+    @property
+    def data(self) -> dict[str, Any]:
+        if self._data is None:
+            self._data = self._run()
+        return self._data
+
+    def section(self, name: str) -> dict[str, Any]:
+        value = self.data.get(name)
+        return value if isinstance(value, dict) else {}
+
+    @property
+    def fatal(self) -> str | None:
+        """Why nothing at all could be probed, or None."""
+        if "fatal" in self.data:
+            return str(self.data["fatal"])
+        imp = self.section("import")
+        if not imp.get("ok"):
+            return f"`import {self.project.package}` failed: {imp.get('error', 'unknown error')}"
+        return None
+
+    def _run(self) -> dict[str, Any]:
+        project = self.project
+        if not project.package:
+            return {"fatal": "no Python package found: no `package_name` in "
+                             ".copier-answers.yml and no console script pointing at "
+                             "`<package>.interfaces.cli:main` in pyproject.toml"}
+        cfg = {
+            "root": str(project.root), "src": str(project.src_dir), "package": project.package,
+            "cli_entry": project.cli_entry, "cli_name": project.cli_name,
+            "tier": project.declared_tier,
+        }
+        with tempfile.TemporaryDirectory(prefix="chora-probe-") as tmp:
+            out = Path(tmp) / "probe.json"
+            env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+            env["PYTHONDONTWRITEBYTECODE"] = "1"
+            try:
+                proc = subprocess.run(
+                    [str(self.python), str(PROBE_SCRIPT), json.dumps(cfg), str(out)],
+                    cwd=project.root, env=env, stdin=subprocess.DEVNULL,
+                    capture_output=True, text=True, timeout=PROBE_TIMEOUT, check=False,
+                )
+            except (OSError, subprocess.TimeoutExpired) as exc:
+                return {"fatal": f"could not run the probe with {self.python}: {exc}"}
+            try:
+                data: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                tail = " | ".join(proc.stderr.strip().splitlines()[-5:])
+                return {"fatal": f"the probe failed under {self.python} "
+                                 f"(exit {proc.returncode}): {tail}"}
+        data["interpreter"] = str(self.python)
+        return data
