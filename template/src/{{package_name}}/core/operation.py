@@ -104,8 +104,8 @@ class Operation:
 
     def call(self, service: Any, arguments: BaseModel) -> BaseModel:
         """Run the operation on a service with already validated arguments."""
-        bound = getattr(service, self.name)
-        return bound(**{name: getattr(arguments, name) for name in type(arguments).model_fields})
+        # The unbound handler, so a validating subclass (see core/native.py) is not re-entered.
+        return self.handler(service, **{n: getattr(arguments, n) for n in type(arguments).model_fields})
 
 
 def find(operations: tuple[Operation, ...], name: str) -> Operation:
