@@ -457,6 +457,30 @@ async def _http_checks(app: Any, ops: list[dict[str, Any]],
     return result
 
 
+def _factory_args(factory: Any, cfg: dict[str, Any]) -> dict[str, Any]:
+    """Arguments for a factory like ``create_mcp_server(service, settings)``, by name.
+
+    The contract allows either a no-argument factory or one taking the service and the
+    settings; both are built the way the project builds them itself.
+    """
+    params = inspect.signature(factory).parameters
+    wanted = [n for n, p in params.items() if p.default is inspect.Parameter.empty
+              and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    args: dict[str, Any] = {}
+    settings: Any = None
+    if "settings" in wanted or "service" in wanted:
+        mod = importlib.import_module(f"{cfg['package']}.core.settings")
+        getter = getattr(mod, "get_settings", None)
+        settings = getter() if callable(getter) else mod.Settings()
+    if "settings" in wanted:
+        args["settings"] = settings
+    if "service" in wanted:
+        service_cls = importlib.import_module(cfg["package"]).Service
+        from_settings = getattr(service_cls, "from_settings", None)
+        args["service"] = from_settings(settings) if callable(from_settings) else service_cls()
+    return args
+
+
 def probe_mcp(cfg: dict[str, Any], out: dict[str, Any]) -> None:
     section: dict[str, Any] = {"ok": False}
     out["mcp"] = section
@@ -471,7 +495,7 @@ def probe_mcp(cfg: dict[str, Any], out: dict[str, Any]) -> None:
         section["error"] = _err(exc)
         return
     try:
-        server = module.create_mcp_server()
+        server = module.create_mcp_server(**_factory_args(module.create_mcp_server, cfg))
         from mcp import Client  # the real client: tools are listed over the protocol
 
         async def list_tools() -> list[Any]:
@@ -493,15 +517,25 @@ def probe_mcp(cfg: dict[str, Any], out: dict[str, Any]) -> None:
         section["error"] = _err(exc)
 
 
-def probe_client(cfg: dict[str, Any], out: dict[str, Any]) -> None:
+def probe_client(cfg: dict[str, Any], names: list[str], out: dict[str, Any]) -> None:
     section: dict[str, Any] = {"ok": False}
     out["client"] = section
     module_name = f"{cfg['package']}.interfaces.client"
     try:
         module = importlib.import_module(module_name)
         cls = module.Client
-        section["methods"] = sorted(
-            n for n, v in inspect.getmembers(cls) if callable(v) and not n.startswith("_"))
+        methods = {n for n, v in inspect.getmembers(cls) if callable(v) and not n.startswith("_")}
+        try:
+            # Methods may be generated per instance (__getattr__ over the table). The port
+            # is never contacted: constructing a client does not connect.
+            client = cls("http://127.0.0.1:9")
+        except BaseException:
+            client = None
+        if client is not None:
+            methods |= {n for n in names if callable(getattr(client, n, None))}
+            with contextlib.suppress(BaseException):
+                client.close()
+        section["methods"] = sorted(methods)
         section["ok"] = True
     except ModuleNotFoundError as exc:
         section["error"] = f"{module_name} is missing" if exc.name == module_name else _err(exc)
@@ -543,20 +577,29 @@ def run(cfg: dict[str, Any]) -> dict[str, Any]:
         # Started first so that they run while this process imports the web stack.
         cli_runs.append(start_cli(cfg, ["--help"], tmp, "help"))
 
-    pkg = probe_package(cfg, out)
-    ops: list[Any] = []
+    timings: dict[str, float] = {}
+    out["timings"] = timings
+
+    def timed(name: str, func: Any, *args: Any) -> Any:
+        t0 = time.perf_counter()
+        try:
+            return func(*args)
+        finally:
+            timings[name] = round(time.perf_counter() - t0, 3)
+
+    pkg = timed("import", probe_package, cfg, out)
     if pkg is not None:
         ops = probe_operations(pkg, out)
         op_items = out["operations"]["items"]
         command = _pick_domain_command(op_items)
         if command and cfg.get("cli_entry"):
             cli_runs.append(start_cli(cfg, [command, "--json"], tmp, "domain"))
-        probe_errors(pkg, ops, out)
-        probe_cli(cfg, out)
-        probe_rest(cfg, op_items, out)
-        probe_mcp(cfg, out)
-        probe_client(cfg, out)
-    out["startup"] = [finish_cli(r) for r in cli_runs]
+        timed("errors", probe_errors, pkg, ops, out)
+        timed("cli", probe_cli, cfg, out)
+        timed("rest", probe_rest, cfg, op_items, out)
+        timed("mcp", probe_mcp, cfg, out)
+        timed("client", probe_client, cfg, [op["name"] for op in op_items], out)
+    out["startup"] = timed("startup", lambda: [finish_cli(r) for r in cli_runs])
     out["seconds"] = round(time.perf_counter() - started, 3)
     return out
 

@@ -73,7 +73,6 @@ class Probe:
         with tempfile.TemporaryDirectory(prefix="chora-probe-") as tmp:
             out = Path(tmp) / "probe.json"
             env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-            env["PYTHONDONTWRITEBYTECODE"] = "1"
             try:
                 proc = subprocess.run(
                     [str(self.python), str(PROBE_SCRIPT), json.dumps(cfg), str(out)],
