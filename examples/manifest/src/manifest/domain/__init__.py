@@ -1,0 +1,1 @@
+"""The registry domain: records, health semantics and the SQLite and etcd backends."""

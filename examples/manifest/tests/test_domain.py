@@ -1,0 +1,324 @@
+"""The registry domain on its own: records, health semantics, revisions and watch (SQLite)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from manifest.domain.errors import InstanceNotFound, RevisionCompacted, ServiceNotFound
+from manifest.domain.repository import SQLiteRepository
+from manifest.domain.service import RegistrySettings, Service
+from manifest.operations import OPERATIONS
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def settings(**overrides: object) -> RegistrySettings:
+    base = {"ttl_seconds": 15, "grace_seconds": 60, "removals_per_minute": 6}
+    return RegistrySettings(**(base | overrides))
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def make(tmp_path, clock):
+    made: list[Service] = []
+
+    def factory(**overrides: object) -> Service:
+        repo = SQLiteRepository(tmp_path / "registry.sqlite3")
+        svc = Service(repo, settings(**overrides), clock=clock, wall=lambda: clock.now + 1e9)
+        made.append(svc)
+        return svc
+
+    yield factory
+    for svc in made:
+        svc.close()
+
+
+def reg(svc: Service, name: str = "notes", instance_id: str = "a", **kw: object):
+    return svc.register(name=name, instance_id=instance_id, **kw)
+
+
+def test_register_is_idempotent(make):
+    svc = make()
+    first = reg(svc, version="1.0", tags=["x"])
+    again = reg(svc, version="1.0", tags=["x"])
+    assert first.revision == again.revision == 1
+    assert len(svc.list().instances) == 1
+    changed = reg(svc, version="1.1")
+    assert changed.version == "1.1" and changed.revision == 2
+    assert len(svc.get(name="notes").instances) == 1
+
+
+def test_update_changes_only_given_fields(make):
+    svc = make()
+    reg(svc, version="1.0", tags=["x"], metadata={"k": "v"})
+    updated = svc.update(name="notes", instance_id="a", version="2.0")
+    assert updated.version == "2.0" and updated.tags == ["x"] and updated.metadata == {"k": "v"}
+    with pytest.raises(InstanceNotFound):
+        svc.update(name="notes", instance_id="zz", version="2.0")
+
+
+def test_ttl_marks_unknown_then_grace_removes(make, clock):
+    svc = make()
+    reg(svc)
+    clock.advance(15)
+    svc.sweep()
+    assert svc.get(name="notes").instances[0].status == "up"
+    clock.advance(0.5)
+    svc.sweep()
+    assert svc.get(name="notes").instances[0].status == "unknown"
+    clock.advance(59)
+    svc.sweep()
+    assert svc.get(name="notes").instances[0].status == "unknown"
+    clock.advance(1.5)
+    svc.sweep()
+    with pytest.raises(ServiceNotFound):
+        svc.get(name="notes")
+
+
+def test_heartbeat_brings_unknown_back_and_keeps_reported_status(make, clock):
+    svc = make()
+    reg(svc)
+    svc.report_status(name="notes", instance_id="a", status="draining", reason="upgrade")
+    clock.advance(16)
+    svc.sweep()
+    assert svc.get(name="notes").instances[0].status == "unknown"
+    ack = svc.heartbeat(name="notes", instance_id="a")
+    assert ack.status == "draining"
+    svc.report_status(name="notes", instance_id="a", status="up")
+    assert svc.heartbeat(name="notes", instance_id="a").status == "up"
+    with pytest.raises(InstanceNotFound):
+        svc.heartbeat(name="notes", instance_id="other")
+
+
+def test_heartbeats_touch_memory_only_and_make_no_events(make, clock):
+    svc = make()
+    reg(svc)
+    revision = svc.revision
+    for _ in range(50):
+        clock.advance(1)
+        svc.heartbeat(name="notes", instance_id="a")
+        svc.sweep()
+    assert svc.revision == revision  # flap damping: no transition, no event, no write
+    assert svc.watch(index=revision, wait=0).events == []
+
+
+def test_only_transitions_are_events(make, clock):
+    svc = make()
+    reg(svc)
+    start = svc.revision
+    svc.report_status(name="notes", instance_id="a", status="down")
+    svc.report_status(name="notes", instance_id="a", status="down")
+    svc.report_status(name="notes", instance_id="a", status="down")
+    events = svc.watch(index=start, wait=0).events
+    assert [(e.type, e.status) for e in events] == [("status", "down")]
+
+
+def test_restart_keeps_everything_and_gives_one_ttl_of_grace(make, clock):
+    svc = make()
+    for i in range(5):
+        reg(svc, instance_id=f"i{i}")
+    svc.report_status(name="notes", instance_id="i0", status="draining")
+    svc.close()
+    clock.advance(600)  # the registry was down for ten minutes
+    restarted = make()
+    listed = restarted.list()
+    assert len(listed.instances) == 5
+    assert {i.instance_id: i.status for i in listed.instances}["i0"] == "draining"
+    clock.advance(14)
+    restarted.sweep()
+    assert all(i.status != "unknown" for i in restarted.list().instances)
+    for i in range(1, 5):
+        restarted.heartbeat(name="notes", instance_id=f"i{i}")
+    clock.advance(2)
+    restarted.sweep()
+    statuses = {i.instance_id: i.status for i in restarted.list().instances}
+    assert statuses == {"i0": "unknown", "i1": "up", "i2": "up", "i3": "up", "i4": "up"}
+
+
+def test_restart_does_not_remove_unknown_instances_before_a_ttl(make, clock):
+    svc = make()
+    reg(svc)
+    clock.advance(16)
+    svc.sweep()
+    svc.close()
+    clock.advance(500)  # well past the grace while the registry was down
+    restarted = make()
+    restarted.sweep()
+    assert restarted.get(name="notes").instances[0].status == "unknown"
+    clock.advance(16)
+    restarted.sweep()
+    with pytest.raises(ServiceNotFound):
+        restarted.get(name="notes")
+
+
+def test_self_preservation_defers_and_rate_limits_removals(make, clock):
+    svc = make(removals_per_minute=6)
+    for i in range(10):
+        reg(svc, instance_id=f"i{i}")
+    clock.advance(16)  # nobody heartbeats: 10 of 10 up instances lapse in one sweep
+    svc.sweep()
+    listed = svc.list()
+    assert listed.self_preservation is True
+    assert {i.status for i in listed.instances} == {"unknown"}
+    clock.advance(61)
+    svc.sweep()
+    left = len(svc.list().instances)
+    assert 9 <= left < 10  # at most one removal per 10 s
+    for _ in range(3):
+        clock.advance(10)
+        svc.sweep()
+    assert 5 <= len(svc.list().instances) <= 7
+    # heartbeats come back: the mode ends by itself
+    for i in svc.list().instances:
+        svc.heartbeat(name="notes", instance_id=i.instance_id)
+    svc.sweep()
+    assert svc.list().self_preservation is False
+
+
+def test_few_lapses_do_not_trigger_self_preservation(make, clock):
+    svc = make()
+    for i in range(20):
+        reg(svc, instance_id=f"i{i}")
+    clock.advance(10)
+    for i in range(18):
+        svc.heartbeat(name="notes", instance_id=f"i{i}")
+    clock.advance(6)
+    svc.sweep()  # 2 of 20 lapse: under 3 and under 15 %
+    assert svc.self_preservation is False
+    clock.advance(61)
+    for i in range(18):
+        svc.heartbeat(name="notes", instance_id=f"i{i}")
+    svc.sweep()
+    assert len(svc.list().instances) == 18
+
+
+def test_watch_returns_changes_since_index_and_long_polls(make, clock):
+    svc = make()
+    index = svc.list().index
+    result: list = []
+    waiter = threading.Thread(target=lambda: result.append(svc.watch(index=index, wait=5)))
+    waiter.start()
+    time.sleep(0.2)
+    assert waiter.is_alive()
+    reg(svc, name="search", instance_id="s1")
+    waiter.join(timeout=5)
+    assert result and [e.type for e in result[0].events] == ["registered"]
+    assert result[0].index == index + 1
+    # a name filter ignores other services
+    reg(svc, name="notes", instance_id="n1")
+    assert svc.watch(index=index + 1, name="search", wait=0).events == []
+
+
+def test_watch_index_out_of_history_is_compacted(make, clock):
+    svc = make(event_history=10)
+    for i in range(30):
+        reg(svc, instance_id=f"i{i}")
+    with pytest.raises(RevisionCompacted):
+        svc.watch(index=1, wait=0)
+    with pytest.raises(RevisionCompacted):
+        svc.watch(index=svc.revision + 5, wait=0)
+    assert svc.watch(index=svc.revision - 3, wait=0).events
+    svc.close()
+    restarted = make()
+    with pytest.raises(RevisionCompacted):
+        restarted.watch(index=restarted.revision - 1, wait=0)
+    assert restarted.watch(index=restarted.revision, wait=0).events == []
+
+
+def test_deregister_removes_now(make):
+    svc = make()
+    reg(svc)
+    gone = svc.deregister(name="notes", instance_id="a")
+    assert gone.index == svc.revision
+    with pytest.raises(InstanceNotFound):
+        svc.deregister(name="notes", instance_id="a")
+    assert [e.type for e in svc.watch(index=gone.index - 1, wait=0).events] == ["deregistered"]
+
+
+def test_filters(make):
+    svc = make()
+    reg(svc, name="notes", instance_id="a", tags=["core"], interfaces={"rest": "http://h:1"})
+    reg(svc, name="search", instance_id="b", interfaces={"mcp": "http://h:2/mcp"})
+    svc.report_status(name="search", instance_id="b", status="down")
+    assert [i.name for i in svc.list(tag="core").instances] == ["notes"]
+    assert [i.name for i in svc.list(interface="mcp").instances] == ["search"]
+    assert [i.name for i in svc.list(status="down").instances] == ["search"]
+    assert [i.name for i in svc.list(name="notes").instances] == ["notes"]
+
+
+def _op(name: str):
+    return next(op for op in OPERATIONS if op.name == name)
+
+
+@pytest.mark.parametrize(
+    ("raw", "field"),
+    [
+        ({"name": "Bad Name", "instance_id": "a"}, "name"),
+        ({"name": "ok", "instance_id": "a b"}, "instance_id"),
+        ({"name": "ok", "instance_id": "a", "tags": [f"t{i}" for i in range(40)]}, "tags"),
+        ({"name": "ok", "instance_id": "a", "metadata": {f"k{i}": "v" for i in range(40)}},
+         "metadata"),
+        ({"name": "ok", "instance_id": "a", "metadata": {f"k{i}": "v" * 900 for i in range(12)}},
+         "metadata"),
+        ({"name": "ok", "instance_id": "a", "interfaces": {"grpc": "x"}}, "interfaces"),
+        ({"name": "ok", "instance_id": "a", "version": "v" * 100}, "version"),
+    ],
+)
+def test_bounds_are_refused_with_the_field_named(make, raw, field):
+    from manifest.core.errors import ValidationFailed
+
+    svc = make()
+    with pytest.raises(ValidationFailed) as info:
+        _op("register").call(svc, _op("register").parse(raw))
+    assert field in info.value.detail
+    assert svc.list().instances == [] and svc.revision == 0
+
+
+def test_cli_style_text_values_are_accepted(make):
+    svc = make()
+    op = _op("register")
+    record = op.call(svc, op.parse({"name": "ok", "instance_id": "a", "tags": "a,b",
+                                    "interfaces": '{"rest": "http://h:1"}',
+                                    "metadata": '{"k": "v"}'}))
+    assert record.tags == ["a", "b"] and record.interfaces.rest == "http://h:1"
+
+
+def test_a_failed_write_changes_nothing(make):
+    svc = make()
+    reg(svc)
+
+    def broken(*args: object) -> None:
+        raise OSError("disk full")
+
+    svc._repo.apply = broken  # type: ignore[method-assign]
+    with pytest.raises(OSError):
+        svc.update(name="notes", instance_id="a", version="9")
+    with pytest.raises(OSError):
+        reg(svc, instance_id="b")
+    assert [i.version for i in svc.list().instances] == ["0.0.0"]
+    assert svc.revision == 1
+
+
+def test_writes_from_another_process_are_seen(make):
+    first = make()
+    second = make()  # same file, as a local CLI call next to a running server would be
+    reg(second, instance_id="from-cli")
+    assert [i.instance_id for i in first.list().instances] == ["from-cli"]
+    reg(first, instance_id="from-server")
+    assert len(second.list().instances) == 2
