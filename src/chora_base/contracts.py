@@ -58,8 +58,11 @@ def main() -> None:
     for name, target in FILES.items():
         rec = _to_jinja(outputs["recommended"][name], name.endswith(".json"))
         adv = _to_jinja(outputs["advanced"][name], name.endswith(".json"))
-        folder, _, filename = target.rpartition("/")
-        path = REPO / "template" / folder / ("{% if tier_level >= 2 %}" + filename + "{% endif %}.jinja")
+        # Only Recommended+ projects carry these: the top-level name renders empty below that.
+        top, _, rest = target.partition("/")
+        path = REPO / "template" / ("{% if tier_level >= 2 %}" + top + "{% endif %}")
+        path = path / rest if rest else path
+        path = path.with_name(path.name + ".jinja")
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("{% if tier_level >= 3 %}" + adv + "{% else %}" + rec + "{% endif %}")
         print(f"wrote {path.relative_to(REPO)}", file=sys.stderr)
