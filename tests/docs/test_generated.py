@@ -1,0 +1,45 @@
+"""Generated docs cannot drift: regenerate every part and compare with what is committed.
+
+The ``interfaces`` part renders a project, installs it, starts its server and runs every
+command in ``src/chora_base/docs/interface_examples.yaml`` (CLI, curl, Python, MCP); the
+outputs must equal the committed page. Fix a failure with
+``python -m chora_base.docs.generate`` and review the diff.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from chora_base.docs import generate
+
+
+@pytest.mark.parametrize("part", list(generate.PARTS))
+def test_generated_part_is_current(part: str) -> None:
+    files = generate.generate(part)
+    assert files, f"{part} generated nothing"
+    problems = generate.stale(part, files)
+    assert not problems, "\n".join(problems)
+
+
+def test_interface_examples_cover_every_interface() -> None:
+    import yaml
+
+    spec = yaml.safe_load(generate.EXAMPLES_FILE.read_text(encoding="utf-8"))
+    for example in spec["examples"]:
+        labels = {step["label"] for step in example["steps"]}
+        assert {"CLI", "curl", "Python", "MCP"} <= labels, example["name"]
+
+
+def test_every_included_snippet_is_generated() -> None:
+    """Pages include only files some part generates (no hand-made file under _generated/)."""
+    import re
+
+    included = set()
+    for page in (generate.REPO / "saps").rglob("*.md"):
+        if "_generated" in page.parts:
+            continue
+        included |= set(re.findall(r'--8<-- "([^"]+)"', page.read_text(encoding="utf-8")))
+    owned = set().union(*(generate.owned_files(part) for part in generate.PARTS))
+    assert included <= owned, sorted(included - owned)
+    on_disk = {str(p.relative_to(generate.OUT)) for p in generate.OUT.rglob("*") if p.is_file()}
+    assert on_disk == owned, sorted(on_disk ^ owned)

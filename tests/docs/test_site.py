@@ -1,0 +1,103 @@
+"""The built site: every SAP has its five artifacts, every check ID is an anchor where the
+checker's links point, and the generated snippets are the ones pages include."""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import urlparse
+
+import yaml
+
+from chora_base.checker.catalog import all_checks
+from chora_base.docs.saps import SAPS, TIERS
+
+REPO = Path(__file__).resolve().parents[2]
+ARTIFACTS = ("capability-charter", "protocol-spec", "AGENTS", "adoption-blueprint", "ledger")
+
+
+class _Ids(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.ids: set[str] = set()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        for name, value in attrs:
+            if name == "id" and value:
+                self.ids.add(value)
+
+
+def html_ids(path: Path) -> set[str]:
+    parser = _Ids()
+    parser.feed(path.read_text(encoding="utf-8"))
+    return parser.ids
+
+
+def mkdocs_config() -> dict:
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.add_multi_constructor("!", lambda loader, suffix, node: None)
+    Loader.add_multi_constructor("tag:yaml.org,2002:python/", lambda loader, suffix, node: None)
+    return yaml.load((REPO / "mkdocs.yml").read_text(encoding="utf-8"), Loader=Loader)
+
+
+def test_every_sap_has_five_artifacts_built(built_site: Path) -> None:
+    for sap in SAPS:
+        for artifact in ARTIFACTS:
+            assert (REPO / "saps" / sap.slug / f"{artifact}.md").is_file(), (sap.slug, artifact)
+            assert (built_site / sap.slug / artifact / "index.html").is_file(), (sap.slug, artifact)
+
+
+def test_blueprints_have_three_tiers_each_ending_in_a_checklist() -> None:
+    for sap in SAPS:
+        text = (REPO / "saps" / sap.slug / "adoption-blueprint.md").read_text(encoding="utf-8")
+        headings = re.findall(r"^## (\w+)", text, flags=re.M)
+        assert headings == [t.capitalize() for t in TIERS], (sap.slug, headings)
+        for tier in TIERS:
+            assert f'--8<-- "dod/{sap.slug}-{tier}.md"' in text, (sap.slug, tier)
+            assert f"### Definition of done: {tier.capitalize()}" in text, (sap.slug, tier)
+
+
+def test_every_check_id_is_an_anchor_where_its_url_points(built_site: Path) -> None:
+    site_url = mkdocs_config()["site_url"]
+    checks = all_checks()
+    assert checks
+    for check in checks:
+        assert check.url.startswith(site_url), (check.url, site_url)
+        target = urlparse(check.url)
+        page = built_site / target.path[len(urlparse(site_url).path):] / "index.html"
+        assert page.is_file(), check.url
+        assert target.fragment == check.id.lower()
+        assert target.fragment in html_ids(page), f"{check.id}: no anchor in {page}"
+
+
+def test_check_list_page_lists_every_check(built_site: Path) -> None:
+    html = (built_site / "checks" / "index.html").read_text(encoding="utf-8")
+    for check in all_checks():
+        assert f"adoption-blueprint/#{check.id.lower()}" in html, check.id
+
+
+def test_ledgers_include_generated_adoption_tables() -> None:
+    for sap in SAPS:
+        text = (REPO / "saps" / sap.slug / "ledger.md").read_text(encoding="utf-8")
+        assert f'--8<-- "adoption/{sap.slug}.md"' in text
+        assert "## Version history" in text
+
+
+def test_unimplemented_saps_say_so() -> None:
+    for sap in SAPS:
+        if sap.status != "not implemented":
+            continue
+        for artifact in ("capability-charter", "adoption-blueprint"):
+            text = (REPO / "saps" / sap.slug / f"{artifact}.md").read_text(encoding="utf-8")
+            assert "Not implemented" in text, (sap.slug, artifact)
+
+
+def test_mermaid_is_served_locally(built_site: Path) -> None:
+    assert (built_site / "assets" / "vendor" / "mermaid" / "mermaid.min.js").stat().st_size > 1e6
+    assert "MIT" in (REPO / "saps" / "assets" / "vendor" / "mermaid" / "LICENSE").read_text()
+    index = (built_site / "index.html").read_text(encoding="utf-8")
+    assert "assets/vendor/mermaid/mermaid.min.js" in index
+    assert "fonts.googleapis.com" not in index
