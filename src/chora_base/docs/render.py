@@ -39,6 +39,12 @@ def render(tier: str, parent: Path, **answers: str) -> tuple[Path, str]:
 
 
 def uv() -> str:
+    try:
+        from uv import find_uv_bin
+
+        return str(find_uv_bin())
+    except ImportError:
+        pass
     found = shutil.which("uv")
     if found:
         return found
