@@ -569,8 +569,12 @@ def run(cfg: dict[str, Any]) -> dict[str, Any]:
     os.environ[f"{prefix}DATA_DIR"] = os.path.join(tmp, "data")
     os.environ[f"{prefix}API_TOKEN"] = "chora-check-token"
     src = cfg.get("src")
-    if src and os.path.isdir(src) and src not in sys.path:
+    if src and os.path.isdir(src):
+        # The working tree is what is being checked, even when the environment holds an
+        # installed copy of the package; the CLI subprocesses inherit the same path.
         sys.path.insert(0, src)
+        os.environ["PYTHONPATH"] = os.pathsep.join(
+            p for p in (src, os.environ.get("PYTHONPATH", "")) if p)
 
     cli_runs = []
     if cfg.get("cli_entry"):

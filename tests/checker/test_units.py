@@ -1,0 +1,140 @@
+"""Fast tests of the checker's parts on hand-made trees (no render, no probe)."""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from pathlib import Path
+
+import pytest
+import yaml
+
+from chora_base.checker._probe import _import_chain, route_matches
+from chora_base.checker.catalog import BASE_URL, SAP_BY_SLUG, TIERS, all_checks
+from chora_base.checker.plugin import repo_review_checks, repo_review_families
+from chora_base.checker.report import render
+from chora_base.checker.runner import ConfigError, run_checks
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_catalog_ids_titles_and_urls() -> None:
+    checks = all_checks()
+    ids = [c.id for c in checks]
+    assert len(ids) == len(set(ids))
+    for c in checks:
+        sap = SAP_BY_SLUG[c.family]
+        assert re.fullmatch(rf"{sap.prefix}\d{{3}}", c.id)
+        assert c.tier in TIERS
+        assert c.title and "\n" not in c.title
+        assert c.rationale.strip()
+        assert c.url == f"{BASE_URL}/saps/{c.family}/adoption-blueprint/#{c.id.lower()}"
+    assert set(repo_review_checks()) == set(ids)
+    assert set(repo_review_families()) == set(SAP_BY_SLUG)
+    # Every tier has checks, so each tier is a real step.
+    assert {c.tier for c in checks} == set(TIERS)
+
+
+def _minimal(tmp_path: Path, **pyproject_extra: str) -> Path:
+    (tmp_path / "AGENTS.md").write_text("# Agents\n\nCall the operations; read error codes.\n")
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\nname = "x"\nversion = "0"\n[tool.ruff]\nline-length = 100\n'
+        + "".join(pyproject_extra.values()))
+    return tmp_path
+
+
+def test_ignore_needs_a_reason(tmp_path: Path) -> None:
+    _minimal(tmp_path, ignore='[tool.chora-base.ignore]\nTP003 = ""\n')
+    with pytest.raises(ConfigError, match="TP003 has no reason"):
+        run_checks(tmp_path, select=["TP"])
+
+
+def test_ignore_of_unknown_check_is_an_error(tmp_path: Path) -> None:
+    _minimal(tmp_path, ignore='[tool.chora-base.ignore]\nXX999 = "typo"\n')
+    with pytest.raises(ConfigError, match="unknown check 'XX999'"):
+        run_checks(tmp_path, select=["TP"])
+
+
+def test_ignore_with_reason_counts_as_met_and_is_shown(tmp_path: Path) -> None:
+    _minimal(tmp_path, ignore='[tool.chora-base.ignore]\nTP002 = "docs live in the wiki"\n')
+    report = run_checks(tmp_path, select=["TP002", "TP003", "TP004"])
+    statuses = {r.id: r.status for r in report.results if r.status != "not-run"}
+    assert statuses == {"TP002": "ignored", "TP003": "pass", "TP004": "pass"}
+    assert "docs live in the wiki" in render(report, "markdown")
+    assert "docs live in the wiki" in render(report, "html")
+
+
+def test_repo_review_ignore_list_cannot_bypass_reasons(tmp_path: Path) -> None:
+    # repo-review's own [tool.repo-review] ignore has no reasons; it must not hide checks.
+    _minimal(tmp_path, rr='[tool.repo-review]\nignore = ["TP002"]\n')
+    report = run_checks(tmp_path, select=["TP002"])
+    assert next(r for r in report.results if r.id == "TP002").status == "fail"
+
+
+@pytest.mark.parametrize(("line", "flagged"), [
+    ('URL = "http://10.0.0.5:8080/notes"', True),
+    ('PEER = "http://billing:8080"', True),
+    ('ADDR = "192.168.1.20:9000"', True),
+    ('DEFAULT = "http://127.0.0.1:8000"', False),
+    ('DOC = "https://docs.python.org/3/library/json.html"', False),
+    ('EXAMPLE = "http://registry.example:8500"', False),
+    ('# see http://10.0.0.5:8080 (comment)', False),
+])
+def test_rg001_hard_coded_peers(tmp_path: Path, line: str, flagged: bool) -> None:
+    _minimal(tmp_path)
+    pkg = tmp_path / "src" / "svc"
+    pkg.mkdir(parents=True)
+    (pkg / "settings.py").write_text(line + "\n")
+    report = run_checks(tmp_path, select=["RG001"])
+    rg001 = next(r for r in report.results if r.id == "RG001")
+    assert (rg001.status == "fail") is flagged, rg001.message
+
+
+def test_ci_workflow_checks(tmp_path: Path) -> None:
+    _minimal(tmp_path)
+    flows = tmp_path / ".github" / "workflows"
+    flows.mkdir(parents=True)
+    # Mentioning the tools in names or comments is not running them.
+    (flows / "ci.yml").write_text(yaml.safe_dump({"jobs": {"lint": {"name": "ruff pytest",
+        "steps": [{"run": "echo hello"}]}}}))
+    report = run_checks(tmp_path, select=["TP005", "TP006"])
+    assert [r.status for r in report.results if r.status != "not-run"] == ["fail", "skip"]
+    (flows / "ci.yml").write_text(yaml.safe_dump({"jobs": {"test": {"steps": [
+        {"run": "ruff check .\npytest"},
+        {"run": 'uvx --from "git+https://example.org/chora-base@abc" chora-base check .'},
+    ]}}}))
+    report = run_checks(tmp_path, select=["TP005", "TP006"])
+    assert [r.status for r in report.results if r.status != "not-run"] == ["pass", "pass"]
+
+
+def test_static_only_selection_never_starts_the_probe(tmp_path: Path) -> None:
+    report = run_checks(_minimal(tmp_path), select=["TP"])
+    assert report.interpreter is None  # the lazy probe was never run
+    assert report.partial and "Partial run" in report.notes[-1]
+
+
+def test_import_chain_from_importtime() -> None:
+    stderr = textwrap.dedent("""\
+        import time: self [us] | cumulative | imported package
+        import time:       100 |        100 |       starlette
+        import time:       300 |        900 |     fastapi
+        import time:        50 |       1000 |   svc.interfaces.rest
+        import time:        20 |       1100 | svc.interfaces.cli
+    """)
+    assert _import_chain(stderr, "fastapi") == [
+        "svc.interfaces.cli", "svc.interfaces.rest", "fastapi"]
+    assert _import_chain(stderr, "mcp") == []
+
+
+def test_route_matching_allows_a_version_prefix() -> None:
+    assert route_matches("GET", "/notes/{slug}", "GET", "/v1/notes/{slug}")
+    assert route_matches("get", "/notes", "GET", "/notes")
+    assert not route_matches("GET", "/notes", "POST", "/notes")
+    assert not route_matches("GET", "/notes", "GET", "/api/notes")
+
+
+def test_pre_commit_hook_definition() -> None:
+    hooks = yaml.safe_load((REPO / ".pre-commit-hooks.yaml").read_text())
+    hook = next(h for h in hooks if h["id"] == "chora-base-check")
+    assert hook["entry"] == "chora-base check"
+    assert hook["pass_filenames"] is False
