@@ -159,6 +159,8 @@ def test_restart_does_not_remove_unknown_instances_before_a_ttl(make, clock):
     svc.close()
     clock.advance(500)  # well past the grace while the registry was down
     restarted = make()
+    restarted.sweep()  # before any traffic nothing can lapse or go
+    clock.advance(30)
     restarted.sweep()
     assert restarted.get(name="notes").instances[0].status == "unknown"
     clock.advance(16)
@@ -322,3 +324,19 @@ def test_writes_from_another_process_are_seen(make):
     assert [i.instance_id for i in first.list().instances] == ["from-cli"]
     reg(first, instance_id="from-server")
     assert len(second.list().instances) == 2
+
+
+def test_restart_grace_starts_with_traffic_not_with_the_process(make, clock):
+    svc = make()
+    reg(svc)
+    svc.close()
+    restarted = make()
+    clock.advance(10)  # a slow start: the server answers nobody for 10 s
+    restarted.sweep()
+    restarted.list()  # first request: the grace starts now
+    clock.advance(14)
+    restarted.sweep()
+    assert restarted.get(name="notes").instances[0].status == "up"
+    clock.advance(2)
+    restarted.sweep()
+    assert restarted.get(name="notes").instances[0].status == "unknown"

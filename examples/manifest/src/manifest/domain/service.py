@@ -117,6 +117,8 @@ class Service:
         self.heartbeat_rate = 0.0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._armed = False
+        self._loaded_at = clock()
         self._load()
 
     # -- construction ----------------------------------------------------------------------
@@ -163,6 +165,23 @@ class Service:
             self._log.clear()
             self._log_revs.clear()
             self._changed.notify_all()
+
+    def _arm(self) -> None:
+        """Start the restart grace when traffic starts, not when the process started.
+
+        A registry can take seconds between loading its store and answering requests; the
+        TTL of grace every stored instance gets must not be spent before anyone can heartbeat.
+        """
+        with self._lock:
+            if self._armed:
+                return
+            now = self._clock()
+            floor = now + self.config.ttl_seconds - self.config.grace_seconds
+            for key in self._records:
+                self._beats[key] = max(self._beats.get(key, now), now)
+            for key, since in self._unknown_since.items():
+                self._unknown_since[key] = max(since, floor)
+            self._armed = True
 
     def start(self) -> None:
         """Start the background sweeper (idempotent)."""
@@ -281,6 +300,8 @@ class Service:
         Registering is idempotent: the same name and instance id never make a second
         record; the record takes the new fields, counts as a heartbeat and becomes ``up``.
         """
+        if not self._armed:
+            self._arm()
         interfaces = interfaces or Interfaces()
         fields = {
             "version": version,
@@ -340,6 +361,8 @@ class Service:
         metadata: Metadata | None = None,
     ) -> Instance:
         """Change some fields of a registered instance (omitted fields stay as they are)."""
+        if not self._armed:
+            self._arm()
         given = {
             "version": version,
             "interfaces": interfaces,
@@ -363,6 +386,8 @@ class Service:
 
         An instance the registry no longer knows gets ``instance_not_found``: register again.
         """
+        if not self._armed:
+            self._arm()
         key = (name, instance_id)
         with self._lock:
             record = self._records.get(key)
@@ -411,6 +436,8 @@ class Service:
         The report also counts as a heartbeat. An instance reported ``down`` or
         ``draining`` keeps that status while it heartbeats, until it reports ``up``.
         """
+        if not self._armed:
+            self._arm()
         key = (name, instance_id)
 
         def apply() -> Instance:
@@ -434,6 +461,8 @@ class Service:
 
     def deregister(self, *, name: ServiceName, instance_id: InstanceId) -> Deregistered:
         """Remove an instance now (a clean shutdown); its watchers see a deregistered event."""
+        if not self._armed:
+            self._arm()
         key = (name, instance_id)
 
         def apply() -> Deregistered:
@@ -445,6 +474,8 @@ class Service:
 
     def get(self, *, name: ServiceName) -> InstanceList:
         """Every instance registered under a service name, whatever its status."""
+        if not self._armed:
+            self._arm()
         with self._lock:
             self._sync()
             found = [self._view(r) for k, r in self._records.items() if k[0] == name]
@@ -464,6 +495,8 @@ class Service:
         name: ServiceName | None = None,
     ) -> InstanceList:
         """List instances, optionally only those with a status, a tag, an interface or a name."""
+        if not self._armed:
+            self._arm()
         with self._lock:
             self._sync()
             found = [
@@ -492,6 +525,8 @@ class Service:
         history the registry keeps (or from before a registry restart) answers
         ``revision_compacted``: list again, then watch from the new index.
         """
+        if not self._armed:
+            self._arm()
         wait = min(max(wait, 0.0), WAIT_LIMIT)
         deadline = self._clock() + wait
         with self._lock:
@@ -529,6 +564,10 @@ class Service:
                 self.heartbeat_rate = (self.heartbeats_total - n0) / (now - t0)
                 self._hb_sample = (now, self.heartbeats_total)
 
+            if not self._armed:
+                if now - self._loaded_at < max(cfg.grace_seconds, cfg.ttl_seconds):
+                    return  # nobody can heartbeat yet: the restart grace has not begun
+                self._arm()
             lapsing = [
                 k
                 for k, r in self._records.items()
