@@ -1,0 +1,89 @@
+"""Sessions for developing chora-base. `nox -s tests` is the whole suite (what CI runs)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import nox
+
+nox.options.default_venv_backend = "uv"
+nox.options.sessions = ["tests"]
+ROOT = Path(__file__).parent
+PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
+
+
+def _install(session: nox.Session, extras: str = "test,docs") -> None:
+    session.install("-e", f".[{extras}]")
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """Everything: template renders, checker, update, registry, docs; then lint."""
+    _install(session)
+    session.env.setdefault("UV_CACHE_DIR", str(ROOT / ".nox" / "uv-cache"))
+    session.run("pytest", *(session.posargs or ["-q"]))
+    session.run("ruff", "check", "src", "tests", "bench", "noxfile.py")
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff over the repository, and over a fresh render of each tier."""
+    _install(session, "test")
+    session.run("ruff", "check", "src", "tests", "bench", "noxfile.py")
+    session.run("pytest", "-q", "tests/template/test_rendered_projects.py", "-k", "lint or jinja")
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """Speed figures, printed and written to bench/results/."""
+    _install(session, "test")
+    for script in sorted((ROOT / "bench").glob("*.py")):
+        if not script.name.startswith("_"):
+            session.run("python", str(script))
+    for script in sorted((ROOT / "bench").glob("*/run*.py")):
+        session.run("python", str(script))
+
+
+@nox.session(python=PYTHON)
+def docs(session: nox.Session) -> None:
+    """Build the SAP site strictly into site/."""
+    _install(session)
+    session.run("mkdocs", "build", "--strict")
+
+
+@nox.session(python=PYTHON)
+def contracts(session: nox.Session) -> None:
+    """Regenerate the template's committed OpenAPI contract and operation reference."""
+    _install(session, "test")
+    session.run("python", "-m", "chora_base.contracts")
+
+
+@nox.session(python=PYTHON)
+def update_examples(session: nox.Session) -> None:
+    """copier update every project in examples/ to the working tree's template."""
+    _install(session, "test")
+    session.run("python", "-m", "chora_base.examples")
+
+
+@nox.session(python=PYTHON)
+def quickstart(session: nox.Session) -> None:
+    """Render ./my-server (Recommended tier) from this checkout, install it and serve it."""
+    _install(session, "test")
+    target = ROOT / "my-server"
+    if not (target / "pyproject.toml").exists():
+        session.run("copier", "copy", "--defaults", "--vcs-ref", "HEAD",
+                    "--data", "project_name=my-server", "--data", "tier=recommended",
+                    str(ROOT), str(target))
+    venv = target / ".venv"
+    if not venv.exists():
+        session.run("uv", "venv", "-q", "--python", sys.executable, str(venv))
+    session.run("uv", "pip", "install", "-q", "-p", str(venv / "bin" / "python"), "-e",
+                f"{target}[dev]")
+    env = {"MY_SERVER_DATA_DIR": str(target / ".data")}
+    if shutil.which("true") and os.environ.get("QUICKSTART_CHECK_ONLY"):
+        session.run(str(venv / "bin" / "my-server"), "--help", env=env)
+        return
+    session.run(str(venv / "bin" / "my-server"), "serve", env=env)

@@ -1,0 +1,47 @@
+"""Bad answers are refused at the prompt with a message saying what is allowed."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.helpers.render import REPO, copier_cmd
+
+BAD_ANSWERS = [
+    ("project_name", "My Server", "lower-case letters"),
+    ("project_name", "9lives", "starting with a letter"),
+    ("package_name", "os", "standard library"),
+    ("package_name", "json", "standard library"),
+    ("package_name", "class", "keyword"),
+    ("package_name", "my-pkg", "valid Python identifier"),
+    ("package_name", "fastapi", "shadow a dependency"),
+    ("cli_name", "My CLI", "lower-case letters"),
+    ("description", 'say "hi"', "double quotes"),
+    ("author_email", "nobody", "e-mail address"),
+    ("tier", "expert", "essential"),
+    ("python_version", "2.7", "3.11"),
+]
+
+
+@pytest.mark.parametrize(("question", "answer", "message"), BAD_ANSWERS)
+def test_bad_answer_is_refused(question: str, answer: str, message: str, tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [*copier_cmd(), "copy", "--defaults", "--vcs-ref", "HEAD", "--data", f"{question}={answer}",
+         str(REPO), str(tmp_path / "out")],
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert proc.returncode != 0
+    assert message in proc.stderr, proc.stderr[-1500:]
+    assert not (tmp_path / "out" / "pyproject.toml").exists()
+
+
+def test_rendering_needs_no_trust(tmp_path: Path) -> None:
+    """No tasks, migrations with code, or Jinja extensions: a plain copy must succeed."""
+    proc = subprocess.run(
+        [*copier_cmd(), "copy", "--defaults", "--vcs-ref", "HEAD", "--data", "tier=advanced",
+         str(REPO), str(tmp_path / "out")],
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
