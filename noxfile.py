@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 from pathlib import Path
 
@@ -83,7 +82,7 @@ def quickstart(session: nox.Session) -> None:
     session.run("uv", "pip", "install", "-q", "-p", str(venv / "bin" / "python"), "-e",
                 f"{target}[dev]")
     env = {"MY_SERVER_DATA_DIR": str(target / ".data")}
-    if shutil.which("true") and os.environ.get("QUICKSTART_CHECK_ONLY"):
+    if os.environ.get("QUICKSTART_CHECK_ONLY"):  # used by the test of this command
         session.run(str(venv / "bin" / "my-server"), "--help", env=env)
         return
     session.run(str(venv / "bin" / "my-server"), "serve", env=env)
