@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -22,7 +23,7 @@ def test_advanced_server_process(rendered_project: Callable[[str], Path], tmp_pa
     project = rendered_project("advanced")
     port = _free_port()
     env = {**os.environ, "NOTES_SERVER_DATA_DIR": str(tmp_path / "data"),
-           "NOTES_SERVER_API_TOKEN": "s3cret"}
+           "NOTES_SERVER_API_TOKEN": "s3cret", "NOTES_SERVER_LOG_LEVEL": "DEBUG"}
     proc = subprocess.Popen([str(project / ".venv/bin/notes-server"), "serve", "--port", str(port)],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     base = f"http://127.0.0.1:{port}"
@@ -57,3 +58,6 @@ def test_advanced_server_process(rendered_project: Callable[[str], Path], tmp_pa
         proc.terminate()
         _, err = proc.communicate(timeout=30)
     assert "Traceback" not in err
+    # Structured log lines carry the caller's request ID.
+    lines = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    assert any(line.get("request_id") == "trace-123" and line.get("operation") == "get_note" for line in lines)
