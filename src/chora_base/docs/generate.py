@@ -124,10 +124,13 @@ def part_status(_work: Path) -> Files:
         lines.append(f"- **Registry server:** `examples/manifest/` exists, rendered from this "
                      f"template; its operation table has {len(names)} operations: "
                      + ", ".join(f"`{n}`" for n in names) + ".")
-        backends = [name for name in ("sqlite", "etcd")
-                    if any(name in p.stem.lower() for p in manifest.glob("src/*/**/*.py"))]
+        domain = "\n".join(p.read_text(encoding="utf-8").lower()
+                            for p in sorted(manifest.glob("src/*/domain/*.py")))
+        backends = [label for label, marker in (("SQLite", "sqlite3"), ("etcd", "etcd"))
+                    if marker in domain]
         if backends:
-            lines.append("- **Storage backends found:** " + ", ".join(backends) + ".")
+            lines.append("- **Storage backends in its domain code:** "
+                         + ", ".join(backends) + ".")
     else:
         lines.append("- **Registry server:** not in `examples/` yet. This page describes its "
                      "contract; nothing on it can be run today.")
@@ -181,9 +184,9 @@ def _questions() -> str:
             allowed = ", ".join(f"`{v}`" for v in choices)
         else:
             allowed = "checked by a validator" if spec.get("validator") else "any"
-        default = spec.get("default", "")
-        rows.append(f"| `{key}` | {_cell(spec.get('help', ''))} | `{_cell(default)}` | "
-                    f"{allowed} |")
+        default = str(spec.get("default", ""))
+        shown = "derived from the answers above" if "{{" in default else f"`{_cell(default)}`"
+        rows.append(f"| `{key}` | {_cell(spec.get('help', ''))} | {shown} | {allowed} |")
     return "\n".join(rows) + "\n"
 
 
