@@ -50,6 +50,7 @@ class Report:
     target_tier: Tier
     results: list[CheckResult]
     interpreter: str | None = None
+    probe_timings: dict[str, float] = field(default_factory=dict)
     partial: bool = False
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
@@ -95,6 +96,7 @@ class Report:
             if self.next_tier else [],
             "interpreter": self.interpreter,
             "seconds": round(self.seconds, 3),
+            "probe_timings": self.probe_timings,
             "notes": self.notes,
             "checks": [r.as_dict() for r in self.results],
         }
@@ -177,8 +179,11 @@ def run_checks(
         path=project.root, declared_tier=declared, target_tier=tier or declared or "essential",
         results=results, partial=bool(select_set or ignore_set),
     )
-    if probe._data is not None:
+    if probe._data is not None:  # only when a behaviour check actually ran it
         report.interpreter = str(probe.python)
+        timings = probe.data.get("timings")
+        if isinstance(timings, dict):
+            report.probe_timings = {**timings, "total": probe.data.get("seconds", 0.0)}
     if declared is None and tier is None:
         report.notes.append("No tier declared in .copier-answers.yml; judged as essential.")
     if report.partial:
