@@ -235,6 +235,20 @@ def part_template(work: Path) -> Files:
         marks = " | ".join("✓" if path in trees[t] else "" for t in TIERS)
         rows.append(f"| `{path}` | {_owner(path, owned)} | {marks} |")
     files["template/tier-matrix.md"] = "\n".join(rows) + "\n"
+
+    config = yaml.safe_load((REPO / "copier.yml").read_text(encoding="utf-8"))
+    labels = {value: label for label, value in config["tier"]["choices"].items()}
+    summary = ["| tier | what it renders (from the tier question) | files | new at this tier |",
+               "| --- | --- | :-: | --- |"]
+    previous: set[str] = set()
+    for tier in TIERS:
+        label = labels.get(tier, tier).split(":", 1)[-1].strip()
+        new = sorted(set(trees[tier]) - previous)
+        listed = "all of them" if not previous else ", ".join(f"`{p}`" for p in new)
+        summary.append(f"| {tier.capitalize()} | {_cell(label)} | {len(trees[tier])} | "
+                       f"{listed} |")
+        previous = set(trees[tier])
+    files["template/tier-summary.md"] = "\n".join(summary) + "\n"
     files["template/owned-files.md"] = "\n".join(f"- `{p}`" for p in owned) + "\n"
     files["template/questions.md"] = _questions()
     files["template/copy-message.txt"] = messages["recommended"] + "\n"
