@@ -7,7 +7,6 @@ each subcommand imports its own machinery only when it runs.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -40,9 +39,9 @@ def _add_check(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--ignore", action="append", default=[], metavar="IDS",
                    help="skip these checks for this run; to skip one for good, give a reason "
                         "in [tool.chora-base.ignore] of pyproject.toml")
-    p.add_argument("--summary", type=Path, default=None,
-                   help="also append a Markdown report to this file (default: "
-                        "$GITHUB_STEP_SUMMARY when set)")
+    p.add_argument("--summary", type=Path, default=None, metavar="FILE",
+                   help="also append the Markdown report to FILE, e.g. "
+                        "\"$GITHUB_STEP_SUMMARY\" (one run gives both the log and the summary)")
     p.set_defaults(func=_cmd_check)
 
 
@@ -67,10 +66,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
         print_table(report)
     else:
         sys.stdout.write(render(report, args.fmt))
-    summary = args.summary or (Path(os.environ["GITHUB_STEP_SUMMARY"])
-                               if os.environ.get("GITHUB_STEP_SUMMARY") else None)
-    if summary is not None:
-        with summary.open("a", encoding="utf-8") as f:
+    if args.summary is not None:
+        with args.summary.open("a", encoding="utf-8") as f:
             f.write(to_markdown(report))
     return 0 if report.ok else 1
 

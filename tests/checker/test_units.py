@@ -36,6 +36,7 @@ def test_catalog_ids_titles_and_urls() -> None:
 
 
 def _minimal(tmp_path: Path, **pyproject_extra: str) -> Path:
+    tmp_path.mkdir(parents=True, exist_ok=True)
     (tmp_path / "AGENTS.md").write_text("# Agents\n\nCall the operations; read error codes.\n")
     (tmp_path / "pyproject.toml").write_text(
         '[project]\nname = "x"\nversion = "0"\n[tool.ruff]\nline-length = 100\n'
@@ -138,3 +139,49 @@ def test_pre_commit_hook_definition() -> None:
     hook = next(h for h in hooks if h["id"] == "chora-base-check")
     assert hook["entry"] == "chora-base check"
     assert hook["pass_filenames"] is False
+
+
+def test_summary_file_gets_markdown_and_stdout_gets_the_format(tmp_path: Path) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    project = _minimal(tmp_path / "p")
+    summary = tmp_path / "summary.md"
+    summary.write_text("earlier step\n")
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "chora_base.cli", "check", str(project), "--select", "TP003",
+         "--format", "json", "--summary", str(summary)],
+        capture_output=True, text=True, check=False, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["checks"][0]["id"] == "TP001"
+    text = summary.read_text()
+    assert text.startswith("earlier step\n")  # appended, never truncated
+    assert "## chora-base check" in text and "[TP003](" in text
+
+
+def test_plugin_fixtures_chain_through_repo_review(tmp_path: Path) -> None:
+    """The entry points as repo-review wires them: fixtures by name, then checks."""
+    import tomllib
+
+    from repo_review.fixtures import apply_fixtures, compute_fixtures, pyproject
+    from repo_review.processor import CollectionReturn, process
+
+    from chora_base.checker import plugin
+
+    declared = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["entry-points"]
+    fixture_eps = declared["repo_review.fixtures"]
+    assert declared["repo_review.checks"]["chora_base"].endswith(":repo_review_checks")
+    assert declared["repo_review.families"]["chora_base"].endswith(":repo_review_families")
+    funcs = {name: getattr(plugin, target.rsplit(":", 1)[1])
+             for name, target in fixture_eps.items()}
+    root = _minimal(tmp_path)
+    fixtures = compute_fixtures(root, root, {"pyproject": pyproject, **funcs})
+    checks = apply_fixtures(fixtures, plugin.repo_review_checks)
+    only = {k: v for k, v in checks.items() if k in {"TP003", "TP004"}}
+    families = apply_fixtures(fixtures, plugin.repo_review_families)
+    result = process(root, collected=CollectionReturn(fixtures, only, families))
+    assert {r.name: r.result for r in result.results} == {"TP003": True, "TP004": True}
+    assert result.results[0].url.endswith("/adoption-blueprint/#tp003")
