@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 import textwrap
 from pathlib import Path
 
@@ -145,7 +146,6 @@ def test_summary_file_gets_markdown_and_stdout_gets_the_format(tmp_path: Path) -
     import json
     import os
     import subprocess
-    import sys
 
     project = _minimal(tmp_path / "p")
     summary = tmp_path / "summary.md"
@@ -185,3 +185,18 @@ def test_plugin_fixtures_chain_through_repo_review(tmp_path: Path) -> None:
     result = process(root, collected=CollectionReturn(fixtures, only, families))
     assert {r.name: r.result for r in result.results} == {"TP003": True, "TP004": True}
     assert result.results[0].url.endswith("/adoption-blueprint/#tp003")
+
+
+def test_relative_python_is_made_absolute_without_leaving_the_venv(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chora_base.checker.probe import Probe
+    from chora_base.checker.project import load_project
+
+    venv_bin = tmp_path / "venv" / "bin"
+    venv_bin.mkdir(parents=True)
+    (venv_bin / "python").symlink_to(Path(sys.executable))
+    monkeypatch.chdir(tmp_path)
+    probe = Probe(load_project(_minimal(tmp_path / "proj")), Path("venv/bin/python"))
+    # Absolute (the probe runs from the project folder) but still the venv's own link.
+    assert probe.python == tmp_path / "venv" / "bin" / "python"

@@ -33,7 +33,10 @@ class Probe:
 
     def __init__(self, project: ProjectInfo, python: Path | None = None) -> None:
         self.project = project
-        self.python = python or default_python(project.root)
+        # absolute(), not resolve(): a venv's python is a symlink to the base interpreter,
+        # and following it would leave the venv (and its packages) behind. Absolute because
+        # the probe runs with the project as working directory.
+        self.python = (python or default_python(project.root)).absolute()
         self._data: dict[str, Any] | None = None
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Probe:
