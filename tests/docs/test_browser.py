@@ -65,7 +65,9 @@ class Watched:
         self.offsite: list[str] = []
         self.page.on("console", lambda msg: msg.type == "error" and self.errors.append(msg.text))
         self.page.on("pageerror", lambda exc: self.errors.append(str(exc)))
-        self.page.on("requestfailed", lambda req: self.errors.append(f"failed: {req.url}"))
+        # A request cancelled because the test moved on to the next page is not a failure.
+        self.page.on("requestfailed", lambda req: req.failure != "net::ERR_ABORTED"
+                     and self.errors.append(f"failed: {req.url} ({req.failure})"))
         self.page.on("request", lambda req: (
             not req.url.startswith((site_url, "data:", "blob:")) and self.offsite.append(req.url)))
 
