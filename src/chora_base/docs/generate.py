@@ -134,7 +134,55 @@ def part_status(_work: Path) -> Files:
     else:
         lines.append("- **Registry server:** not in `examples/` yet. This page describes its "
                      "contract; nothing on it can be run today.")
-    return {"registry-status.md": "\n".join(lines) + "\n"}
+    files = {"registry-status.md": "\n".join(lines) + "\n"}
+    files.update(_registry_tables(manifest))
+    return files
+
+
+def _registry_tables(manifest: Path) -> Files:
+    """The record schema and the operation table of ``examples/manifest``, read from its code."""
+    missing = "(`examples/manifest/` does not exist yet.)\n"
+    models = next(iter(sorted(manifest.glob("src/*/domain/models.py"))), None)
+    ops = next(iter(sorted(manifest.glob("src/*/operations.py"))), None)
+    service = next(iter(sorted(manifest.glob("src/*/domain/service.py"))), None)
+    files = {"registry/record.md": missing, "registry/operations.md": missing}
+    if models is not None:
+        tree = ast.parse(models.read_text(encoding="utf-8"))
+        record = next((n for n in tree.body if isinstance(n, ast.ClassDef)
+                       and n.name == "Instance"), None)
+        if record is not None:
+            rows = ["| field | type | description |", "| --- | --- | --- |"]
+            for stmt in record.body:
+                if not (isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name)):
+                    continue
+                description = ""
+                if isinstance(stmt.value, ast.Call):
+                    for kw in stmt.value.keywords:
+                        if kw.arg == "description" and isinstance(kw.value, ast.Constant):
+                            description = kw.value.value
+                rows.append(f"| `{stmt.target.id}` | `{_cell(ast.unparse(stmt.annotation))}` | "
+                            f"{_cell(description)} |")
+            files["registry/record.md"] = "\n".join(rows) + "\n"
+    if ops is not None and service is not None:
+        docs = {}
+        for node in ast.walk(ast.parse(service.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.FunctionDef):
+                doc = ast.get_docstring(node) or ""
+                docs[node.name] = doc.split("\n")[0].replace("``", "`")
+        answers = yaml.safe_load((manifest / ".copier-answers.yml").read_text(encoding="utf-8"))
+        cli = answers.get("cli_name") or answers.get("project_name") or "manifest"
+        rows = ["| operation | REST | CLI | MCP tool | what it does |",
+                "| --- | --- | --- | --- | --- |"]
+        for node in ast.walk(ast.parse(ops.read_text(encoding="utf-8"))):
+            if not (isinstance(node, ast.Call) and getattr(node.func, "id", None) == "Operation"
+                    and len(node.args) >= 3 and isinstance(node.args[0], ast.Attribute)):
+                continue
+            name = node.args[0].attr
+            method, path = (a.value for a in node.args[1:3])
+            rows.append(f"| `{name}` | `{method} {path}` | `{cli} {name.replace('_', '-')}` | "
+                        f"`{name}` | {_cell(docs.get(name, ''))} |")
+        files["registry/operations.md"] = "\n".join(rows) + "\n"
+    return files
 
 
 def _operation_names(path: Path) -> list[str]:
@@ -456,7 +504,7 @@ def part_adoption(work: Path) -> Files:
 
 PARTS: dict[str, tuple[Callable[[Path], Files], tuple[str, ...]]] = {
     "checks": (part_checks, ("checks.md", "dod/", "sap-index.md")),
-    "status": (part_status, ("registry-status.md",)),
+    "status": (part_status, ("registry-status.md", "registry/")),
     "template": (part_template, ("template/",)),
     "interfaces": (part_interfaces, ("interfaces/",)),
     "adoption": (part_adoption, ("adoption/",)),
