@@ -100,6 +100,17 @@ def test_package_that_fails_to_import(tmp_path: Path) -> None:
     assert "--python" in message  # says how to point the checker at the right environment
     assert checks["ID001"]["status"] == "skip"
 
+    # With MI001 ignored (with a reason), the dependent checks run and say the same thing
+    # instead of checking empty data.
+    with (tmp_path / "pyproject.toml").open("a") as f:
+        f.write('[tool.chora-base.ignore]\nMI001 = "testing the fallback"\n')
+    code, data, _ = check_json(tmp_path, "--python", sys.executable)
+    checks = by_id(data)
+    assert checks["MI001"]["status"] == "ignored"
+    for check_id in ("MI002", "MI003", "ID001", "BS001"):
+        assert checks[check_id]["status"] == "fail"
+        assert "`import half_done` failed" in checks[check_id]["message"]
+
 
 def test_not_a_directory_is_a_usage_error(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(SRC)}

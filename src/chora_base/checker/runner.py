@@ -84,7 +84,10 @@ class Report:
                 and r.status != "not-run"]
 
     def as_dict(self) -> dict[str, Any]:
+        from chora_base import __version__
+
         return {
+            "chora_base_version": __version__,
             "path": str(self.path),
             "declared_tier": self.declared_tier,
             "target_tier": self.target_tier,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from chora_base.checker._probe import route_matches
 from chora_base.checker.probe import Probe
@@ -43,3 +45,23 @@ def route_for(op: dict[str, Any], routes: list[dict[str, Any]]) -> dict[str, Any
 
 def cli_command(op_name: str) -> str:
     return op_name.replace("_", "-")
+
+
+F = TypeVar("F", bound=Callable[..., str])
+
+
+def needs_probe(check: F) -> F:
+    """Report an unusable probe as this check's failure instead of checking empty data.
+
+    ``requires = {"MI001"}`` normally skips these checks when the import fails; this
+    covers MI001 being deselected or ignored. ``functools.wraps`` keeps the signature
+    that repo-review reads to pass fixtures.
+    """
+
+    @functools.wraps(check)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> str:
+        probe = kwargs.get("chora_probe")
+        problem = probe_problem(probe) if isinstance(probe, Probe) else None
+        return problem if problem else check(self, *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]

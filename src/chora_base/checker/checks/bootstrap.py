@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from chora_base.checker.checks._common import needs_probe
 from chora_base.checker.checks.base import ChoraCheck
 from chora_base.checker.probe import Probe
 from chora_base.checker.project import ProjectInfo
@@ -33,6 +34,7 @@ class BS001(_BS):
     tier = "essential"
     rationale = "Supervisors and registries decide whether a process is alive from /health."
 
+    @needs_probe
     def check(self, chora_probe: Probe) -> str:
         resp = _answer(chora_probe, "health")
         if isinstance(resp, str):
@@ -49,6 +51,7 @@ class BS002(_BS):
     tier = "essential"
     rationale = "Readiness (storage reachable) is separate from liveness, so traffic waits."
 
+    @needs_probe
     def check(self, chora_probe: Probe) -> str:
         resp = _answer(chora_probe, "ready")
         if isinstance(resp, str):
@@ -65,6 +68,7 @@ class BS003(_BS):
     tier = "essential"
     rationale = "One command starts the server, configured from the environment."
 
+    @needs_probe
     def check(self, chora_project: ProjectInfo, chora_probe: Probe) -> str:
         cli = chora_probe.section("cli")
         if not cli.get("ok"):

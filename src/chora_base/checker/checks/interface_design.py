@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from chora_base.checker.checks._common import operations, route_for
+from chora_base.checker.checks._common import needs_probe, operations, route_for
 from chora_base.checker.checks.base import ChoraCheck, bullet, upgrade_hint
 from chora_base.checker.probe import Probe
 from chora_base.checker.project import ProjectInfo
@@ -45,6 +45,7 @@ class ID001(_ID):
     rationale = ("The same failure must give the same code on every interface; an error that "
                  "only inherits the base's values reaches callers as an internal error.")
 
+    @needs_probe
     def check(self, chora_project: ProjectInfo, chora_probe: Probe) -> str:
         errors = chora_probe.section("errors")
         if not errors.get("ok"):
@@ -70,6 +71,7 @@ class ID002(_ID):
     requires = frozenset({"ID001"})
     rationale = "Clients branch on the code; two errors sharing one code cannot be told apart."
 
+    @needs_probe
     def check(self, chora_probe: Probe) -> str:
         problems = []
         owners: dict[str, str] = {}
@@ -96,6 +98,7 @@ class ID003(_ID):
     requires = _AFTER_IMPORT
     rationale = "Only DomainErrors carry the code, status and exit code the adapters need."
 
+    @needs_probe
     def check(self, chora_project: ProjectInfo, chora_probe: Probe) -> str:
         errors = chora_probe.section("errors")
         bad = [f"{e['operation']}: {e['error']}" for e in errors.get("not_domain", [])]
@@ -112,6 +115,7 @@ class ID004(_ID):
     requires = _AFTER_IMPORT
     rationale = "One machine-readable error shape lets clients handle every failure alike."
 
+    @needs_probe
     def check(self, chora_probe: Probe) -> str:
         resp = _http(chora_probe, "unknown")
         if isinstance(resp, str):
@@ -144,6 +148,7 @@ class ID006(_ID):
     requires = frozenset({"ID005", "MI001"})
     rationale = "A contract that drifts from the app misleads every client generated from it."
 
+    @needs_probe
     def check(self, chora_probe: Probe) -> str:
         section = chora_probe.section("openapi")
         if not section.get("ok"):
@@ -162,6 +167,7 @@ class ID007(_ID):
     requires = _AFTER_IMPORT
     rationale = "One ID ties a caller's request to the server's log lines."
 
+    @needs_probe
     def check(self, chora_probe: Probe) -> str:
         resp = _http(chora_probe, "request_id")
         if isinstance(resp, str):
@@ -180,6 +186,7 @@ class ID008(_ID):
     requires = _AFTER_IMPORT
     rationale = "A version prefix lets a breaking v2 ship beside v1 instead of replacing it."
 
+    @needs_probe
     def check(self, chora_probe: Probe) -> str:
         routes = chora_probe.section("rest").get("routes", [])
         bad = []
@@ -201,6 +208,7 @@ class ID009(_ID):
     requires = _AFTER_IMPORT
     rationale = "Anyone who can reach the port must not be able to change or delete data."
 
+    @needs_probe
     def check(self, chora_project: ProjectInfo, chora_probe: Probe) -> str:
         http = chora_probe.section("http")
         if "auth" not in http:
@@ -224,6 +232,7 @@ class ID010(_ID):
     requires = _AFTER_IMPORT
     rationale = "Per-operation counts and latencies show which interface call is slow or failing."
 
+    @needs_probe
     def check(self, chora_probe: Probe) -> str:
         resp = _http(chora_probe, "metrics")
         if isinstance(resp, str):

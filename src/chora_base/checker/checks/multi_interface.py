@@ -8,8 +8,8 @@ from chora_base.checker.checks._common import (
     INFRA_COMMANDS,
     INFRA_PATHS,
     cli_command,
+    needs_probe,
     operations,
-    probe_problem,
     route_for,
 )
 from chora_base.checker.checks.base import ChoraCheck, bullet, upgrade_hint
@@ -31,10 +31,8 @@ class MI001(_MI):
     rationale = ("The operation table is the single source every interface is generated from; "
                  "without it, interfaces drift apart.")
 
+    @needs_probe
     def check(self, chora_project: ProjectInfo, chora_probe: Probe) -> str:
-        problem = probe_problem(chora_probe)
-        if problem:
-            return problem
         pkg = chora_project.package
         has = chora_probe.section("import").get("has", {})
         missing = [name for name, present in has.items() if not present]
@@ -60,6 +58,7 @@ class MI002(_MI):
     requires = _AFTER_IMPORT
     rationale = "The CLI is generated from the table, so it offers exactly the operations."
 
+    @needs_probe
     def check(self, chora_project: ProjectInfo, chora_probe: Probe) -> str:
         cli = chora_probe.section("cli")
         if not cli.get("ok"):
@@ -90,6 +89,7 @@ class MI003(_MI):
     rationale = ("REST-only routes bypass the table: the CLI, MCP and client cannot reach "
                  "them and parity tests do not cover them.")
 
+    @needs_probe
     def check(self, chora_project: ProjectInfo, chora_probe: Probe) -> str:
         rest = chora_probe.section("rest")
         if not rest.get("ok"):
@@ -130,6 +130,7 @@ class MI004(_MI):
     rationale = ("Agents see the server through its MCP tools; a missing or extra tool "
                  "means agents and humans get different servers.")
 
+    @needs_probe
     def check(self, chora_project: ProjectInfo, chora_probe: Probe) -> str:
         mcp = chora_probe.section("mcp")
         pkg = chora_project.package
@@ -173,6 +174,7 @@ class MI005(_MI):
     rationale = ("Code written against the native `Service` should work against a remote "
                  "server by swapping in `Client`.")
 
+    @needs_probe
     def check(self, chora_project: ProjectInfo, chora_probe: Probe) -> str:
         client = chora_probe.section("client")
         if not client.get("ok"):
@@ -194,6 +196,7 @@ class MI006(_MI):
     rationale = ("FastAPI and the MCP SDK take about 0.4 s and 0.8 s to import; a CLI that "
                  "loads them for `--help` feels broken.")
 
+    @needs_probe
     def check(self, chora_project: ProjectInfo, chora_probe: Probe) -> str:
         runs = chora_probe.data.get("startup") or []
         if not runs:
@@ -225,6 +228,7 @@ class MI007(_MI):
     rationale = ("A reference generated from the table shows each operation as CLI, REST, "
                  "Python and MCP usage, so the docs cannot lag the code.")
 
+    @needs_probe
     def check(self, chora_project: ProjectInfo, chora_probe: Probe) -> str:
         text = chora_project.read_text("docs/operations.md")
         if text is None:
