@@ -101,3 +101,23 @@ def test_mermaid_is_served_locally(built_site: Path) -> None:
     index = (built_site / "index.html").read_text(encoding="utf-8")
     assert "assets/vendor/mermaid/mermaid.min.js" in index
     assert "fonts.googleapis.com" not in index
+
+
+def test_a_broken_internal_link_fails_the_strict_build(tmp_path: Path) -> None:
+    """Internal links and anchors are validated: the strict build refuses a dangling one."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    shutil.copy(REPO / "mkdocs.yml", tmp_path / "mkdocs.yml")
+    shutil.copytree(REPO / "saps", tmp_path / "saps")
+    page = tmp_path / "saps" / "registry" / "AGENTS.md"
+    page.write_text(page.read_text(encoding="utf-8")
+                    + "\nSee [the charter](capability-charter.md#no-such-section).\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "out")],
+        cwd=tmp_path, env={**os.environ, "NO_MKDOCS_2_WARNING": "1"}, capture_output=True,
+        text=True, check=False)
+    assert proc.returncode != 0
+    assert "no-such-section" in proc.stdout + proc.stderr
