@@ -6,7 +6,7 @@ import ipaddress
 import re
 from urllib.parse import urlsplit
 
-from chora_base.checker.checks.base import ChoraCheck, bullet, upgrade_hint
+from chora_base.checker.checks.base import ChoraCheck, bullet
 from chora_base.checker.project import ProjectInfo
 
 FAMILY = "registry"
@@ -76,9 +76,9 @@ class RG001(_RG):
 class RG002(_RG):
     "The registry URL comes from settings (`<PKG>_REGISTRY_URL`)"
 
-    tier = "advanced"
-    rationale = ("Registering on start and heartbeating need the registry's address; it must "
-                 "be configuration, not code.")
+    tier = "essential"
+    rationale = ("Registering on start, heartbeating and looking peers up need the registry's "
+                 "address; it must be configuration, not code.")
 
     def check(self, chora_project: ProjectInfo) -> str:
         pkg_dir = chora_project.package_dir
@@ -87,7 +87,8 @@ class RG002(_RG):
         if "registry_url" not in text:
             return ("Add `registry_url: str | None = None` to the settings class in "
                     f"`core/settings.py` (read from `{chora_project.env_prefix}REGISTRY_URL`) "
-                    "and register with it on start-up. " + upgrade_hint("advanced"))
+                    "and register with it on start-up; `copier update` brings the template's "
+                    "manifest client.")
         return ""
 
 
