@@ -402,7 +402,8 @@ def _diff(a: Any, b: Any, path: str, found: list[str], limit: int = 12) -> None:
         return
     if isinstance(a, dict) and isinstance(b, dict):
         for key in sorted(set(a) | set(b), key=str):
-            where = f"{path}/{key}"
+            # "paths > /notes/{slug} > get" reads better than a JSON pointer full of slashes.
+            where = f"{path} > {key}" if path else str(key)
             if key not in a:
                 found.append(f"{where}: in the app, not in the committed file")
             elif key not in b:
@@ -410,7 +411,7 @@ def _diff(a: Any, b: Any, path: str, found: list[str], limit: int = 12) -> None:
             else:
                 _diff(a[key], b[key], where, found, limit)
     elif a != b:
-        found.append(f"{path or '/'}: committed {json.dumps(a)[:60]} != app {json.dumps(b)[:60]}")
+        found.append(f"{path or '(document)'}: committed {json.dumps(a)[:60]} != app {json.dumps(b)[:60]}")
 
 
 def probe_openapi(cfg: dict[str, Any], app: Any, out: dict[str, Any]) -> None:

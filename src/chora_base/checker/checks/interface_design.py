@@ -136,8 +136,10 @@ class ID005(_ID):
 
     def check(self, chora_project: ProjectInfo) -> str:
         if not (chora_project.root / "openapi.json").is_file():
-            return ("Commit the REST contract: write `create_app().openapi()` to `openapi.json` "
-                    "(the template's `test_openapi.py` shows how). " + upgrade_hint("recommended"))
+            return ("Commit the REST contract: run "
+                    f"`python -m {chora_project.package or '<package>'}.interfaces.contract` "
+                    "(writes `create_app().openapi()` to `openapi.json`) and commit the file. "
+                    + upgrade_hint("recommended"))
         return ""
 
 
@@ -149,14 +151,15 @@ class ID006(_ID):
     rationale = "A contract that drifts from the app misleads every client generated from it."
 
     @needs_probe
-    def check(self, chora_probe: Probe) -> str:
+    def check(self, chora_project: ProjectInfo, chora_probe: Probe) -> str:
         section = chora_probe.section("openapi")
         if not section.get("ok"):
             return f"Could not compare the contract: {section.get('error') or 'no REST app'}"
         if not section.get("matches"):
             return ("`openapi.json` has drifted from the app. If the change is intended, "
-                    "regenerate the file and commit it; otherwise revert the API change. "
-                    "Differences:\n" + bullet(section.get("differences", [])))
+                    f"regenerate it with `python -m {chora_project.package}.interfaces.contract` "
+                    "and commit it; otherwise revert the API change. Differences:\n"
+                    + bullet(section.get("differences", [])))
         return ""
 
 

@@ -230,13 +230,15 @@ class MI007(_MI):
 
     @needs_probe
     def check(self, chora_project: ProjectInfo, chora_probe: Probe) -> str:
+        regenerate = f"`python -m {chora_project.package}.interfaces.contract`"
         text = chora_project.read_text("docs/operations.md")
         if text is None:
-            return ("`docs/operations.md` is missing. Generate it from the table (see the "
-                    "project README) and commit it. " + upgrade_hint("recommended"))
+            return (f"`docs/operations.md` is missing. Generate it from the table with "
+                    f"{regenerate} and commit it. " + upgrade_hint("recommended"))
         missing = [op["name"] for op in operations(chora_probe) if op["name"] not in text]
         if missing:
-            return ("`docs/operations.md` is stale; regenerate it. Missing:\n" + bullet(missing))
+            return (f"`docs/operations.md` is stale; regenerate it with {regenerate}. "
+                    "Missing:\n" + bullet(missing))
         return ""
 
 
