@@ -100,7 +100,7 @@ def print_table(report: Report) -> None:
         table.add_column("Tier", no_wrap=True)
         table.add_column("Title / how to fix", ratio=1)
         for r in (r for r in _relevant(report) if r.family == sap_slug):
-            body: object = r.title
+            body: object = r.title.replace("`", "")  # as Markdown renders it below
             if r.message:
                 body = Markdown(f"{r.title}\n\n{r.message}")
             table.add_row(_MARK[r.status], f"[link={r.url}]{r.id}[/link]", r.tier, body)
