@@ -89,7 +89,8 @@ def part_checks(_work: Path) -> Files:
                 lines = [f'- [ ] <a id="{c.id.lower()}"></a>**{c.id}**: {c.title}  \n'
                          f"  *Why:* {_cell(c.rationale)}" for c in items]
             else:
-                lines = ["No compliance check covers this tier of this SAP yet."]
+                lines = ["No automated check covers this tier yet; verify the items below "
+                         "by hand."]
             files[f"dod/{sap.slug}-{tier}.md"] = "\n".join(lines) + "\n"
 
     rows = ["| SAP | what it covers | in the template | checks (E / R / A) |",

@@ -12,7 +12,7 @@ class Sap:
     slug: str
     title: str
     summary: str
-    status: str  # "implemented" | "partial" | "not implemented"
+    status: str  # how much the template implements; starts with "not implemented" if nothing
 
 
 SAPS: tuple[Sap, ...] = (
@@ -39,13 +39,13 @@ SAPS: tuple[Sap, ...] = (
         "registry",
         "Registry",
         "Servers register, heartbeat and find each other by name through the manifest registry.",
-        "partial",
+        "client at every tier; the registry itself is `examples/manifest`",
     ),
     Sap(
         "bootstrap",
         "Bootstrap",
         "Bringing up a whole environment in health-checked phases from one command.",
-        "not implemented",
+        "not implemented (only per-server start and health endpoints)",
     ),
     Sap(
         "composition",
