@@ -565,7 +565,7 @@ class Service:
                 self._hb_sample = (now, self.heartbeats_total)
 
             if not self._armed:
-                if now - self._loaded_at < max(cfg.grace_seconds, cfg.ttl_seconds):
+                if now - self._loaded_at < max(cfg.grace_seconds, 3 * cfg.ttl_seconds, 30.0):
                     return  # nobody can heartbeat yet: the restart grace has not begun
                 self._arm()
             lapsing = [

@@ -1,0 +1,242 @@
+"""Registry speed, side by side with etcd's own HTTP gateway in the same run.
+
+Starts one etcd member and the registry (SQLite backend) on loopback, then measures:
+
+- lookups (GET /v1/services/{name}) paced at 500 requests/s   -- target p99 <= 10 ms
+- heartbeats (PUT .../heartbeat) paced at 1,000/s              -- target p99 <= 10 ms
+- registrations, as fast as 8 concurrent clients go            -- target >= 200/s
+- a re-registration storm of 10,000 instances after a restart  -- target <= 60 s, no errors
+
+Next to each, the nearest etcd operation through its v3 JSON gateway (range, lease
+keepalive, put, put storm). Latency counts from each request's scheduled start, so a
+stalled server shows up in the percentiles. Figures go to stdout and bench/results/registry.json.
+
+Run: python bench/registry/bench_registry.py [--seconds 5] [--storm 10000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from tests.registry.harness import (  # noqa: E402
+    AUTH,
+    Etcd,
+    Registry,
+    example_python,
+    free_port,
+    registry_env,
+)
+
+RESULTS = ROOT / "bench" / "results" / "registry.json"
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def paced(rate: float, seconds: float, call: Callable[[httpx.Client, int], bool],
+          threads: int = 16) -> dict[str, float]:
+    """Issue ``rate`` calls per second for ``seconds``; latency from each call's slot."""
+    total = int(rate * seconds)
+    start = time.perf_counter() + 0.2
+    latencies: list[float] = []
+    errors = 0
+    lock = threading.Lock()
+    counter = iter(range(total))
+
+    def worker() -> None:
+        nonlocal errors
+        client = httpx.Client(timeout=10, headers=AUTH)
+        local: list[float] = []
+        bad = 0
+        while True:
+            with lock:
+                i = next(counter, None)
+            if i is None:
+                break
+            slot = start + i / rate
+            delay = slot - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            try:
+                ok = call(client, i)
+            except httpx.HTTPError:
+                ok = False
+            local.append(time.perf_counter() - slot)
+            bad += 0 if ok else 1
+        client.close()
+        with lock:
+            latencies.extend(local)
+            errors += bad
+
+    pool = [threading.Thread(target=worker) for _ in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    elapsed = time.perf_counter() - start
+    return _summary(latencies, errors, total / elapsed)
+
+
+def burst(count: int, call: Callable[[httpx.Client, int], bool],
+          threads: int = 8) -> dict[str, float]:
+    """Run ``count`` calls as fast as ``threads`` clients can; report throughput."""
+    latencies: list[float] = []
+    errors = 0
+    lock = threading.Lock()
+    counter = iter(range(count))
+
+    def worker() -> None:
+        nonlocal errors
+        client = httpx.Client(timeout=30, headers=AUTH)
+        local: list[float] = []
+        bad = 0
+        while True:
+            with lock:
+                i = next(counter, None)
+            if i is None:
+                break
+            t0 = time.perf_counter()
+            try:
+                ok = call(client, i)
+            except httpx.HTTPError:
+                ok = False
+            local.append(time.perf_counter() - t0)
+            bad += 0 if ok else 1
+        client.close()
+        with lock:
+            latencies.extend(local)
+            errors += bad
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        for _ in range(threads):
+            pool.submit(worker)
+    elapsed = time.perf_counter() - started
+    out = _summary(latencies, errors, count / elapsed)
+    out["seconds"] = round(elapsed, 2)
+    return out
+
+
+def _summary(latencies: list[float], errors: int, rate: float) -> dict[str, float]:
+    ordered = sorted(latencies)
+
+    def pct(p: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(p * len(ordered)))] * 1000, 2)
+
+    return {"count": len(ordered), "errors": errors, "rate_per_s": round(rate, 1),
+            "p50_ms": pct(0.50), "p99_ms": pct(0.99),
+            "mean_ms": round(statistics.fmean(ordered) * 1000, 2) if ordered else 0.0}
+
+
+def record(name: str, i: int) -> dict:
+    return {"name": name, "instance_id": f"i{i}", "version": "1.0.0",
+            "interfaces": {"rest": f"http://10.0.{i // 250}.{i % 250}:8000",
+                           "mcp": f"http://10.0.{i // 250}.{i % 250}:8000/mcp"},
+            "tags": ["bench"], "metadata": {"zone": "a"}}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--storm", type=int, default=10_000)
+    args = parser.parse_args()
+    python = example_python()
+    work = Path(tempfile.mkdtemp(prefix="registry-bench-"))
+    etcd = Etcd(work)
+    etcd_url = etcd.url(etcd.names[0])
+    port = free_port()
+    env = registry_env(work / "data", port, ttl=15, grace=60,
+                       extra={"MANIFEST_LOG_LEVEL": "WARNING"})
+    reg = Registry(python, work, env)
+    base = reg.url + "/v1"
+    results: dict[str, dict] = {}
+    try:
+        # a registry with 200 instances in it, plus one lookup target
+        burst(200, lambda c, i: c.post(base + "/instances", json=record("fleet", i)).is_success)
+        lease = int(httpx.post(etcd_url + "/v3/lease/grant", json={"TTL": "60"}).json()["ID"])
+        for i in range(200):
+            httpx.post(etcd_url + "/v3/kv/put", json={
+                "key": _b64(f"/bench/fleet/i{i}"), "value": _b64(json.dumps(record("fleet", i)))})
+
+        results["lookup"] = {
+            "registry": paced(500, args.seconds, lambda c, i: c.get(
+                base + "/services/fleet").is_success),
+            "etcd": paced(500, args.seconds, lambda c, i: c.post(
+                etcd_url + "/v3/kv/range", json={"key": _b64("/bench/fleet/"),
+                                                  "range_end": _b64("/bench/fleet0")}).is_success),
+            "target": "p99 <= 10 ms at 500/s",
+        }
+        results["heartbeat"] = {
+            "registry": paced(1000, args.seconds, lambda c, i: c.put(
+                base + f"/instances/fleet/i{i % 200}/heartbeat").is_success),
+            "etcd": paced(1000, args.seconds, lambda c, i: c.post(
+                etcd_url + "/v3/lease/keepalive", json={"ID": str(lease)}).is_success),
+            "target": ">= 1000/s sustained, p99 <= 10 ms",
+        }
+        results["register"] = {
+            "registry": burst(2000, lambda c, i: c.post(
+                base + "/instances", json=record("new", i)).is_success),
+            "etcd": burst(2000, lambda c, i: c.post(etcd_url + "/v3/kv/put", json={
+                "key": _b64(f"/bench/new/i{i}"),
+                "value": _b64(json.dumps(record("new", i)))}).is_success),
+            "target": ">= 200/s",
+        }
+        # storm: 10,000 instances registered, registry killed and restarted, all come back
+        burst(args.storm, lambda c, i: c.post(base + "/instances",
+                                              json=record("storm", i)).is_success, threads=16)
+        reg.proc.kill9()
+        reg.restart()
+        results["reregistration_storm"] = {
+            "registry": burst(args.storm, lambda c, i: c.post(
+                base + "/instances", json=record("storm", i)).is_success, threads=32),
+            "etcd": burst(args.storm, lambda c, i: c.post(etcd_url + "/v3/kv/put", json={
+                "key": _b64(f"/bench/storm/i{i}"),
+                "value": _b64(json.dumps(record("storm", i)))}).is_success, threads=32),
+            "target": f"{args.storm} re-registrations in <= 60 s, no errors",
+        }
+        listed = httpx.get(base + "/instances", params={"name": "storm"}, timeout=30).json()
+        results["reregistration_storm"]["registry"]["instances_after"] = len(listed["instances"])
+    finally:
+        reg.proc.kill9()
+        etcd.stop()
+
+    verdicts = {
+        "lookup": results["lookup"]["registry"]["p99_ms"] <= 10,
+        "heartbeat": results["heartbeat"]["registry"]["p99_ms"] <= 10
+        and results["heartbeat"]["registry"]["rate_per_s"] >= 1000 * 0.97,
+        "register": results["register"]["registry"]["rate_per_s"] >= 200,
+        "reregistration_storm": results["reregistration_storm"]["registry"]["seconds"] <= 60
+        and results["reregistration_storm"]["registry"]["errors"] == 0,
+    }
+    print(f"{'operation':<22}{'backend':<10}{'rate/s':>9}{'p50 ms':>9}{'p99 ms':>9}"
+          f"{'errors':>8}  target")
+    for op, row in results.items():
+        for side in ("registry", "etcd"):
+            r = row[side]
+            extra = f" ({r['seconds']} s)" if "seconds" in r else ""
+            mark = ("MET" if verdicts[op] else "MISSED") if side == "registry" else ""
+            print(f"{op:<22}{side:<10}{r['rate_per_s']:>9}{r['p50_ms']:>9}{r['p99_ms']:>9}"
+                  f"{r['errors']:>8}  {row['target'] if side == 'registry' else ''}{extra} {mark}")
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps({"results": results, "targets_met": verdicts}, indent=2) + "\n")
+    print(f"wrote {RESULTS.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
