@@ -46,9 +46,6 @@ def _add_check(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from chora_base.checker.report import print_table, render, to_markdown
-    from chora_base.checker.runner import ConfigError, run_checks
-
     root: Path = args.path
     if not root.is_dir():
         print(f"chora-base check: {root} is not a directory", file=sys.stderr)
@@ -56,9 +53,17 @@ def _cmd_check(args: argparse.Namespace) -> int:
     if args.python is not None and not args.python.exists():
         print(f"chora-base check: --python {args.python} does not exist", file=sys.stderr)
         return 2
+    select, ignore = _split(args.select), _split(args.ignore)
+    from chora_base.checker.start import start_probe
+
+    # Started before the imports below, so the project's interpreter works meanwhile.
+    probe = start_probe(root, args.python, select, ignore)
+
+    from chora_base.checker.report import print_table, render, to_markdown
+    from chora_base.checker.runner import ConfigError, run_checks
+
     try:
-        report = run_checks(root, tier=args.tier, python=args.python,
-                            select=_split(args.select), ignore=_split(args.ignore))
+        report = run_checks(root, tier=args.tier, select=select, ignore=ignore, probe=probe)
     except ConfigError as exc:
         print(f"chora-base check: configuration error: {exc}", file=sys.stderr)
         return 2

@@ -200,3 +200,20 @@ def test_relative_python_is_made_absolute_without_leaving_the_venv(
     probe = Probe(load_project(_minimal(tmp_path / "proj")), Path("venv/bin/python"))
     # Absolute (the probe runs from the project folder) but still the venv's own link.
     assert probe.python == tmp_path / "venv" / "bin" / "python"
+
+
+def test_start_probe_only_when_a_behaviour_check_is_selected(tmp_path: Path) -> None:
+    from chora_base.checker.start import start_probe
+
+    project = _minimal(tmp_path)
+    (project / "pyproject.toml").write_text(
+        '[project]\nname = "x"\nversion = "0"\n[project.scripts]\n'
+        'x = "xpkg.interfaces.cli:main"\n')
+    static = start_probe(project, None, ["TP", "RG"], [])
+    assert static._proc is None and not static.ran
+    behaviour = start_probe(project, Path(sys.executable), ["MI001"], [])
+    try:
+        assert behaviour._proc is not None  # already running before anyone asks
+        assert "`import xpkg` failed" in (behaviour.fatal or "")
+    finally:
+        behaviour.stop()

@@ -31,6 +31,9 @@ class Probe:
     sharing one instance (``__deepcopy__`` returns self) keeps the single run cached.
     """
 
+    _proc: subprocess.Popen[str] | None = None
+    _tmp: tempfile.TemporaryDirectory[str] | None = None
+
     def __init__(self, project: ProjectInfo, python: Path | None = None) -> None:
         self.project = project
         # absolute(), not resolve(): a venv's python is a symlink to the base interpreter,
@@ -48,6 +51,11 @@ class Probe:
             self._data = self._run()
         return self._data
 
+    @property
+    def ran(self) -> bool:
+        """True once a result exists (the probe ran, or was found unnecessary to run)."""
+        return self._data is not None
+
     def section(self, name: str) -> dict[str, Any]:
         value = self.data.get(name)
         return value if isinstance(value, dict) else {}
@@ -62,33 +70,66 @@ class Probe:
             return f"`import {self.project.package}` failed: {imp.get('error', 'unknown error')}"
         return None
 
-    def _run(self) -> dict[str, Any]:
+    def start(self) -> None:
+        """Start the probe now (it runs while the caller does other work); idempotent."""
+        if self._proc is not None or self._data is not None:
+            return
         project = self.project
         if not project.package:
-            return {"fatal": "no Python package found: no `package_name` in "
-                             ".copier-answers.yml and no console script pointing at "
-                             "`<package>.interfaces.cli:main` in pyproject.toml"}
+            self._data = {"fatal": "no Python package found: no `package_name` in "
+                                   ".copier-answers.yml and no console script pointing at "
+                                   "`<package>.interfaces.cli:main` in pyproject.toml"}
+            return
         cfg = {
             "root": str(project.root), "src": str(project.src_dir), "package": project.package,
             "cli_entry": project.cli_entry, "cli_name": project.cli_name,
             "tier": project.declared_tier,
         }
-        with tempfile.TemporaryDirectory(prefix="chora-probe-") as tmp:
-            out = Path(tmp) / "probe.json"
-            env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-            try:
-                proc = subprocess.run(
-                    [str(self.python), str(PROBE_SCRIPT), json.dumps(cfg), str(out)],
-                    cwd=project.root, env=env, stdin=subprocess.DEVNULL,
-                    capture_output=True, text=True, timeout=PROBE_TIMEOUT, check=False,
-                )
-            except (OSError, subprocess.TimeoutExpired) as exc:
-                return {"fatal": f"could not run the probe with {self.python}: {exc}"}
-            try:
-                data: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                tail = " | ".join(proc.stderr.strip().splitlines()[-5:])
-                return {"fatal": f"the probe failed under {self.python} "
-                                 f"(exit {proc.returncode}): {tail}"}
+        self._tmp = tempfile.TemporaryDirectory(prefix="chora-probe-")
+        out = Path(self._tmp.name) / "probe.json"
+        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+        try:
+            self._proc = subprocess.Popen(
+                [str(self.python), str(PROBE_SCRIPT), json.dumps(cfg), str(out)],
+                cwd=project.root, env=env, stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            )
+        except OSError as exc:
+            self._data = {"fatal": f"could not run the probe with {self.python}: {exc}"}
+            self._cleanup()
+
+    def stop(self) -> None:
+        """Abandon a started probe (e.g. the run failed on configuration)."""
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.communicate()
+        self._cleanup()
+
+    def _cleanup(self) -> None:
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+        self._proc = None
+
+    def _run(self) -> dict[str, Any]:
+        self.start()
+        if self._data is not None:  # start() already knows the answer
+            return self._data
+        assert self._proc is not None and self._tmp is not None
+        proc, out = self._proc, Path(self._tmp.name) / "probe.json"
+        try:
+            _, stderr = proc.communicate(timeout=PROBE_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.stop()
+            return {"fatal": f"the probe under {self.python} did not finish within "
+                             f"{PROBE_TIMEOUT:.0f} s"}
+        try:
+            data: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            tail = " | ".join(stderr.strip().splitlines()[-5:])
+            return {"fatal": f"the probe failed under {self.python} "
+                             f"(exit {proc.returncode}): {tail}"}
+        finally:
+            self._cleanup()
         data["interpreter"] = str(self.python)
         return data

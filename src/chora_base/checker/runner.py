@@ -131,13 +131,21 @@ def run_checks(
     python: Path | None = None,
     select: Iterable[str] = (),
     ignore: Iterable[str] = (),
+    probe: Probe | None = None,
 ) -> Report:
-    """Check the project at ``path``. Raises ConfigError for an invalid ignore table."""
+    """Check the project at ``path``. Raises ConfigError for an invalid ignore table.
+
+    ``probe`` may be one the caller already started (see :func:`start_probe`).
+    """
     started = time.perf_counter()
-    project = load_project(path)
-    ignores = read_ignores(project)
+    project = probe.project if probe is not None else load_project(path)
+    probe = probe or Probe(project, python)
+    try:
+        ignores = read_ignores(project)
+    except ConfigError:
+        probe.stop()
+        raise
     select_set, ignore_set = frozenset(select), frozenset(ignore)
-    probe = Probe(project, python)
 
     checks = {cls.__name__: cls() for cls in CHECK_CLASSES}
     # Deselected and reason-ignored checks are not run at all; a deselected behaviour
@@ -182,7 +190,8 @@ def run_checks(
         path=project.root, declared_tier=declared, target_tier=tier or declared or "essential",
         results=results, partial=bool(select_set or ignore_set),
     )
-    if probe._data is not None:  # only when a behaviour check actually ran it
+    probe.stop()  # a probe started for checks that were all skipped is not left running
+    if probe.ran:  # only when a behaviour check actually used it
         report.interpreter = str(probe.python)
         timings = probe.data.get("timings")
         if isinstance(timings, dict):
