@@ -261,6 +261,41 @@ def _error_table(errors_py: Path, *extra: Path) -> str:
     return "\n".join(rows) + "\n"
 
 
+def _settings_table(projects: dict[str, Path]) -> str:
+    """Environment variables of the rendered ``Settings`` class, with the tiers that have them."""
+    fields: dict[str, dict[str, str]] = {}
+    prefix = PACKAGE.upper() + "_"
+    for tier in TIERS:
+        path = projects[tier] / "src" / PACKAGE / "core" / "settings.py"
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Settings")
+        for stmt in cls.body:
+            if not (isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name)):
+                continue
+            default, description = stmt.value, ""
+            if isinstance(stmt.value, ast.Call) and getattr(stmt.value.func, "id", "") == "Field":
+                default = next((kw.value for kw in stmt.value.keywords if kw.arg == "default"),
+                               None)
+                description = next((kw.value.value for kw in stmt.value.keywords
+                                    if kw.arg == "description"
+                                    and isinstance(kw.value, ast.Constant)), "")
+            if isinstance(default, ast.Call) and default.args:  # Path(".data") -> .data
+                default = default.args[0]
+            if isinstance(default, ast.Constant):
+                shown = "unset" if default.value is None else str(default.value)
+            else:
+                shown = ast.unparse(default) if default is not None else ""
+            entry = fields.setdefault(stmt.target.id, {
+                "default": shown,
+                "description": description, "tiers": ""})
+            entry["tiers"] = entry["tiers"] or tier
+    rows = ["| variable | default | meaning | from tier |", "| --- | --- | --- | --- |"]
+    for name, entry in fields.items():
+        rows.append(f"| `{prefix}{name.upper()}` | `{_cell(entry['default'])}` | "
+                    f"{_cell(entry['description'])} | {entry['tiers'].capitalize()} |")
+    return "\n".join(rows) + "\n"
+
+
 def _placeholder(what: str) -> str:
     return f"(not rendered by the template yet: {what})\n"
 
@@ -301,6 +336,7 @@ def part_template(work: Path) -> Files:
     files["template/owned-files.md"] = "\n".join(f"- `{p}`" for p in owned) + "\n"
     files["template/questions.md"] = _questions()
     files["template/copy-message.txt"] = messages["recommended"] + "\n"
+    files["template/settings.md"] = _settings_table(projects)
 
     rec = projects["recommended"]
     pkg = rec / "src" / PACKAGE
