@@ -55,7 +55,7 @@ def install(project: Path) -> Path:
     """
     venv = project / ".venv"
     env = {**os.environ}
-    proc = subprocess.run([uv_bin(), "venv", "-q", "--python", sys.executable, str(venv)],
+    proc = subprocess.run([uv_bin(), "venv", "-q", "--clear", "--python", sys.executable, str(venv)],
                           capture_output=True, text=True, env=env, check=False)
     assert proc.returncode == 0, f"uv venv failed:\n{proc.stderr}"
     python = venv / "bin" / "python"
