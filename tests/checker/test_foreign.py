@@ -3,24 +3,19 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 from chora_base.checker.catalog import all_checks
 
-SRC = Path(__file__).resolve().parents[2] / "src"
+ChoraCli = Callable[..., subprocess.CompletedProcess[str]]
 
 
-def check_json(path: Path, *extra: str) -> tuple[int, dict, str]:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        p for p in (str(SRC), os.environ.get("PYTHONPATH", "")) if p)}
-    env.pop("GITHUB_STEP_SUMMARY", None)
-    proc = subprocess.run(
-        [sys.executable, "-m", "chora_base.cli", "check", str(path), "--format", "json", *extra],
-        capture_output=True, text=True, check=False, timeout=300, env=env)
+def check_json(chora_cli: ChoraCli, path: Path, *extra: str) -> tuple[int, dict, str]:
+    proc = chora_cli("check", path, "--format", "json", *extra)
     assert "Traceback" not in proc.stderr, proc.stderr
     return proc.returncode, json.loads(proc.stdout), proc.stderr
 
@@ -29,8 +24,8 @@ def by_id(data: dict) -> dict[str, dict]:
     return {c["id"]: c for c in data["checks"]}
 
 
-def test_empty_folder_reports_everything_missing(tmp_path: Path) -> None:
-    code, data, _ = check_json(tmp_path)
+def test_empty_folder_reports_everything_missing(tmp_path: Path, chora_cli: ChoraCli) -> None:
+    code, data, _ = check_json(chora_cli, tmp_path)
     assert code == 1
     assert data["declared_tier"] is None and data["achieved_tier"] is None
     assert "No tier declared" in data["notes"][0]
@@ -44,7 +39,7 @@ def test_empty_folder_reports_everything_missing(tmp_path: Path) -> None:
     assert "MI001" in checks["MI002"]["message"]
 
 
-def test_plain_fastapi_app(tmp_path: Path) -> None:
+def test_plain_fastapi_app(tmp_path: Path, chora_cli: ChoraCli) -> None:
     (tmp_path / "pyproject.toml").write_text(textwrap.dedent("""
         [project]
         name = "plain-api"
@@ -66,7 +61,7 @@ def test_plain_fastapi_app(tmp_path: Path) -> None:
             return {"item_id": item_id}
     '''))
     (tmp_path / "README.md").write_text("# plain api\n\nA FastAPI app.\n")
-    code, data, _ = check_json(tmp_path)
+    code, data, _ = check_json(chora_cli, tmp_path)
     assert code == 1
     checks = by_id(data)
     assert checks["TP004"]["status"] == "fail" and "[tool.ruff]" in checks["TP004"]["message"]
@@ -77,7 +72,7 @@ def test_plain_fastapi_app(tmp_path: Path) -> None:
     assert "billing.internal:8080" in checks["RG001"]["message"]
 
 
-def test_package_that_fails_to_import(tmp_path: Path) -> None:
+def test_package_that_fails_to_import(tmp_path: Path, chora_cli: ChoraCli) -> None:
     (tmp_path / "pyproject.toml").write_text(textwrap.dedent("""
         [project]
         name = "half-done"
@@ -90,7 +85,7 @@ def test_package_that_fails_to_import(tmp_path: Path) -> None:
     pkg = tmp_path / "src" / "half_done"
     pkg.mkdir(parents=True)
     (pkg / "__init__.py").write_text("import a_module_that_does_not_exist\n")
-    code, data, _ = check_json(tmp_path, "--python", sys.executable)
+    code, data, _ = check_json(chora_cli, tmp_path, "--python", sys.executable)
     assert code == 1
     checks = by_id(data)
     assert checks["TP004"]["status"] == "pass"
@@ -104,7 +99,7 @@ def test_package_that_fails_to_import(tmp_path: Path) -> None:
     # instead of checking empty data.
     with (tmp_path / "pyproject.toml").open("a") as f:
         f.write('[tool.chora-base.ignore]\nMI001 = "testing the fallback"\n')
-    code, data, _ = check_json(tmp_path, "--python", sys.executable)
+    code, data, _ = check_json(chora_cli, tmp_path, "--python", sys.executable)
     checks = by_id(data)
     assert checks["MI001"]["status"] == "ignored"
     for check_id in ("MI002", "MI003", "ID001", "BS001"):
@@ -112,10 +107,7 @@ def test_package_that_fails_to_import(tmp_path: Path) -> None:
         assert "`import half_done` failed" in checks[check_id]["message"]
 
 
-def test_not_a_directory_is_a_usage_error(tmp_path: Path) -> None:
-    env = {**os.environ, "PYTHONPATH": str(SRC)}
-    proc = subprocess.run(
-        [sys.executable, "-m", "chora_base.cli", "check", str(tmp_path / "missing")],
-        capture_output=True, text=True, check=False, env=env)
+def test_not_a_directory_is_a_usage_error(tmp_path: Path, chora_cli: ChoraCli) -> None:
+    proc = chora_cli("check", tmp_path / "missing")
     assert proc.returncode == 2
     assert "is not a directory" in proc.stderr

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,18 +14,7 @@ from chora_base.checker.catalog import TIERS, all_checks
 from chora_base.checker.runner import CheckResult, Report, run_checks
 
 Rendered = Callable[[str], Path]
-
-
-SRC = Path(__file__).resolve().parents[2] / "src"
-
-
-def cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    """Run ``chora-base`` as CI does: a separate process, judged by exit code and output."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        p for p in (str(SRC), os.environ.get("PYTHONPATH", "")) if p)}
-    env.pop("GITHUB_STEP_SUMMARY", None)
-    return subprocess.run([sys.executable, "-m", "chora_base.cli", *map(str, args)],
-                          capture_output=True, text=True, check=False, timeout=300, env=env)
+ChoraCli = Callable[..., subprocess.CompletedProcess[str]]
 
 
 def result(report: Report, check_id: str) -> CheckResult:
@@ -35,7 +22,9 @@ def result(report: Report, check_id: str) -> CheckResult:
 
 
 @pytest.mark.parametrize("tier", TIERS)
-def test_fresh_render_meets_exactly_its_tier(rendered_project: Rendered, tier: str) -> None:
+def test_fresh_render_meets_exactly_its_tier(
+    rendered_project: Rendered, tier: str, chora_cli: ChoraCli
+) -> None:
     project = rendered_project(tier)
     report = run_checks(project)
 
@@ -55,7 +44,7 @@ def test_fresh_render_meets_exactly_its_tier(rendered_project: Rendered, tier: s
         assert all(r.status in ("fail", "skip") and r.message for r in missing)
 
     # The command line says the same, with exit code 0.
-    proc = cli("check", project, "--format", "json")
+    proc = chora_cli("check", project, "--format", "json")
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
     assert data["achieved_tier"] == tier and data["ok"] is True
@@ -63,8 +52,10 @@ def test_fresh_render_meets_exactly_its_tier(rendered_project: Rendered, tier: s
     assert {c["id"] for c in data["checks"]} == {c.id for c in all_checks()}
 
 
-def test_text_report_names_next_tier_gaps(rendered_project: Rendered) -> None:
-    proc = cli("check", rendered_project("essential"), "--format", "markdown")
+def test_text_report_names_next_tier_gaps(
+    rendered_project: Rendered, chora_cli: ChoraCli
+) -> None:
+    proc = chora_cli("check", rendered_project("essential"), "--format", "markdown")
     assert proc.returncode == 0, proc.stderr
     assert "Target tier essential: MET" in proc.stdout
     assert "Missing for recommended:" in proc.stdout
@@ -73,8 +64,11 @@ def test_text_report_names_next_tier_gaps(rendered_project: Rendered) -> None:
                      proc.stdout)
 
 
-def test_recommended_target_fails_an_essential_project(rendered_project: Rendered) -> None:
-    proc = cli("check", rendered_project("essential"), "--tier", "recommended", "--format", "json")
+def test_recommended_target_fails_an_essential_project(
+    rendered_project: Rendered, chora_cli: ChoraCli
+) -> None:
+    proc = chora_cli("check", rendered_project("essential"), "--tier", "recommended",
+                     "--format", "json")
     assert proc.returncode == 1
     data = json.loads(proc.stdout)
     assert data["ok"] is False and data["achieved_tier"] == "essential"
@@ -192,7 +186,9 @@ def test_fastapi_at_cli_startup_fails_mi006(
     assert "Move that import inside the function" in mi006.message
 
 
-def test_ignore_with_reason_is_reported(rendered_project: Rendered, broken_copy: Rendered) -> None:
+def test_ignore_with_reason_is_reported(
+    rendered_project: Rendered, broken_copy: Rendered, chora_cli: ChoraCli
+) -> None:
     project = broken_copy("essential")
     (project / "AGENTS.md").unlink()
     with (project / "pyproject.toml").open("a") as f:
@@ -202,6 +198,6 @@ def test_ignore_with_reason_is_reported(rendered_project: Rendered, broken_copy:
     assert tp003.status == "ignored"
     assert tp003.message == "agents read the README in this repo"
     assert report.ok
-    proc = cli("check", project, "--select", "TP", "--format", "markdown")
+    proc = chora_cli("check", project, "--select", "TP", "--format", "markdown")
     assert proc.returncode == 0, proc.stderr
     assert "agents read the README in this repo" in proc.stdout

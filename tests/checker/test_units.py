@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -142,19 +145,14 @@ def test_pre_commit_hook_definition() -> None:
     assert hook["pass_filenames"] is False
 
 
-def test_summary_file_gets_markdown_and_stdout_gets_the_format(tmp_path: Path) -> None:
-    import json
-    import os
-    import subprocess
-
+def test_summary_file_gets_markdown_and_stdout_gets_the_format(
+    tmp_path: Path, chora_cli: Callable[..., subprocess.CompletedProcess[str]]
+) -> None:
     project = _minimal(tmp_path / "p")
     summary = tmp_path / "summary.md"
     summary.write_text("earlier step\n")
-    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
-    proc = subprocess.run(
-        [sys.executable, "-m", "chora_base.cli", "check", str(project), "--select", "TP003",
-         "--format", "json", "--summary", str(summary)],
-        capture_output=True, text=True, check=False, env=env)
+    proc = chora_cli("check", project, "--select", "TP003", "--format", "json",
+                     "--summary", summary)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["checks"][0]["id"] == "TP001"
     text = summary.read_text()

@@ -411,7 +411,8 @@ def _diff(a: Any, b: Any, path: str, found: list[str], limit: int = 12) -> None:
             else:
                 _diff(a[key], b[key], where, found, limit)
     elif a != b:
-        found.append(f"{path or '(document)'}: committed {json.dumps(a)[:60]} != app {json.dumps(b)[:60]}")
+        found.append(f"{path or '(document)'}: committed {json.dumps(a)[:60]} "
+                     f"!= app {json.dumps(b)[:60]}")
 
 
 def probe_openapi(cfg: dict[str, Any], app: Any, out: dict[str, Any]) -> None:

@@ -33,6 +33,18 @@ def probe_problem(probe: Probe) -> str | None:
             "`--python <path>`.")
 
 
+def http_exchange(probe: Probe, name: str) -> dict[str, Any] | str:
+    """One HTTP exchange the probe recorded (e.g. "health"), or why there is none."""
+    rest = probe.section("rest")
+    if not rest.get("ok"):
+        return f"the REST app could not be built: {rest.get('error')}"
+    http = probe.section("http")
+    value = http.get(name)
+    if not isinstance(value, dict):
+        return f"the app could not serve requests: {http.get('error', 'no response recorded')}"
+    return value
+
+
 def route_for(op: dict[str, Any], routes: list[dict[str, Any]]) -> dict[str, Any] | None:
     for route in routes:
         if route.get("kind") != "route":

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from chora_base.checker.checks._common import needs_probe
+from chora_base.checker.checks._common import http_exchange, needs_probe
 from chora_base.checker.checks.base import ChoraCheck
 from chora_base.checker.probe import Probe
 from chora_base.checker.project import ProjectInfo
@@ -17,17 +15,6 @@ class _BS(ChoraCheck):
     requires = frozenset({"MI001"})
 
 
-def _answer(probe: Probe, name: str) -> dict[str, Any] | str:
-    rest = probe.section("rest")
-    if not rest.get("ok"):
-        return f"the REST app could not be built: {rest.get('error')}"
-    http = probe.section("http")
-    value = http.get(name)
-    if not isinstance(value, dict):
-        return f"the app could not serve requests: {http.get('error', 'no response')}"
-    return value
-
-
 class BS001(_BS):
     "`GET /health` answers 200 with a JSON body"
 
@@ -36,7 +23,7 @@ class BS001(_BS):
 
     @needs_probe
     def check(self, chora_probe: Probe) -> str:
-        resp = _answer(chora_probe, "health")
+        resp = http_exchange(chora_probe, "health")
         if isinstance(resp, str):
             return f"Could not call /health: {resp}"
         if resp.get("status") != 200 or not isinstance(resp.get("json"), dict):
@@ -53,7 +40,7 @@ class BS002(_BS):
 
     @needs_probe
     def check(self, chora_probe: Probe) -> str:
-        resp = _answer(chora_probe, "ready")
+        resp = http_exchange(chora_probe, "ready")
         if isinstance(resp, str):
             return f"Could not call /ready: {resp}"
         if resp.get("status") != 200:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from chora_base.checker.checks._common import needs_probe, operations, route_for
+from chora_base.checker.checks._common import http_exchange, needs_probe, operations, route_for
 from chora_base.checker.checks.base import ChoraCheck, bullet, upgrade_hint
 from chora_base.checker.probe import Probe
 from chora_base.checker.project import ProjectInfo
@@ -17,17 +17,6 @@ _SNAKE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
 
 class _ID(ChoraCheck):
     family = FAMILY
-
-
-def _http(probe: Probe, name: str) -> dict[str, Any] | str:
-    """One recorded HTTP exchange, or a message saying why there is none."""
-    if not probe.section("rest").get("ok"):
-        return f"the REST app could not be built: {probe.section('rest').get('error')}"
-    http = probe.section("http")
-    if "error" in http and name not in http:
-        return f"the REST app could not serve requests: {http['error']}"
-    value = http.get(name)
-    return value if isinstance(value, dict) else "no response was recorded"
 
 
 def _is_problem(resp: dict[str, Any]) -> bool:
@@ -117,7 +106,7 @@ class ID004(_ID):
 
     @needs_probe
     def check(self, chora_probe: Probe) -> str:
-        resp = _http(chora_probe, "unknown")
+        resp = http_exchange(chora_probe, "unknown")
         if isinstance(resp, str):
             return f"Could not request an unknown path: {resp}"
         if resp.get("status") != 404 or not _is_problem(resp):
@@ -172,7 +161,7 @@ class ID007(_ID):
 
     @needs_probe
     def check(self, chora_probe: Probe) -> str:
-        resp = _http(chora_probe, "request_id")
+        resp = http_exchange(chora_probe, "request_id")
         if isinstance(resp, str):
             return f"Could not call /health: {resp}"
         echoed = resp.get("headers", {}).get("x-request-id")
@@ -237,7 +226,7 @@ class ID010(_ID):
 
     @needs_probe
     def check(self, chora_probe: Probe) -> str:
-        resp = _http(chora_probe, "metrics")
+        resp = http_exchange(chora_probe, "metrics")
         if isinstance(resp, str):
             return f"Could not call /metrics: {resp}"
         if resp.get("status") != 200 or "# TYPE" not in resp.get("text", ""):
