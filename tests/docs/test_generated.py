@@ -8,6 +8,8 @@ outputs must equal the committed page. Fix a failure with
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from chora_base.docs import generate
@@ -30,8 +32,13 @@ def test_interface_examples_cover_every_interface() -> None:
         assert {"CLI", "curl", "Python", "MCP"} <= labels, example["name"]
 
 
-def test_every_included_snippet_is_generated() -> None:
-    """Pages include only files some part generates (no hand-made file under _generated/)."""
+# Files outside saps/_generated/ that pages may include: each is executed by a test.
+TESTED_INCLUDES = {"tests/update/commands.sh": "tests/update/test_update.py"}
+
+
+def test_every_included_snippet_is_generated_or_tested() -> None:
+    """Pages include only generated files, or scripts a test executes (no hand-made file
+    under _generated/)."""
     import re
 
     included = set()
@@ -40,6 +47,10 @@ def test_every_included_snippet_is_generated() -> None:
             continue
         included |= set(re.findall(r'--8<-- "([^"]+)"', page.read_text(encoding="utf-8")))
     owned = set().union(*(generate.owned_files(part) for part in generate.PARTS))
-    assert included <= owned, sorted(included - owned)
+    for path, test in TESTED_INCLUDES.items():
+        test_file = generate.REPO / test
+        assert test_file.parent == (generate.REPO / path).parent, (path, test)
+        assert f'"{Path(path).name}"' in test_file.read_text(encoding="utf-8"), (path, test)
+    assert included <= owned | set(TESTED_INCLUDES), sorted(included - owned)
     on_disk = {str(p.relative_to(generate.OUT)) for p in generate.OUT.rglob("*") if p.is_file()}
     assert on_disk == owned, sorted(on_disk ^ owned)
