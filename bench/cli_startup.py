@@ -1,0 +1,154 @@
+"""CLI cold start of a rendered Advanced project, next to bare-interpreter baselines.
+
+Measures `python -c pass`, `python -c "import typer"` (the project's venv interpreter),
+`<cli> --help` and `<cli> list-notes --json` on an empty data folder: warm-up runs first, then
+interleaved rounds so machine drift hits every command alike. Target: CLI median <= 150 ms.
+`python -X importtime` then lists the largest imports of `--help` and of the domain command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from _common import (
+    CLI,
+    DATA_ENV,
+    advanced_project,
+    child_env,
+    print_table,
+    run_timed,
+    summary,
+    write_results,
+)
+
+TARGET_MS = 150.0
+HEAVY = ("fastapi", "starlette", "uvicorn", "mcp", "httpx", "anyio", "prometheus_client")
+LINE = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)")
+
+
+def commands(project: Path) -> dict[str, list[str]]:
+    bin_dir = project / ".venv" / "bin"
+    python = str(bin_dir / "python")
+    return {
+        "python -c pass": [python, "-c", "pass"],
+        "python -c 'import typer'": [python, "-c", "import typer"],
+        f"{CLI} --help": [str(bin_dir / CLI), "--help"],
+        f"{CLI} list-notes --json": [str(bin_dir / CLI), "list-notes", "--json"],
+    }
+
+
+def time_once(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall and CPU milliseconds of one run."""
+    wall, cpu, proc = run_timed(argv, env, timeout=60)
+    if proc.returncode != 0:
+        raise SystemExit(f"{argv} failed ({proc.returncode}):\n{proc.stderr.decode()}")
+    return wall * 1000, cpu * 1000
+
+
+def import_profile(project: Path, args: list[str], env: dict[str, str]) -> dict[str, Any]:
+    """One `-X importtime` run: biggest modules (cumulative and self) and top-level packages."""
+    bin_dir = project / ".venv" / "bin"
+    proc = subprocess.run([str(bin_dir / "python"), "-X", "importtime", str(bin_dir / CLI), *args],
+                          env=env, capture_output=True, text=True, check=True, timeout=60)
+    rows = []
+    for line in proc.stderr.splitlines():
+        if m := LINE.match(line):
+            rows.append({"module": m[4], "self_ms": int(m[1]) / 1000,
+                         "cumulative_ms": int(m[2]) / 1000, "depth": len(m[3]) // 2})
+    by_package: dict[str, float] = defaultdict(float)
+    for row in rows:
+        by_package[row["module"].split(".")[0]] += row["self_ms"]
+    packages = sorted(by_package.items(), key=lambda kv: -kv[1])[:10]
+    return {
+        "command": f"{CLI} {' '.join(args)}",
+        "total_import_ms": round(sum(r["self_ms"] for r in rows), 1),
+        "modules_imported": len(rows),
+        "heavy_modules_loaded": sorted({r["module"].split(".")[0] for r in rows}
+                                       & set(HEAVY)),
+        "top10_cumulative": sorted(rows, key=lambda r: -r["cumulative_ms"])[:10],
+        "top10_self": sorted(rows, key=lambda r: -r["self_ms"])[:10],
+        "top10_packages_self_ms": [{"package": p, "self_ms": round(ms, 1)} for p, ms in packages],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=25, help="measured runs per command (>= 20)")
+    parser.add_argument("--warmup", type=int, default=3)
+    opts = parser.parse_args()
+    runs = max(20, opts.runs)
+
+    with tempfile.TemporaryDirectory(prefix="bench-cli-") as tmp:
+        print("rendering and installing the Advanced tier ...", flush=True)
+        project, _ = advanced_project(Path(tmp))
+        data_dir = Path(tmp) / "data"
+        data_dir.mkdir()
+        env = child_env(**{DATA_ENV: str(data_dir)})
+        cmds = commands(project)
+
+        for _ in range(opts.warmup):
+            for argv in cmds.values():
+                time_once(argv, env)
+        samples: dict[str, list[float]] = {name: [] for name in cmds}
+        cpu_samples: dict[str, list[float]] = {name: [] for name in cmds}
+        names = list(cmds)
+        for i in range(runs):
+            # rotate the order each round so no command always runs first (or last)
+            for name in names[i % len(names):] + names[:i % len(names)]:
+                wall, cpu = time_once(cmds[name], env)
+                samples[name].append(wall)
+                cpu_samples[name].append(cpu)
+
+        profiles = [import_profile(project, ["--help"], env),
+                    import_profile(project, ["list-notes", "--json"], env)]
+
+    stats = {name: summary(values) for name, values in samples.items()}
+    cpu_stats = {name: summary(values) for name, values in cpu_samples.items()}
+    base = stats["python -c pass"]["median"]
+    typer_ms = stats["python -c 'import typer'"]["median"]
+    rows = []
+    for name, s in stats.items():
+        rows.append([name, f"{s['median']:.1f}", f"{s['p90']:.1f}",
+                     f"{s['median'] / base:.2f}x", f"{s['median'] / typer_ms:.2f}x",
+                     f"{cpu_stats[name]['median']:.1f}"])
+    print(f"\nCLI start-up, {runs} interleaved runs each after {opts.warmup} warm-up rounds (ms)")
+    print_table(["command", "median", "p90", "vs pass", "vs import typer", "CPU median"], rows)
+
+    verdicts = {}
+    for name in names[2:]:
+        met = stats[name]["median"] <= TARGET_MS
+        verdicts[name] = met
+        print(f"target median <= {TARGET_MS:.0f} ms for `{name}`: "
+              f"{'MET' if met else 'MISSED'} ({stats[name]['median']:.1f} ms)")
+    for prof in profiles:
+        print(f"\n10 largest imports of `{prof['command']}` (cumulative ms; "
+              f"{prof['total_import_ms']} ms over {prof['modules_imported']} modules; "
+              f"heavy modules loaded: {', '.join(prof['heavy_modules_loaded']) or 'none'})")
+        print_table(["module", "cumulative", "self"],
+                    [[r["module"], f"{r['cumulative_ms']:.1f}", f"{r['self_ms']:.1f}"]
+                     for r in prof["top10_cumulative"]])
+        print("by top-level package (self ms): " + ", ".join(
+            f"{p['package']} {p['self_ms']}" for p in prof["top10_packages_self_ms"]))
+
+    write_results("cli_startup", {
+        "runs": runs, "warmup_rounds": opts.warmup, "unit": "ms", "target_median_ms": TARGET_MS,
+        "results": {name: {**s, "vs_python_pass": s["median"] / base,
+                           "vs_import_typer": s["median"] / typer_ms}
+                    for name, s in stats.items()},
+        "cpu_ms": cpu_stats,
+        "target_met": verdicts,
+        "import_profiles": profiles,
+        "samples_ms": samples,
+        "cpu_samples_ms": cpu_samples,
+    })
+
+
+if __name__ == "__main__":
+    sys.exit(main())
