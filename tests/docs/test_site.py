@@ -119,6 +119,11 @@ def test_a_broken_internal_link_fails_the_strict_build(tmp_path: Path) -> None:
 
     shutil.copy(REPO / "mkdocs.yml", tmp_path / "mkdocs.yml")
     shutil.copytree(REPO / "saps", tmp_path / "saps")
+    for page in (REPO / "saps").rglob("*.md"):  # scripts included by repository path
+        for rel in re.findall(r'--8<-- "([^"]+)"', page.read_text(encoding="utf-8")):
+            if (REPO / rel).is_file():
+                (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy(REPO / rel, tmp_path / rel)
     page = tmp_path / "saps" / "registry" / "AGENTS.md"
     page.write_text(page.read_text(encoding="utf-8")
                     + "\nSee [the charter](capability-charter.md#no-such-section).\n")
