@@ -501,10 +501,10 @@ def sap_tiers(results: list, slug: str) -> dict[str, str]:
         at_tier = [r for r in results if r.family == slug and r.tier == tier
                    and r.status != "not-run"]
         failed += [r.id for r in at_tier if not r.counts_as_met]
-        if not at_tier:
-            verdict[tier] = "no checks"
-        elif failed:
+        if failed:  # a tier includes every tier below it
             verdict[tier] = "not met: " + ", ".join(failed)
+        elif not at_tier:
+            verdict[tier] = "no checks"
         else:
             verdict[tier] = "met"
     return verdict
@@ -514,25 +514,33 @@ def part_adoption(work: Path) -> Files:
     from chora_base.checker.runner import run_checks
 
     reports = {}
+    versions: dict[str, str] = {}
     for project in example_projects():
+        answers = yaml.safe_load((project / ".copier-answers.yml").read_text(encoding="utf-8"))
+        versions[project.name] = str(answers.get("_commit", ""))
         copy = work / "examples" / project.name
         shutil.copytree(project, copy, ignore=shutil.ignore_patterns(".venv", "__pycache__"))
         bin_dir = install(copy)
         reports[project.name] = run_checks(copy, python=bin_dir / "python")
 
     files: Files = {}
-    symbol = {"met": "✓ met", "no checks": "no checks"}
+    symbol = {"met": "✓ met", "no checks": "no checks at this tier"}
     for sap in SAPS:
         if not reports:
             files[f"adoption/{sap.slug}.md"] = (
                 "No projects in `examples/` yet, so there is nothing to judge.\n")
             continue
-        rows = ["| project | declared tier | Essential | Recommended | Advanced |",
-                "| --- | --- | --- | --- | --- |"]
+        rows = ["| project | template version | declared tier | Essential | Recommended | Advanced |",
+                "| --- | --- | --- | --- | --- | --- |"]
         for name, report in reports.items():
             verdict = sap_tiers(report.results, sap.slug)
             cells = " | ".join(symbol.get(verdict[t], "✗ " + verdict[t]) for t in TIERS)
-            rows.append(f"| `examples/{name}` | {report.declared_tier or 'none'} | {cells} |")
+            version = versions.get(name) or "unknown"
+            rows.append(f"| `examples/{name}` | `{version}` | {report.declared_tier or 'none'} "
+                        f"| {cells} |")
+        rows += ["", "✓ met: every check of this SAP at this tier and below passes. "
+                 "✗ names the checks of this tier or below that fail. "
+                 "\"no checks at this tier\": this SAP has none there yet."]
         files[f"adoption/{sap.slug}.md"] = "\n".join(rows) + "\n"
     return files
 
