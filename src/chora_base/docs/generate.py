@@ -137,7 +137,22 @@ def part_status(_work: Path) -> Files:
                      "contract; nothing on it can be run today.")
     files = {"registry-status.md": "\n".join(lines) + "\n"}
     files.update(_registry_tables(manifest))
+    files["template-releases.md"] = _releases()
     return files
+
+
+def _releases() -> str:
+    """The release entries of CHANGELOG.md (from "Unreleased" on), headings one level down."""
+    changelog = REPO / "CHANGELOG.md"
+    if not changelog.is_file():
+        return "No release has been recorded yet (`CHANGELOG.md` does not exist).\n"
+    text = changelog.read_text(encoding="utf-8")
+    start = text.find("\n## Unreleased")
+    body = text[start + 1:] if start >= 0 else ""
+    if not body:
+        return "`CHANGELOG.md` lists no releases yet.\n"
+    return "\n".join("#" + line if line.startswith("## ") else line
+                     for line in body.splitlines()).rstrip("\n") + "\n"
 
 
 def _registry_tables(manifest: Path) -> Files:
@@ -549,7 +564,7 @@ def part_adoption(work: Path) -> Files:
 
 PARTS: dict[str, tuple[Callable[[Path], Files], tuple[str, ...]]] = {
     "checks": (part_checks, ("checks.md", "dod/", "sap-index.md")),
-    "status": (part_status, ("registry-status.md", "registry/")),
+    "status": (part_status, ("registry-status.md", "registry/", "template-releases.md")),
     "template": (part_template, ("template/",)),
     "interfaces": (part_interfaces, ("interfaces/",)),
     "adoption": (part_adoption, ("adoption/",)),
