@@ -360,8 +360,11 @@ def probe_cli(cfg: dict[str, Any], out: dict[str, Any]) -> None:
         command = typer.main.get_command(apps[0])
         names: list[str] = []
         json_missing: list[str] = []
-        sub = getattr(command, "commands", {}) or {}
-        for name, cmd in sorted(sub.items()):
+        # The click protocol (list_commands/get_command), so groups that build commands lazily count.
+        ctx = command.make_context(command.name or "cli", [], resilient_parsing=True)
+        listed = command.list_commands(ctx) if hasattr(command, "list_commands") else []
+        for name in sorted(listed):
+            cmd = command.get_command(ctx, name)
             names.append(name)
             opts = {o for p in getattr(cmd, "params", []) for o in getattr(p, "opts", [])}
             if "--json" not in opts:
