@@ -14,7 +14,7 @@ try:
     app(sys.argv[1:])
 except SystemExit:
     pass
-heavy = sorted({m.split(".")[0] for m in sys.modules} & {"fastapi", "mcp", "uvicorn", "starlette"})
+heavy = sorted({m.split(".")[0] for m in sys.modules} & {"fastapi", "mcp", "uvicorn", "starlette", "httpx"})
 print("HEAVY:" + ",".join(heavy))
 """
 
@@ -25,3 +25,25 @@ def test_cli_start_up_stays_light(args: list[str], tmp_path: object) -> None:
                           env={"MANIFEST_DATA_DIR": str(tmp_path)}, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().splitlines()[-1] == "HEAVY:", proc.stdout
+
+
+def test_help_lists_every_operation_without_loading_the_domain(tmp_path: object) -> None:
+    from manifest import OPERATIONS
+
+    probe = PROBE.replace('"httpx"}', '"httpx", "pydantic"}')
+    for _ in range(2):  # the first run may build the command index, the second must reuse it
+        proc = subprocess.run([sys.executable, "-c", probe, "--help"], capture_output=True, text=True,
+                              env={"MANIFEST_DATA_DIR": str(tmp_path)}, timeout=60)
+        assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "HEAVY:", proc.stdout
+    for op in OPERATIONS:
+        assert op.cli_name in proc.stdout and op.summary[:30] in proc.stdout
+
+
+def test_stale_command_index_is_rebuilt(tmp_path: object) -> None:
+    from manifest.interfaces import cli
+
+    cli.INDEX_FILE.parent.mkdir(exist_ok=True)
+    cli.INDEX_FILE.write_text('{"stamp": [], "commands": {"ghost": "not an operation"}}')
+    index = cli.operation_index()
+    assert "ghost" not in index and index

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from drivers import (
     CliDriver,
-    CliProcessDriver,
     ClientDriver,
+    CliProcessDriver,
     McpDriver,
     NativeDriver,
     RestDriver,

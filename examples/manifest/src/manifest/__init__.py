@@ -7,23 +7,34 @@ Native Python API::
     notes.create_note(slug="groceries", title="Groceries")
 """
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .core.errors import DomainError
-from .core.native import native_api
-from .domain import service as _domain
-from .operations import OPERATIONS
-
-#: The domain service with input validated like every other interface.
-Service = native_api(_domain.Service, OPERATIONS)
+if TYPE_CHECKING:
+    from .core.errors import DomainError
+    from .core.settings import Settings, get_settings
+    from .domain.service import Service
+    from .operations import OPERATIONS
 
 __all__ = ["OPERATIONS", "DomainError", "Service", "Settings", "get_settings"]
 
 
 def __getattr__(name: str) -> Any:
-    # Settings load pydantic-settings; importing it lazily keeps `--help` fast.
-    if name in {"Settings", "get_settings"}:
+    # Loaded on first use, so that `manifest --help` imports neither pydantic nor the domain.
+    if name == "Service":
+        from .core.native import native_api
+        from .domain import service
+        from .operations import OPERATIONS
+
+        value: Any = native_api(service.Service, OPERATIONS)  # validated like every interface
+    elif name == "OPERATIONS":
+        from .operations import OPERATIONS as value
+    elif name == "DomainError":
+        from .core.errors import DomainError as value
+    elif name in {"Settings", "get_settings"}:
         from .core import settings
 
-        return getattr(settings, name)
-    raise AttributeError(name)
+        value = getattr(settings, name)
+    else:
+        raise AttributeError(name)
+    globals()[name] = value
+    return value

@@ -78,7 +78,9 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         Service.watch, "GET", "/watch", read_only=True, errors=(RevisionCompacted,),
         examples=(
-            Example({"index": 0, "wait": 0}),
+            # Watch from the revision the previous examples reached (what a list would return):
+            # every process sees the same answer, whichever interface asks.
+            Example({"index": 4, "wait": 0}),
             Example({"index": 999999, "wait": 0}, error="revision_compacted"),
             Example({"index": -1}, error="validation_error"),
         ),

@@ -1,10 +1,10 @@
-"""Running an operation the same way for every interface: validation, timing, logging, metrics."""
+"""Running an operation the same way for every interface: validation, timing, logging, observers."""
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from pydantic import BaseModel
@@ -13,6 +13,10 @@ from .errors import DomainError, InternalError
 from .operation import Operation
 
 log = logging.getLogger("manifest.operations")
+
+#: Called with (operation, interface, outcome, seconds) after every call. The server adds its
+#: metrics here; CLI commands and library calls add nothing and so never import them.
+observers: list[Callable[[str, str, str, float], None]] = []
 
 
 def run_operation(
@@ -36,10 +40,11 @@ def run_operation(
         raise InternalError("The server hit an unexpected error; see its logs.") from None
     finally:
         elapsed = time.perf_counter() - started
-        from . import metrics
-
-        metrics.record(op.name, interface, outcome, elapsed)
-        log.info(
+        for observer in observers:
+            observer(op.name, interface, outcome, elapsed)
+        # Successful calls log at DEBUG so hot paths (heartbeats, lookups) do not flood the log.
+        log.log(
+            logging.DEBUG if outcome == "ok" else logging.INFO,
             "operation finished",
             extra={"operation": op.name, "interface": interface, "outcome": outcome,
                    "duration_ms": round(elapsed * 1000, 3)},

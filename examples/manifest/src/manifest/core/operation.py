@@ -108,6 +108,22 @@ class Operation:
         return self.handler(service, **{n: getattr(arguments, n) for n in type(arguments).model_fields})
 
 
+def is_list(annotation: Any) -> bool:
+    """list[X], also inside Optional[...] or Annotated[...]: repeatable on the CLI and in queries."""
+    if typing.get_origin(annotation) is list:
+        return True
+    return any(is_list(a) for a in typing.get_args(annotation) if a is not type(None))
+
+
+def is_structured(annotation: Any) -> bool:
+    """dict or model values, which text-only interfaces (the CLI) take as JSON."""
+    if annotation is dict or typing.get_origin(annotation) is dict:
+        return True
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return True
+    return any(is_structured(a) for a in typing.get_args(annotation) if a is not type(None))
+
+
 def find(operations: tuple[Operation, ...], name: str) -> Operation:
     """Look an operation up by its Python or CLI name."""
     for op in operations:

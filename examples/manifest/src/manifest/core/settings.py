@@ -2,19 +2,34 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
-from pydantic import Field, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .errors import validation_failed
 
 ENV_PREFIX = "MANIFEST_"
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
+class Settings(BaseModel):
+    """Keyword arguments win over ``MANIFEST_*`` variables, which win over defaults.
+
+    A plain pydantic model rather than pydantic-settings: that library imports asyncio, argparse
+    and dotenv (over 100 ms), which every CLI command would pay at start-up, and environment
+    variables are all this server reads.
+    """
+
+    model_config = ConfigDict(extra="ignore")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_environment(cls, data: Any) -> Any:
+        env = {key[len(ENV_PREFIX):].lower(): value for key, value in os.environ.items()
+               if key.upper().startswith(ENV_PREFIX) and value != ""}
+        return {**env, **data} if isinstance(data, dict) else data
 
     data_dir: Path = Field(default=Path(".data"), description="Folder holding the SQLite store")
     host: str = "127.0.0.1"

@@ -29,6 +29,7 @@ def transaction(conn: sqlite3.Connection, write: bool = False) -> Iterator[sqlit
     try:
         yield conn
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:  # SQLite may already have rolled back (e.g. on an I/O error)
+            conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")

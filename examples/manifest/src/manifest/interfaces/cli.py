@@ -1,30 +1,102 @@
 """The `manifest` command line, generated from the operation table.
 
-Only Typer, pydantic and the domain load at start-up; FastAPI, uvicorn, httpx and the MCP SDK
-are imported inside the commands that need them, so `--help` and domain commands stay fast.
+Start-up cost is kept low on purpose: `--help` loads only Typer (operation names come from a
+small cache, see `operation_index`), a domain command adds pydantic and the domain, and
+FastAPI, uvicorn, httpx and the MCP SDK are imported only by the commands that need them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
+import os
 import sys
 import typing
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Optional
 
 import typer
-from pydantic import BaseModel
+import typer.main
+from typer.core import TyperGroup
 
-from ..core.errors import DomainError
-from ..core.operation import Operation
-from ..operations import OPERATIONS
+from ..core.about import DESCRIPTION
+from ..core.errors import DomainError, validation_failed
+
+if typing.TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from ..core.operation import Operation
 
 URL_ENV = "MANIFEST_URL"
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
+INDEX_FILE = PACKAGE_DIR / "__pycache__" / "cli-index.json"
+
+
+def operation_index() -> dict[str, str]:
+    """CLI name -> one-line summary of every operation, without importing the domain if possible.
+
+    Listing commands is the common case (`--help`), and importing pydantic and the domain costs
+    more than the whole start-up budget, so names and summaries are cached next to the bytecode.
+    Any change to a source file of the package rebuilds the cache; running a command always
+    loads the real operation table.
+    """
+    stamp = sorted([str(p.relative_to(PACKAGE_DIR)), p.stat().st_mtime_ns] for p in PACKAGE_DIR.rglob("*.py"))
+    with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+        cached = json.loads(INDEX_FILE.read_text())
+        if cached["stamp"] == stamp:
+            return dict(cached["commands"])
+    from ..operations import OPERATIONS
+
+    commands = {op.cli_name: op.summary for op in OPERATIONS}
+    with contextlib.suppress(OSError):  # a read-only install simply goes without the cache
+        INDEX_FILE.parent.mkdir(exist_ok=True)
+        partial = INDEX_FILE.with_suffix(f".{os.getpid()}.tmp")
+        partial.write_text(json.dumps({"stamp": stamp, "commands": commands}))
+        partial.replace(INDEX_FILE)
+    return commands
+
+
+class OperationGroup(TyperGroup):
+    """The root command group: operation commands are built from the table on first use."""
+
+    loaded = False
+
+    def _load_operations(self) -> None:
+        if self.loaded:
+            return
+        self.loaded = True
+        from ..operations import OPERATIONS
+
+        table = typer.Typer(add_completion=False, rich_markup_mode=None, pretty_exceptions_enable=False)
+        for op in OPERATIONS:
+            table.command(name=op.cli_name, help=op.description)(_command(op))
+        self.commands.update(typer.main.get_group(table).commands)
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        index = operation_index()
+        return [*index, *(name for name in self.commands if name not in index)]
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name not in self.commands:
+            self._load_operations()
+        return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        index = operation_index()
+        rows = list(index.items()) + [
+            (name, cmd.get_short_help_str(limit=formatter.width - 30))
+            for name, cmd in self.commands.items() if name not in index and not cmd.hidden
+        ]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
 
 app = typer.Typer(
+    cls=OperationGroup,
     name="manifest",
-    help="Manifest registry: capability servers register, heartbeat, report health and find each other by name.",
+    help=DESCRIPTION,
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode=None,
@@ -32,8 +104,6 @@ app = typer.Typer(
 )
 
 
-def _is_list(annotation: Any) -> bool:
-    return any(typing.get_origin(a) is list for a in (annotation, *typing.get_args(annotation)))
 
 
 def _is_bool(annotation: Any) -> bool:
@@ -51,6 +121,13 @@ def _run(op: Operation, raw: dict[str, Any], url: str | None) -> BaseModel:
     from ..domain.service import Service
 
     return run_operation(op, Service.from_settings(get_settings()), raw, "cli")
+
+
+def _json_value(name: str, text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise validation_failed([{"loc": [name], "msg": f"Malformed JSON: {exc}", "type": "json_invalid"}]) from None
 
 
 def _print_result(result: BaseModel, as_json: bool) -> None:
@@ -77,16 +154,24 @@ def _command(op: Operation) -> Callable[..., None]:
     Every value reaches the operation as text and is validated by the operation's own input
     model, so a bad value gets the same `validation_error` here as over REST and MCP.
     """
+    from ..core.operation import is_list, is_structured
+
     params = []
+    structured: set[str] = set()
     for name, field in op.input_model.model_fields.items():
         help_text = field.description or ""
         if name in op.path_params:
             default: Any = typer.Argument(..., help=help_text, show_default=False)
             annotation: Any = str
-        elif _is_list(field.annotation):
+        elif is_list(field.annotation):
             default = typer.Option(None, f"--{name.replace('_', '-')}", help=help_text + " (repeatable)",
                                    metavar="TEXT")
             annotation = Optional[list[str]]  # noqa: UP045 - Typer reads this annotation at runtime
+        elif is_structured(field.annotation):
+            default = typer.Option(None, f"--{name.replace('_', '-')}", help=help_text + " (JSON)",
+                                   metavar="JSON")
+            annotation = Optional[str]  # noqa: UP045
+            structured.add(name)
         elif _is_bool(field.annotation):
             flag = name.replace("_", "-")
             default = typer.Option(None, f"--{flag}/--no-{flag}", help=help_text)
@@ -110,6 +195,8 @@ def _command(op: Operation) -> Callable[..., None]:
         url = kwargs.pop("url")
         raw = {k: v for k, v in kwargs.items() if v is not None}
         try:
+            for name in structured & raw.keys():
+                raw[name] = _json_value(name, raw[name])
             result = _run(op, raw, url)
         except DomainError as exc:
             fail(exc, as_json)
@@ -121,8 +208,10 @@ def _command(op: Operation) -> Callable[..., None]:
     return command
 
 
-for _op in OPERATIONS:
-    app.command(name=_op.cli_name, help=_op.description)(_command(_op))
+@app.callback()
+def root() -> None:
+    # A callback keeps the root a command group even when few commands are registered eagerly.
+    pass
 
 
 @app.command()

@@ -15,6 +15,7 @@ from mcp import types
 from mcp.server.lowlevel import Server
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 
+from ..core.about import DESCRIPTION, NAME, VERSION
 from ..core.errors import DomainError, UnknownOperation
 from ..core.observe import run_operation
 from ..core.operation import Operation, find
@@ -71,7 +72,7 @@ def create_mcp_server(service: Any, settings: Settings) -> Server[Any]:
             structured_content=data)
 
     return Server(
-        "manifest", version="0.1.0", instructions="Manifest registry: capability servers register, heartbeat, report health and find each other by name.",
+        NAME, version=VERSION, instructions=DESCRIPTION,
         on_list_tools=list_tools, on_call_tool=call_tool,
     )
 

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio
 from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
@@ -23,6 +24,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..core import logs
+from ..core.about import DESCRIPTION, NAME, VERSION
 from ..core.errors import (
     DomainError,
     InternalError,
@@ -33,8 +35,8 @@ from ..core.errors import (
     ValidationFailed,
     validation_failed,
 )
-from ..core.observe import run_operation
-from ..core.operation import Operation
+from ..core.observe import observers, run_operation
+from ..core.operation import Operation, is_list
 from ..core.settings import Settings, get_settings
 from ..domain.service import Service
 from ..operations import OPERATIONS
@@ -42,8 +44,7 @@ from .auth import require_token
 
 PROBLEM_TYPE = "urn:manifest:error"
 API_PREFIX = "/v1"
-TITLE = "manifest"
-VERSION = "0.1.0"
+THREAD_LIMIT = 200
 
 
 def problem_response(error: DomainError, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -75,8 +76,7 @@ async def _read_input(op: Operation, request: Request, max_bytes: int) -> dict[s
         fields = op.input_model.model_fields
         for key in request.query_params:
             values = request.query_params.getlist(key)
-            annotation = str(fields[key].annotation) if key in fields else ""
-            raw[key] = values if "list" in annotation else values[-1]
+            raw[key] = values if key in fields and is_list(fields[key].annotation) else values[-1]
     raw.update(request.path_params)
     return raw
 
@@ -159,6 +159,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     logs.configure(settings.log_level)
     service = Service.from_settings(settings)
+    from ..core import metrics
+
+    if metrics.record not in observers:
+        observers.append(metrics.record)
     from .mcp import create_mcp_server, http_session_manager
 
     mcp_sessions = http_session_manager(create_mcp_server(service, settings))
@@ -167,10 +171,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         from ..core.registration import registration
 
-        async with registration(settings, OPERATIONS), mcp_sessions.run():
-            yield
+        # Long-running operations (e.g. long polls) each hold a worker thread; allow plenty.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = THREAD_LIMIT
+        if hasattr(service, "start"):
+            service.start()
+        try:
+            async with registration(settings, OPERATIONS) as manifest, mcp_sessions.run():
+                app.state.manifest = manifest
+                yield
+        finally:
+            if hasattr(service, "close"):
+                service.close()
 
-    app = FastAPI(title=TITLE, version=VERSION, description="Manifest registry: capability servers register, heartbeat, report health and find each other by name.",
+    app = FastAPI(title=NAME, version=VERSION, description=DESCRIPTION,
                   lifespan=lifespan, docs_url="/docs", redoc_url=None)
     app.state.settings = settings
     app.state.service = service
