@@ -39,11 +39,10 @@ def lint(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Speed figures, printed and written to bench/results/."""
     _install(session, "test")
-    for script in sorted((ROOT / "bench").glob("*.py")):
+    scripts = [*sorted((ROOT / "bench").glob("*.py")), *sorted((ROOT / "bench").glob("*/*.py"))]
+    for script in scripts:
         if not script.name.startswith("_"):
-            session.run("python", str(script))
-    for script in sorted((ROOT / "bench").glob("*/run*.py")):
-        session.run("python", str(script))
+            session.run("python", str(script), *session.posargs)
 
 
 @nox.session(python=PYTHON)
