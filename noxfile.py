@@ -42,7 +42,7 @@ def bench(session: nox.Session) -> None:
     scripts = [*sorted((ROOT / "bench").glob("*.py")), *sorted((ROOT / "bench").glob("*/*.py"))]
     for script in scripts:
         if not script.name.startswith("_"):
-            session.run("python", str(script), *session.posargs)
+            session.run("python", str(script))
 
 
 @nox.session(python=PYTHON)
