@@ -357,6 +357,7 @@ def part_template(work: Path) -> Files:
     pkg = rec / "src" / PACKAGE
     files["template/recommended/operations.py"] = (pkg / "operations.py").read_text()
     files["template/recommended/domain-errors.py"] = (pkg / "domain" / "errors.py").read_text()
+    files["template/recommended/AGENTS.md"] = (rec / "AGENTS.md").read_text()
     files["template/recommended/error-table.md"] = _error_table(pkg / "core" / "errors.py")
 
     answers = yaml.safe_load((rec / ".copier-answers.yml").read_text())
