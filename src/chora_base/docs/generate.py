@@ -187,6 +187,7 @@ def _registry_tables(manifest: Path) -> Files:
                 docs[node.name] = doc.split("\n")[0].replace("``", "`")
         answers = yaml.safe_load((manifest / ".copier-answers.yml").read_text(encoding="utf-8"))
         cli = answers.get("cli_name") or answers.get("project_name") or "manifest"
+        prefix = "/v1" if answers.get("tier") == "advanced" else ""  # versioned routes
         rows = ["| operation | REST | CLI | MCP tool | what it does |",
                 "| --- | --- | --- | --- | --- |"]
         for node in ast.walk(ast.parse(ops.read_text(encoding="utf-8"))):
@@ -195,7 +196,7 @@ def _registry_tables(manifest: Path) -> Files:
                 continue
             name = node.args[0].attr
             method, path = (a.value for a in node.args[1:3])
-            rows.append(f"| `{name}` | `{method} {path}` | `{cli} {name.replace('_', '-')}` | "
+            rows.append(f"| `{name}` | `{method} {prefix}{path}` | `{cli} {name.replace('_', '-')}` | "
                         f"`{name}` | {_cell(docs.get(name, ''))} |")
         files["registry/operations.md"] = "\n".join(rows) + "\n"
     return files
