@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ..core.settings import EnvSettings
 from .errors import InstanceNotFound, RevisionCompacted, ServiceNotFound
 from .models import (
     Dependencies,
@@ -58,10 +58,8 @@ log = logging.getLogger("manifest.registry")
 WAIT_LIMIT = 60.0
 
 
-class RegistrySettings(BaseSettings):
+class RegistrySettings(EnvSettings):
     """Registry knobs, read from ``MANIFEST_*`` environment variables."""
-
-    model_config = SettingsConfigDict(env_prefix="MANIFEST_", extra="ignore")
 
     backend: Literal["sqlite", "etcd"] = "sqlite"
     etcd_endpoints: str = Field(
