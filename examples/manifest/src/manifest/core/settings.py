@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -14,22 +14,28 @@ from .errors import validation_failed
 ENV_PREFIX = "MANIFEST_"
 
 
-class Settings(BaseModel):
-    """Keyword arguments win over ``MANIFEST_*`` variables, which win over defaults.
+class EnvSettings(BaseModel):
+    """Fields filled from ``<env_prefix><FIELD>`` variables; keyword arguments win over them.
 
     A plain pydantic model rather than pydantic-settings: that library imports asyncio, argparse
     and dotenv (over 100 ms), which every CLI command would pay at start-up, and environment
-    variables are all this server reads.
+    variables are all a capability server reads. Domain code can subclass it for its own knobs.
     """
 
     model_config = ConfigDict(extra="ignore")
+    env_prefix: ClassVar[str] = ENV_PREFIX
 
     @model_validator(mode="before")
     @classmethod
     def _from_environment(cls, data: Any) -> Any:
-        env = {key[len(ENV_PREFIX):].lower(): value for key, value in os.environ.items()
-               if key.upper().startswith(ENV_PREFIX) and value != ""}
+        prefix = cls.env_prefix.upper()
+        env = {key[len(prefix):].lower(): value for key, value in os.environ.items()
+               if key.upper().startswith(prefix) and value != ""}
         return {**env, **data} if isinstance(data, dict) else data
+
+
+class Settings(EnvSettings):
+    """This server's settings: ``MANIFEST_*`` variables over embedded defaults."""
 
     data_dir: Path = Field(default=Path(".data"), description="Folder holding the SQLite store")
     host: str = "127.0.0.1"
