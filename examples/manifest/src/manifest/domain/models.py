@@ -38,7 +38,7 @@ def _json_object(value: object) -> object:
             return json.loads(value)
         except ValueError:
             raise ValueError(
-                'expected a JSON object, e.g. \'{"rest": "http://host:8000"}\''
+                'expected a JSON object, e.g. \'{"rest": "<base URL>"}\''
             ) from None
     return value
 
