@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -155,6 +154,27 @@ class RequestIdMiddleware:
             logs.request_id.reset(token)
 
 
+def _add_error_handlers(app: FastAPI) -> None:
+    """Every error leaves as problem+json with a stable code; nothing else reaches a caller."""
+
+    @app.exception_handler(DomainError)
+    async def domain_error(request: Request, exc: DomainError) -> JSONResponse:
+        return problem_response(exc)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        error = (UnknownOperation(f"No operation at {request.method} {request.url.path}")
+                 if exc.status_code in (404, 405) else DomainError(str(exc.detail)))
+        return JSONResponse(error.to_problem(PROBLEM_TYPE) | {"status": exc.status_code},
+                            status_code=exc.status_code, media_type="application/problem+json")
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # Never leak a traceback: the log has it, the caller gets a stable code.
+        logging.getLogger(__name__).exception("unhandled error")
+        return problem_response(InternalError("The server hit an unexpected error; see its logs."))
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     logs.configure(settings.log_level)
@@ -187,7 +207,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   lifespan=lifespan, docs_url="/docs", redoc_url=None)
     app.state.settings = settings
     app.state.service = service
-    app.state.started = time.time()
 
     components: dict[str, Any] = {"Problem": _problem_schema()}
     for op in OPERATIONS:
@@ -231,26 +250,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                    methods=["GET", "POST", "DELETE"]))
     app.add_middleware(RequestIdMiddleware)
 
-    @app.exception_handler(DomainError)
-    async def domain_error(request: Request, exc: DomainError) -> JSONResponse:
-        return problem_response(exc)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        if exc.status_code in (404, 405):
-            error: DomainError = UnknownOperation(
-                f"No operation at {request.method} {request.url.path}")
-            return JSONResponse(error.to_problem(PROBLEM_TYPE), status_code=exc.status_code,
-                                media_type="application/problem+json")
-        error = DomainError(str(exc.detail))
-        return JSONResponse(error.to_problem(PROBLEM_TYPE) | {"status": exc.status_code},
-                            status_code=exc.status_code, media_type="application/problem+json")
-
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        # Never leak a traceback: the log has it, the caller gets a stable code.
-        logging.getLogger(__name__).exception("unhandled error")
-        return problem_response(InternalError("The server hit an unexpected error; see its logs."))
+    _add_error_handlers(app)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
