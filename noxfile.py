@@ -85,3 +85,10 @@ def quickstart(session: nox.Session) -> None:
         session.run(str(venv / "bin" / "my-server"), "--help", env=env)
         return
     session.run(str(venv / "bin" / "my-server"), "serve", env=env)
+
+
+@nox.session(python=PYTHON)
+def generate_docs(session: nox.Session) -> None:
+    """Regenerate the site's snippets from real renders, checker runs and examples/."""
+    _install(session)
+    session.run("python", "-m", "chora_base.docs.generate", *session.posargs)
