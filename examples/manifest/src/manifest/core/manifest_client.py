@@ -167,7 +167,11 @@ class ManifestClient:
                 if isinstance(exc, _Refused) and exc.status in (401, 403, 422):
                     backoff = self.max_backoff  # a configuration problem: retry slowly
                 await asyncio.sleep(backoff * random.uniform(0.5, 1.0))
-                backoff = min(backoff * 2, self.max_backoff)
+                # Back off, but never past one heartbeat interval while the problem may be an
+                # outage: a restarted registry grants only one TTL of grace, and a client still
+                # sleeping through it would be marked unknown although it is healthy.
+                ceiling = self.max_backoff if isinstance(exc, _Refused) and exc.status in (401, 403, 422) else interval
+                backoff = min(backoff * 2, ceiling)
                 if not isinstance(exc, _Refused):
                     # after an outage the registry may have lost us; a register is idempotent
                     need_register = True
