@@ -61,18 +61,15 @@ def operation_index() -> dict[str, str]:
 class OperationGroup(TyperGroup):
     """The root command group: operation commands are built from the table on first use."""
 
-    loaded = False
-
-    def _load_operations(self) -> None:
-        if self.loaded:
-            return
-        self.loaded = True
+    def _load_operation(self, cmd_name: str) -> None:
+        """Build the command of one operation (only the one being run pays for its model)."""
         from ..operations import OPERATIONS
 
-        table = typer.Typer(add_completion=False, rich_markup_mode=None, pretty_exceptions_enable=False)
         for op in OPERATIONS:
-            table.command(name=op.cli_name, help=op.description)(_command(op))
-        self.commands.update(typer.main.get_group(table).commands)
+            if op.cli_name == cmd_name:
+                table = typer.Typer(add_completion=False, rich_markup_mode=None, pretty_exceptions_enable=False)
+                table.command(name=op.cli_name, help=op.description)(_command(op))
+                self.commands[cmd_name] = typer.main.get_group(table).commands[cmd_name]
 
     def list_commands(self, ctx: Any) -> list[str]:
         index = operation_index()
@@ -80,7 +77,7 @@ class OperationGroup(TyperGroup):
 
     def get_command(self, ctx: Any, cmd_name: str) -> Any:
         if cmd_name not in self.commands:
-            self._load_operations()
+            self._load_operation(cmd_name)
         return super().get_command(ctx, cmd_name)
 
     def format_commands(self, ctx: Any, formatter: Any) -> None:
