@@ -3,6 +3,7 @@ and rendered servers that register with it."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import signal
@@ -50,14 +51,15 @@ def example_python() -> Path:
     venv = OUTPUT / "registry-venv"
     python = venv / "bin" / "python"
     stamp = venv / ".installed"
-    if python.exists() and stamp.exists():
-        return python
+    wanted = hashlib.sha256((EXAMPLE / "pyproject.toml").read_bytes()).hexdigest()
+    if python.exists() and stamp.exists() and stamp.read_text() == wanted:
+        return python  # reused only while the example's dependencies are unchanged
     uv = shutil.which("uv") or str(Path(sys.executable).with_name("uv"))
     subprocess.run([uv, "venv", "-q", "--clear", "--python", sys.executable, str(venv)], check=True)
     subprocess.run(
         [uv, "pip", "install", "-q", "--python", str(python), "-e", str(EXAMPLE)], check=True
     )
-    stamp.write_text("ok")
+    stamp.write_text(wanted)
     return python
 
 
