@@ -49,7 +49,7 @@ OPERATIONS: tuple[Operation, ...] = (
     ),
     Operation(
         Service.heartbeat, "PUT", "/instances/{name}/{instance_id}/heartbeat",
-        errors=(InstanceNotFound,),
+        errors=(InstanceNotFound,), inline=True,  # a memory update on the hottest path
         examples=(
             Example({"name": "notes-server", "instance_id": "host1-8001"}),
             Example({"name": "notes-server", "instance_id": "gone"}, error="instance_not_found"),
