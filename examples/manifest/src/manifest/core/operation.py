@@ -45,6 +45,9 @@ class Operation:
     destructive: bool = False
     status_code: int = 200
     examples: tuple[Example, ...] = field(default=())
+    #: The handler only touches memory (no disk or network wait): servers run it on the event
+    #: loop instead of a worker thread, which takes the thread hop off hot paths.
+    inline: bool = False
 
     @property
     def name(self) -> str:

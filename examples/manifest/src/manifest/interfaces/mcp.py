@@ -62,8 +62,11 @@ def create_mcp_server(service: Any, settings: Settings) -> Server[Any]:
                 # Over HTTP the caller must present the token; stdio and in-process callers
                 # were started by the operator and are trusted like the local CLI.
                 require_token(settings, request.headers.get("authorization"))
-            result = await anyio.to_thread.run_sync(
-                run_operation, op, service, params.arguments or {}, "mcp")
+            arguments = params.arguments or {}
+            if op.inline:
+                result = run_operation(op, service, arguments, "mcp")
+            else:
+                result = await anyio.to_thread.run_sync(run_operation, op, service, arguments, "mcp")
         except DomainError as exc:
             return error_result(exc)
         data = result.model_dump(mode="json")

@@ -86,7 +86,10 @@ def _endpoint(op: Operation) -> Callable[[Request], Awaitable[Response]]:
         if op.mutating:
             require_token(state.settings, request.headers.get("authorization"))
         raw = await _read_input(op, request, state.settings.max_body_bytes)
-        result = await run_in_threadpool(run_operation, op, state.service, raw, "rest")
+        if op.inline:
+            result = run_operation(op, state.service, raw, "rest")
+        else:
+            result = await run_in_threadpool(run_operation, op, state.service, raw, "rest")
         return Response(result.model_dump_json(), status_code=op.status_code,
                         media_type="application/json")
 
