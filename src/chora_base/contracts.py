@@ -16,7 +16,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+from chora_base.render import REPO, install, render
+
 SENTINELS = {
     "project_name": "sentinel-project-x",
     "package_name": "sentinel_pkg_x",
@@ -38,16 +39,9 @@ def _to_jinja(text: str, json_file: bool) -> str:
 
 
 def render_and_generate(tier: str, work: Path) -> dict[str, str]:
-    from copier import run_copy
-
-    dest = work / tier
-    run_copy(str(REPO), dest, data={**SENTINELS, "tier": tier}, defaults=True, quiet=True,
-             vcs_ref="HEAD", unsafe=False)
-    venv = dest / ".venv"
-    subprocess.run(["uv", "venv", "-q", str(venv)], check=True)
-    subprocess.run(["uv", "pip", "install", "-q", "-p", str(venv / "bin" / "python"), "-e", str(dest)],
-                   check=True)
-    subprocess.run([str(venv / "bin" / "python"), "-m", f"{SENTINELS['package_name']}.interfaces.contract"],
+    dest = render(tier, work / tier, **SENTINELS)
+    python = install(dest, extras=None)
+    subprocess.run([str(python), "-m", f"{SENTINELS['package_name']}.interfaces.contract"],
                    cwd=dest, check=True, stdout=subprocess.DEVNULL)
     return {name: (dest / name).read_text() for name in FILES}
 

@@ -1,69 +1,14 @@
-"""Render the template with real Copier and install the result with real uv.
-
-A render or install that fails raises AssertionError with the tool's output, so a test that
-needs a project fails (never skips) when the template is broken.
-"""
+"""Render and install helpers for the tests (the implementation lives in `chora_base.render`)."""
 
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-TIERS = ("essential", "recommended", "advanced")
-DEFAULT_ANSWERS = {"project_name": "notes-server"}
+from chora_base.render import REPO, TIERS, copier_cmd, install, render, uv_bin
 
-
-def uv_bin() -> str:
-    try:
-        from uv import find_uv_bin
-
-        return str(find_uv_bin())
-    except ImportError:
-        found = shutil.which("uv")
-        assert found, "uv is required to install rendered projects (pip install uv)"
-        return found
-
-
-def copier_cmd() -> list[str]:
-    return [sys.executable, "-m", "copier"]
-
-
-def render(tier: str, dest: Path, template: Path = REPO, vcs_ref: str | None = "HEAD",
-           **answers: str) -> Path:
-    """`copier copy` the template at `tier` into `dest` with default answers otherwise."""
-    data = {**DEFAULT_ANSWERS, **answers, "tier": tier}
-    cmd = [*copier_cmd(), "copy", "--defaults", "--quiet"]
-    if vcs_ref:
-        cmd += ["--vcs-ref", vcs_ref]
-    for key, value in data.items():
-        cmd += ["--data", f"{key}={value}"]
-    proc = subprocess.run([*cmd, str(template), str(dest)], capture_output=True, text=True,
-                          check=False, timeout=300)
-    assert proc.returncode == 0, f"copier copy ({tier}) failed:\n{proc.stdout}\n{proc.stderr}"
-    return dest
-
-
-def install(project: Path) -> Path:
-    """Install `project` with its dev extra into `project/.venv`; return that interpreter.
-
-    uv shares its download cache across projects (UV_CACHE_DIR if set), so each install after
-    the first is mostly linking.
-    """
-    venv = project / ".venv"
-    env = {**os.environ}
-    proc = subprocess.run([uv_bin(), "venv", "-q", "--clear", "--python", sys.executable, str(venv)],
-                          capture_output=True, text=True, env=env, check=False)
-    assert proc.returncode == 0, f"uv venv failed:\n{proc.stderr}"
-    python = venv / "bin" / "python"
-    proc = subprocess.run([uv_bin(), "pip", "install", "-q", "-p", str(python), "-e",
-                           f"{project}[dev]"], capture_output=True, text=True, env=env,
-                          check=False, timeout=900)
-    assert proc.returncode == 0, f"installing {project} failed:\n{proc.stderr}"
-    return python
+__all__ = ["REPO", "TIERS", "copier_cmd", "install", "render", "run_in", "uv_bin"]
 
 
 def run_in(project: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:

@@ -191,7 +191,7 @@ def owner_edits(project: Path, package: str = "notes_server", readme: bool = Tru
 
 def reinstall(project: Path) -> None:
     """Install the project's (possibly changed) dependencies into its existing `.venv`, as an
-    owner does after an update (`install()` makes the environment; it refuses an existing one)."""
+    owner does after an update (`install()` would make the environment anew)."""
     from tests.helpers.render import uv_bin
 
     proc = subprocess.run([uv_bin(), "pip", "install", "-q", "-p",

@@ -38,8 +38,9 @@ from pathlib import Path
 
 import yaml
 
-from chora_base.docs.render import PROJECT_NAME, REPO, install, render
+from chora_base.docs.render import PROJECT_NAME, install, render
 from chora_base.docs.saps import SAPS, TIERS
+from chora_base.render import REPO
 
 OUT = REPO / "saps" / "_generated"
 EXAMPLES_FILE = Path(__file__).with_name("interface_examples.yaml")
