@@ -18,20 +18,27 @@ def _install(session: nox.Session, extras: str = "test,docs") -> None:
     session.install("-e", f".[{extras}]")
 
 
+def _ruff(session: nox.Session) -> None:
+    """Lint and formatting of the repository's own code (the template is checked by rendering it)."""
+    paths = ["src", "tests", "bench", "noxfile.py"]
+    session.run("ruff", "check", *paths)
+    session.run("ruff", "format", "--check", *paths)
+
+
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
     """Everything: template renders, checker, update, registry, docs; then lint."""
     _install(session)
     session.env.setdefault("UV_CACHE_DIR", str(ROOT / ".nox" / "uv-cache"))
     session.run("pytest", *(session.posargs or ["-q"]))
-    session.run("ruff", "check", "src", "tests", "bench", "noxfile.py")
+    _ruff(session)
 
 
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
     """ruff over the repository, and over a fresh render of each tier."""
     _install(session, "test")
-    session.run("ruff", "check", "src", "tests", "bench", "noxfile.py")
+    _ruff(session)
     session.run("pytest", "-q", "tests/template/test_rendered_projects.py", "-k", "lint or jinja")
 
 
@@ -72,14 +79,23 @@ def quickstart(session: nox.Session) -> None:
     _install(session, "test")
     target = ROOT / "my-server"
     if not (target / "pyproject.toml").exists():
-        session.run("copier", "copy", "--defaults", "--vcs-ref", "HEAD",
-                    "--data", "project_name=my-server", "--data", "tier=recommended",
-                    str(ROOT), str(target))
+        session.run(
+            "copier",
+            "copy",
+            "--defaults",
+            "--vcs-ref",
+            "HEAD",
+            "--data",
+            "project_name=my-server",
+            "--data",
+            "tier=recommended",
+            str(ROOT),
+            str(target),
+        )
     venv = target / ".venv"
     if not venv.exists():
         session.run("uv", "venv", "-q", "--python", sys.executable, str(venv))
-    session.run("uv", "pip", "install", "-q", "-p", str(venv / "bin" / "python"), "-e",
-                f"{target}[dev]")
+    session.run("uv", "pip", "install", "-q", "-p", str(venv / "bin" / "python"), "-e", f"{target}[dev]")
     env = {"MY_SERVER_DATA_DIR": str(target / ".data")}
     if os.environ.get("QUICKSTART_CHECK_ONLY"):  # used by the test of this command
         session.run(str(venv / "bin" / "my-server"), "--help", env=env)

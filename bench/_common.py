@@ -36,9 +36,12 @@ def child_env(**extra: str) -> dict[str, str]:
     PYTHONDONTWRITEBYTECODE is dropped so bytecode caches behave as on a developer machine
     (compiled once, reused), and no outer virtualenv or PYTHONPATH leaks in.
     """
-    env = {k: v for k, v in os.environ.items()
-           if k not in {"PYTHONDONTWRITEBYTECODE", "VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME"}
-           and not k.startswith(("NOTES_SERVER_", "PYTEST"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"PYTHONDONTWRITEBYTECODE", "VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME"}
+        and not k.startswith(("NOTES_SERVER_", "PYTEST"))
+    }
     env.update(extra)
     return env
 
@@ -51,14 +54,20 @@ def advanced_project(workdir: Path) -> tuple[Path, Path]:
     """
     project = render("advanced", workdir / "notes-server")
     python = install(project)
-    subprocess.run([str(python), "-m", "compileall", "-q", "-j", "0",
-                    str(project / ".venv" / "lib"), str(project / "src")],
-                   check=True, env=child_env(), stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [str(python), "-m", "compileall", "-q", "-j", "0", str(project / ".venv" / "lib"), str(project / "src")],
+        check=True,
+        env=child_env(),
+        stdout=subprocess.DEVNULL,
+    )
     return project, python
 
 
-def run_timed(argv: Sequence[str], env: dict[str, str], timeout: float = 300,
-              ) -> tuple[float, float, subprocess.CompletedProcess[bytes]]:
+def run_timed(
+    argv: Sequence[str],
+    env: dict[str, str],
+    timeout: float = 300,
+) -> tuple[float, float, subprocess.CompletedProcess[bytes]]:
     """Run a program to completion; return (wall s, CPU s of it and its children, result).
 
     CPU time (user + system, from the kernel's accounting of waited-for children) is reported
@@ -81,15 +90,24 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 
 def summary(values: Sequence[float]) -> dict[str, float]:
-    return {"median": statistics.median(values), "p90": percentile(values, 90),
-            "min": min(values), "max": max(values), "n": len(values)}
+    return {
+        "median": statistics.median(values),
+        "p90": percentile(values, 90),
+        "min": min(values),
+        "max": max(values),
+        "n": len(values),
+    }
 
 
 def machine() -> dict[str, Any]:
     """What the figures were measured on, including how busy the machine was."""
-    return {"python": platform.python_version(), "platform": platform.platform(),
-            "cpus": os.cpu_count(), "loadavg_1m": round(os.getloadavg()[0], 2),
-            "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "loadavg_1m": round(os.getloadavg()[0], 2),
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
 
 
 def write_results(name: str, data: dict[str, Any]) -> Path:
@@ -105,7 +123,6 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> Non
     cells = [[str(h) for h in headers], *[[str(c) for c in row] for row in rows]]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
     for n, row in enumerate(cells):
-        print("  ".join(c.ljust(w) if i == 0 else c.rjust(w)
-                        for i, (c, w) in enumerate(zip(row, widths, strict=True))))
+        print("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))))
         if n == 0:
             print("  ".join("-" * w for w in widths))

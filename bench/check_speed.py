@@ -32,9 +32,7 @@ def commands(project: Path, python: Path) -> dict[str, list[str]]:
     check = [sys.executable, "-m", "chora_base.cli", "check", str(project), "--format", "json"]
     return {
         "python -c pass": [str(python), "-c", "pass"],
-        "import rest+mcp (floor)": [
-            str(python), "-c",
-            f"import {PACKAGE}.interfaces.rest, {PACKAGE}.interfaces.mcp"],
+        "import rest+mcp (floor)": [str(python), "-c", f"import {PACKAGE}.interfaces.rest, {PACKAGE}.interfaces.mcp"],
         "check --select TP,RG (static)": [*check, "--select", "TP,RG"],
         "check (full)": check,
     }
@@ -42,8 +40,7 @@ def commands(project: Path, python: Path) -> dict[str, list[str]]:
 
 def run_once(argv: list[str], env: dict[str, str]) -> tuple[float, str]:
     started = time.perf_counter()
-    proc = subprocess.run(argv, env=env, capture_output=True, text=True, check=False,
-                          timeout=300)
+    proc = subprocess.run(argv, env=env, capture_output=True, text=True, check=False, timeout=300)
     elapsed = time.perf_counter() - started
     # The check exits 0 on a fresh Advanced render; anything else is a broken benchmark.
     if proc.returncode != 0:
@@ -76,29 +73,39 @@ def main() -> int:
     stats = {name: summary(values) for name, values in samples.items()}
     floor = stats["import rest+mcp (floor)"]["median"]
     full = stats["check (full)"]["median"]
-    rows = [[name, f"{s['median']:.2f}", f"{s['p90']:.2f}", f"{s['min']:.2f}",
-             f"{s['median'] / floor:.2f}x"] for name, s in stats.items()]
-    print(f"chora-base check on a rendered Advanced project ({args.rounds} rounds, "
-          f"load {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)\n")
+    rows = [
+        [name, f"{s['median']:.2f}", f"{s['p90']:.2f}", f"{s['min']:.2f}", f"{s['median'] / floor:.2f}x"]
+        for name, s in stats.items()
+    ]
+    print(
+        f"chora-base check on a rendered Advanced project ({args.rounds} rounds, "
+        f"load {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)\n"
+    )
     print_table(["command", "median s", "p90 s", "min s", "vs floor"], rows)
 
     report = json.loads(last_full)
     probe_timings: dict[str, float] = report.get("probe_timings", {})
-    print("\nprobe sections of the last full run (s): "
-          + ", ".join(f"{k} {v:.2f}" for k, v in probe_timings.items()))
+    print("\nprobe sections of the last full run (s): " + ", ".join(f"{k} {v:.2f}" for k, v in probe_timings.items()))
     met = full <= TARGET_S
-    print(f"\nfull check median {full:.2f} s; target <= {TARGET_S:.1f} s: "
-          f"{'MET' if met else 'NOT MET'}; {full / floor:.2f}x the project's own stack import")
-    write_results("check_speed", {
-        "target_seconds": TARGET_S, "target_met": met,
-        "full_median_seconds": round(full, 3),
-        "ratio_full_to_floor": round(full / floor, 3),
-        "achieved_tier": report["achieved_tier"],
-        "checks": len(report["checks"]),
-        "probe_timings": probe_timings,
-        "commands": {name: {k: round(v, 3) if isinstance(v, float) else v for k, v in s.items()}
-                     for name, s in stats.items()},
-    })
+    print(
+        f"\nfull check median {full:.2f} s; target <= {TARGET_S:.1f} s: "
+        f"{'MET' if met else 'NOT MET'}; {full / floor:.2f}x the project's own stack import"
+    )
+    write_results(
+        "check_speed",
+        {
+            "target_seconds": TARGET_S,
+            "target_met": met,
+            "full_median_seconds": round(full, 3),
+            "ratio_full_to_floor": round(full / floor, 3),
+            "achieved_tier": report["achieved_tier"],
+            "checks": len(report["checks"]),
+            "probe_timings": probe_timings,
+            "commands": {
+                name: {k: round(v, 3) if isinstance(v, float) else v for k, v in s.items()} for name, s in stats.items()
+            },
+        },
+    )
     return 0
 
 

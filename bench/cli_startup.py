@@ -67,13 +67,25 @@ def time_once(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
 def import_profile(project: Path, args: list[str], env: dict[str, str]) -> dict[str, Any]:
     """One `-X importtime` run: biggest modules (cumulative and self) and top-level packages."""
     bin_dir = project / ".venv" / "bin"
-    proc = subprocess.run([str(bin_dir / "python"), "-X", "importtime", str(bin_dir / CLI), *args],
-                          env=env, capture_output=True, text=True, check=True, timeout=60)
+    proc = subprocess.run(
+        [str(bin_dir / "python"), "-X", "importtime", str(bin_dir / CLI), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
     rows = []
     for line in proc.stderr.splitlines():
         if m := LINE.match(line):
-            rows.append({"module": m[4], "self_ms": int(m[1]) / 1000,
-                         "cumulative_ms": int(m[2]) / 1000, "depth": len(m[3]) // 2})
+            rows.append(
+                {
+                    "module": m[4],
+                    "self_ms": int(m[1]) / 1000,
+                    "cumulative_ms": int(m[2]) / 1000,
+                    "depth": len(m[3]) // 2,
+                }
+            )
     by_package: dict[str, float] = defaultdict(float)
     for row in rows:
         by_package[row["module"].split(".")[0]] += row["self_ms"]
@@ -82,8 +94,7 @@ def import_profile(project: Path, args: list[str], env: dict[str, str]) -> dict[
         "command": f"{CLI} {' '.join(args)}",
         "total_import_ms": round(sum(r["self_ms"] for r in rows), 1),
         "modules_imported": len(rows),
-        "heavy_modules_loaded": sorted({r["module"].split(".")[0] for r in rows}
-                                       & set(HEAVY)),
+        "heavy_modules_loaded": sorted({r["module"].split(".")[0] for r in rows} & set(HEAVY)),
         "top10_cumulative": sorted(rows, key=lambda r: -r["cumulative_ms"])[:10],
         "top10_self": sorted(rows, key=lambda r: -r["self_ms"])[:10],
         "top10_packages_self_ms": [{"package": p, "self_ms": round(ms, 1)} for p, ms in packages],
@@ -113,13 +124,12 @@ def main() -> None:
         names = list(cmds)
         for i in range(runs):
             # rotate the order each round so no command always runs first (or last)
-            for name in names[i % len(names):] + names[:i % len(names)]:
+            for name in names[i % len(names) :] + names[: i % len(names)]:
                 wall, cpu = time_once(cmds[name], env)
                 samples[name].append(wall)
                 cpu_samples[name].append(cpu)
 
-        profiles = [import_profile(project, ["--help"], env),
-                    import_profile(project, ["list-notes", "--json"], env)]
+        profiles = [import_profile(project, ["--help"], env), import_profile(project, ["list-notes", "--json"], env)]
 
     stats = {name: summary(values) for name, values in samples.items()}
     cpu_stats = {name: summary(values) for name, values in cpu_samples.items()}
@@ -128,44 +138,69 @@ def main() -> None:
     floor_ms = stats[FLOOR]["median"]
     rows = []
     for name, s in stats.items():
-        rows.append([name, f"{s['median']:.1f}", f"{s['p90']:.1f}",
-                     f"{s['median'] / base:.2f}x", f"{s['median'] / typer_ms:.2f}x",
-                     f"{s['median'] / floor_ms:.2f}x", f"{cpu_stats[name]['median']:.1f}"])
+        rows.append(
+            [
+                name,
+                f"{s['median']:.1f}",
+                f"{s['p90']:.1f}",
+                f"{s['median'] / base:.2f}x",
+                f"{s['median'] / typer_ms:.2f}x",
+                f"{s['median'] / floor_ms:.2f}x",
+                f"{cpu_stats[name]['median']:.1f}",
+            ]
+        )
     print(f"\nCLI start-up, {runs} interleaved runs each after {opts.warmup} warm-up rounds (ms)")
-    print_table(["command", "median", "p90", "vs pass", "vs import typer", "vs floor",
-                 "CPU median"], rows)
+    print_table(["command", "median", "p90", "vs pass", "vs import typer", "vs floor", "CPU median"], rows)
 
     verdicts = {}
     for name in (n for n in names if n.startswith(CLI)):
         met = stats[name]["median"] <= TARGET_MS
         verdicts[name] = met
-        print(f"target median <= {TARGET_MS:.0f} ms for `{name}`: "
-              f"{'MET' if met else 'MISSED'} ({stats[name]['median']:.1f} ms)")
+        print(
+            f"target median <= {TARGET_MS:.0f} ms for `{name}`: "
+            f"{'MET' if met else 'MISSED'} ({stats[name]['median']:.1f} ms)"
+        )
     if floor_ms > TARGET_MS:
         print(f"note: the domain-command floor alone takes {floor_ms:.1f} ms, above the target")
     for prof in profiles:
-        print(f"\n10 largest imports of `{prof['command']}` (cumulative ms; "
-              f"{prof['total_import_ms']} ms over {prof['modules_imported']} modules; "
-              f"heavy modules loaded: {', '.join(prof['heavy_modules_loaded']) or 'none'})")
-        print_table(["module", "cumulative", "self"],
-                    [[r["module"], f"{r['cumulative_ms']:.1f}", f"{r['self_ms']:.1f}"]
-                     for r in prof["top10_cumulative"]])
-        print("by top-level package (self ms): " + ", ".join(
-            f"{p['package']} {p['self_ms']}" for p in prof["top10_packages_self_ms"]))
+        print(
+            f"\n10 largest imports of `{prof['command']}` (cumulative ms; "
+            f"{prof['total_import_ms']} ms over {prof['modules_imported']} modules; "
+            f"heavy modules loaded: {', '.join(prof['heavy_modules_loaded']) or 'none'})"
+        )
+        print_table(
+            ["module", "cumulative", "self"],
+            [[r["module"], f"{r['cumulative_ms']:.1f}", f"{r['self_ms']:.1f}"] for r in prof["top10_cumulative"]],
+        )
+        print(
+            "by top-level package (self ms): "
+            + ", ".join(f"{p['package']} {p['self_ms']}" for p in prof["top10_packages_self_ms"])
+        )
 
-    write_results("cli_startup", {
-        "runs": runs, "warmup_rounds": opts.warmup, "unit": "ms", "target_median_ms": TARGET_MS,
-        "results": {name: {**s, "vs_python_pass": s["median"] / base,
-                           "vs_import_typer": s["median"] / typer_ms,
-                           "vs_domain_floor": s["median"] / floor_ms}
-                    for name, s in stats.items()},
-        "cpu_ms": cpu_stats,
-        "target_met": verdicts,
-        "domain_floor_code": FLOOR_CODE,
-        "import_profiles": profiles,
-        "samples_ms": samples,
-        "cpu_samples_ms": cpu_samples,
-    })
+    write_results(
+        "cli_startup",
+        {
+            "runs": runs,
+            "warmup_rounds": opts.warmup,
+            "unit": "ms",
+            "target_median_ms": TARGET_MS,
+            "results": {
+                name: {
+                    **s,
+                    "vs_python_pass": s["median"] / base,
+                    "vs_import_typer": s["median"] / typer_ms,
+                    "vs_domain_floor": s["median"] / floor_ms,
+                }
+                for name, s in stats.items()
+            },
+            "cpu_ms": cpu_stats,
+            "target_met": verdicts,
+            "domain_floor_code": FLOOR_CODE,
+            "import_profiles": profiles,
+            "samples_ms": samples,
+            "cpu_samples_ms": cpu_samples,
+        },
+    )
 
 
 if __name__ == "__main__":

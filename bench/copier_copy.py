@@ -45,14 +45,12 @@ def clone_head(folder: Path) -> Path:
 def export_head(folder: Path) -> Path:
     """The committed template files, without .git, as a plain folder."""
     folder.mkdir()
-    archive = subprocess.run(["git", "-C", str(REPO), "archive", "HEAD"], check=True,
-                             capture_output=True).stdout
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", "HEAD"], check=True, capture_output=True).stdout
     subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
     return folder
 
 
-def copy_once(template: Path, dest: Path, answers: dict[str, str],
-              vcs_ref: bool) -> tuple[float, float]:
+def copy_once(template: Path, dest: Path, answers: dict[str, str], vcs_ref: bool) -> tuple[float, float]:
     """Wall and CPU seconds (Copier plus the git it runs) of one copy."""
     cmd = [*copier_cmd(), "copy", "--defaults", "--quiet"]
     if vcs_ref:
@@ -82,7 +80,7 @@ def main() -> None:
         cpu_samples: dict[str, list[float]] = {name: [] for name in variants}
         names = list(variants)
         for i in range(-1, runs):  # round -1 is warm-up (file cache, bytecode)
-            for name in names[i % len(names):] + names[:i % len(names)]:
+            for name in names[i % len(names) :] + names[: i % len(names)]:
                 template, answers, vcs_ref = variants[name]
                 wall, cpu = copy_once(template, tmp / f"out-{name}-{i}", answers, vcs_ref)
                 if i >= 0:
@@ -93,20 +91,38 @@ def main() -> None:
     cpu_stats = {name: summary(values) for name, values in cpu_samples.items()}
     floor = stats["trivial"]["median"]
     print(f"\ncopier copy, {runs} interleaved runs per variant after one warm-up round (s)")
-    print_table(["variant", "median", "p90", "min", "vs trivial", "CPU median"],
-                [[name, f"{s['median']:.2f}", f"{s['p90']:.2f}", f"{s['min']:.2f}",
-                  f"{s['median'] / floor:.2f}x", f"{cpu_stats[name]['median']:.2f}"]
-                 for name, s in stats.items()])
+    print_table(
+        ["variant", "median", "p90", "min", "vs trivial", "CPU median"],
+        [
+            [
+                name,
+                f"{s['median']:.2f}",
+                f"{s['p90']:.2f}",
+                f"{s['min']:.2f}",
+                f"{s['median'] / floor:.2f}x",
+                f"{cpu_stats[name]['median']:.2f}",
+            ]
+            for name, s in stats.items()
+        ],
+    )
     met = stats["advanced"]["median"] <= TARGET_S
-    print(f"target median <= {TARGET_S:.0f} s for the Advanced tier: "
-          f"{'MET' if met else 'MISSED'} ({stats['advanced']['median']:.2f} s)")
-    write_results("copier_copy", {
-        "runs": runs, "unit": "s", "target_median_s": TARGET_S, "target_met": met,
-        "results": {name: {**s, "vs_trivial": s["median"] / floor} for name, s in stats.items()},
-        "cpu_s": cpu_stats,
-        "samples_s": samples,
-        "cpu_samples_s": cpu_samples,
-    })
+    print(
+        f"target median <= {TARGET_S:.0f} s for the Advanced tier: "
+        f"{'MET' if met else 'MISSED'} ({stats['advanced']['median']:.2f} s)"
+    )
+    write_results(
+        "copier_copy",
+        {
+            "runs": runs,
+            "unit": "s",
+            "target_median_s": TARGET_S,
+            "target_met": met,
+            "results": {name: {**s, "vs_trivial": s["median"] / floor} for name, s in stats.items()},
+            "cpu_s": cpu_stats,
+            "samples_s": samples,
+            "cpu_samples_s": cpu_samples,
+        },
+    )
 
 
 if __name__ == "__main__":

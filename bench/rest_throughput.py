@@ -81,13 +81,29 @@ def cpu_seconds(pid: int) -> float:
 
 
 @contextmanager
-def server(python: Path, target: str, app_dir: Path, env: dict[str, str],
-           probe: str, log: Path) -> Iterator[tuple[str, int]]:
+def server(
+    python: Path, target: str, app_dir: Path, env: dict[str, str], probe: str, log: Path
+) -> Iterator[tuple[str, int]]:
     """Run `uvicorn --factory target` on a free loopback port; yield its base URL and pid."""
     port = free_port()
-    argv = [str(python), "-m", "uvicorn", target, "--factory", "--app-dir", str(app_dir),
-            "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-            "--log-level", "warning", "--no-access-log"]
+    argv = [
+        str(python),
+        "-m",
+        "uvicorn",
+        target,
+        "--factory",
+        "--app-dir",
+        str(app_dir),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--log-level",
+        "warning",
+        "--no-access-log",
+    ]
     with log.open("wb") as sink:
         proc = subprocess.Popen(argv, env=env, stdout=sink, stderr=sink)
     base = f"http://127.0.0.1:{port}"
@@ -114,13 +130,13 @@ def server(python: Path, target: str, app_dir: Path, env: dict[str, str],
             proc.wait()
 
 
-async def drive(base: str, route: str, requests: int, concurrency: int,
-                pid: int) -> dict[str, float]:
+async def drive(base: str, route: str, requests: int, concurrency: int, pid: int) -> dict[str, float]:
     """Send `requests` GETs over `concurrency` keep-alive connections; return rate and CPU."""
     slugs = [f"note-{i % SEED_NOTES}" for i in range(requests)]
     failures = 0
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
+
         async def worker(part: list[str]) -> None:
             nonlocal failures
             for slug in part:
@@ -135,8 +151,12 @@ async def drive(base: str, route: str, requests: int, concurrency: int,
         server_cpu = cpu_seconds(pid) - server_cpu
     if failures:
         raise SystemExit(f"{failures} of {requests} requests to {base}{route} failed")
-    return {"rps": requests / wall, "wall_s": wall, "client_cpu_share": cpu / wall,
-            "server_cpu_ms_per_request": server_cpu * 1000 / requests}
+    return {
+        "rps": requests / wall,
+        "wall_s": wall,
+        "client_cpu_share": cpu / wall,
+        "server_cpu_ms_per_request": server_cpu * 1000 / requests,
+    }
 
 
 def main() -> None:
@@ -156,26 +176,35 @@ def main() -> None:
         (tmp / "bare_app.py").write_text(textwrap.dedent(BARE_APP))
 
         servers = {
-            "generated": stack.enter_context(server(
-                python, f"{PACKAGE}.interfaces.rest:create_app", project / "src", env,
-                "/health", tmp / "generated.log")),
-            "bare": stack.enter_context(server(
-                python, "bare_app:create_app", tmp, env, "/notes/note-0", tmp / "bare.log")),
+            "generated": stack.enter_context(
+                server(
+                    python,
+                    f"{PACKAGE}.interfaces.rest:create_app",
+                    project / "src",
+                    env,
+                    "/health",
+                    tmp / "generated.log",
+                )
+            ),
+            "bare": stack.enter_context(
+                server(python, "bare_app:create_app", tmp, env, "/notes/note-0", tmp / "bare.log")
+            ),
         }
         for name in routes:  # warm-up: connections, thread pool, SQLite page cache
-            asyncio.run(drive(servers[name][0], routes[name], opts.requests // 4,
-                              opts.concurrency, servers[name][1]))
+            asyncio.run(drive(servers[name][0], routes[name], opts.requests // 4, opts.concurrency, servers[name][1]))
         rounds: list[dict[str, Any]] = []
         for i in range(opts.rounds):
             order = ["generated", "bare"] if i % 2 == 0 else ["bare", "generated"]
             for name in order:
                 base, pid = servers[name]
-                result = asyncio.run(drive(base, routes[name], opts.requests,
-                                           opts.concurrency, pid))
+                result = asyncio.run(drive(base, routes[name], opts.requests, opts.concurrency, pid))
                 rounds.append({"round": i, "app": name, **result})
-                print(f"round {i} {name:9} {result['rps']:7.0f} req/s, server "
-                      f"{result['server_cpu_ms_per_request']:.2f} ms CPU/request, client CPU "
-                      f"{result['client_cpu_share']:.0%} of wall", flush=True)
+                print(
+                    f"round {i} {name:9} {result['rps']:7.0f} req/s, server "
+                    f"{result['server_cpu_ms_per_request']:.2f} ms CPU/request, client CPU "
+                    f"{result['client_cpu_share']:.0%} of wall",
+                    flush=True,
+                )
 
     def median_of(name: str, key: str) -> float:
         return statistics.median(r[key] for r in rounds if r["app"] == name)
@@ -184,27 +213,45 @@ def main() -> None:
     cpu = {name: median_of(name, "server_cpu_ms_per_request") for name in routes}
     ratio = rps["generated"] / rps["bare"]
     cpu_ratio = cpu["bare"] / cpu["generated"]
-    per_round = [g["rps"] / b["rps"] for g, b in zip(
-        (r for r in rounds if r["app"] == "generated"), (r for r in rounds if r["app"] == "bare"),
-        strict=True)]
-    print(f"\nGET one note: {opts.rounds} rounds x {opts.requests} requests per app, "
-          f"concurrency {opts.concurrency}, one uvicorn worker each (medians)")
-    print_table(["app", "route", "req/s", "server CPU ms/req", "1-core capacity req/s"],
-                [[name, routes[name], f"{rps[name]:.0f}", f"{cpu[name]:.2f}",
-                  f"{1000 / cpu[name]:.0f}"] for name in routes])
+    per_round = [
+        g["rps"] / b["rps"]
+        for g, b in zip(
+            (r for r in rounds if r["app"] == "generated"), (r for r in rounds if r["app"] == "bare"), strict=True
+        )
+    ]
+    print(
+        f"\nGET one note: {opts.rounds} rounds x {opts.requests} requests per app, "
+        f"concurrency {opts.concurrency}, one uvicorn worker each (medians)"
+    )
+    print_table(
+        ["app", "route", "req/s", "server CPU ms/req", "1-core capacity req/s"],
+        [[name, routes[name], f"{rps[name]:.0f}", f"{cpu[name]:.2f}", f"{1000 / cpu[name]:.0f}"] for name in routes],
+    )
     met = ratio >= TARGET_RATIO
-    print(f"ratio generated/bare, req/s: {ratio:.3f} (per round {min(per_round):.3f}.."
-          f"{max(per_round):.3f}); target >= {TARGET_RATIO}: {'MET' if met else 'MISSED'}")
-    print(f"ratio generated/bare, CPU capacity (bare CPU/req / generated CPU/req): "
-          f"{cpu_ratio:.3f}")
-    write_results("rest_throughput", {
-        "load_generator": f"httpx {httpx.__version__} AsyncClient, in-process asyncio",
-        "rounds": opts.rounds, "requests_per_round": opts.requests,
-        "concurrency": opts.concurrency, "seeded_notes": SEED_NOTES, "routes": routes,
-        "median_rps": rps, "ratio": ratio, "per_round_ratio": per_round,
-        "median_server_cpu_ms_per_request": cpu, "cpu_capacity_ratio": cpu_ratio,
-        "target_ratio": TARGET_RATIO, "target_met": met, "rounds_detail": rounds,
-    })
+    print(
+        f"ratio generated/bare, req/s: {ratio:.3f} (per round {min(per_round):.3f}.."
+        f"{max(per_round):.3f}); target >= {TARGET_RATIO}: {'MET' if met else 'MISSED'}"
+    )
+    print(f"ratio generated/bare, CPU capacity (bare CPU/req / generated CPU/req): {cpu_ratio:.3f}")
+    write_results(
+        "rest_throughput",
+        {
+            "load_generator": f"httpx {httpx.__version__} AsyncClient, in-process asyncio",
+            "rounds": opts.rounds,
+            "requests_per_round": opts.requests,
+            "concurrency": opts.concurrency,
+            "seeded_notes": SEED_NOTES,
+            "routes": routes,
+            "median_rps": rps,
+            "ratio": ratio,
+            "per_round_ratio": per_round,
+            "median_server_cpu_ms_per_request": cpu,
+            "cpu_capacity_ratio": cpu_ratio,
+            "target_ratio": TARGET_RATIO,
+            "target_met": met,
+            "rounds_detail": rounds,
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -65,9 +65,12 @@ def copier(*args: str) -> list[str]:
 
 def summary(samples: list[tuple[float, float]]) -> dict[str, float]:
     walls, cpus = [w for w, _ in samples], [c for _, c in samples]
-    return {"wall_median_s": round(statistics.median(walls), 2),
-            "wall_min_s": round(min(walls), 2), "wall_max_s": round(max(walls), 2),
-            "cpu_median_s": round(statistics.median(cpus), 2)}
+    return {
+        "wall_median_s": round(statistics.median(walls), 2),
+        "wall_min_s": round(min(walls), 2),
+        "wall_max_s": round(max(walls), 2),
+        "cpu_median_s": round(statistics.median(cpus), 2),
+    }
 
 
 def main() -> int:
@@ -79,9 +82,15 @@ def main() -> int:
         work = Path(tmp)
         template = make_template_repo(work / "template")
         data = ["--data", "project_name=notes-server", "--data", "tier=recommended"]
-        copies = [timed(copier("copy", "--defaults", "--quiet", "--vcs-ref", OLD, *data,
-                               str(template), str(work / f"copy-{i}")), work)
-                  for i in range(args.runs)]
+        copies = [
+            timed(
+                copier(
+                    "copy", "--defaults", "--quiet", "--vcs-ref", OLD, *data, str(template), str(work / f"copy-{i}")
+                ),
+                work,
+            )
+            for i in range(args.runs)
+        ]
         project = work / "copy-0"
         init_repo(project)
         owner_edits(project)
@@ -91,8 +100,7 @@ def main() -> int:
         for _ in range(args.runs):
             git(project, "reset", "-q", "--hard", owner_head)
             git(project, "clean", "-q", "-fdx")
-            updates.append(timed(copier("update", "--defaults", "--quiet", "--vcs-ref", NEW),
-                                 project))
+            updates.append(timed(copier("update", "--defaults", "--quiet", "--vcs-ref", NEW), project))
         files = len(git(project, "ls-files").splitlines())
     result = {
         "what": "copier update of a Recommended project with owner edits, v0.1.0 -> v0.2.0",
@@ -101,20 +109,26 @@ def main() -> int:
         "project_files": files,
         "update": summary(updates),
         "baseline_copy": summary(copies),
-        "machine": {"cpus": os.cpu_count(), "load_average_1min_at_start": round(load, 2),
-                    "python": platform.python_version()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "load_average_1min_at_start": round(load, 2),
+            "python": platform.python_version(),
+        },
     }
-    result["update_over_copy"] = round(result["update"]["wall_median_s"]
-                                       / result["baseline_copy"]["wall_median_s"], 2)
+    result["update_over_copy"] = round(result["update"]["wall_median_s"] / result["baseline_copy"]["wall_median_s"], 2)
     result["met"] = result["update"]["wall_median_s"] <= TARGET_S
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
     up, cp = result["update"], result["baseline_copy"]
-    print(f"copier update (Recommended, {files} files): median {up['wall_median_s']} s wall "
-          f"[{up['wall_min_s']}-{up['wall_max_s']}], {up['cpu_median_s']} s CPU  "
-          f"(target <= {TARGET_S} s: {'met' if result['met'] else 'NOT met'})")
-    print(f"baseline copier copy:  median {cp['wall_median_s']} s wall, {cp['cpu_median_s']} s "
-          f"CPU; update/copy = {result['update_over_copy']}")
+    print(
+        f"copier update (Recommended, {files} files): median {up['wall_median_s']} s wall "
+        f"[{up['wall_min_s']}-{up['wall_max_s']}], {up['cpu_median_s']} s CPU  "
+        f"(target <= {TARGET_S} s: {'met' if result['met'] else 'NOT met'})"
+    )
+    print(
+        f"baseline copier copy:  median {cp['wall_median_s']} s wall, {cp['cpu_median_s']} s "
+        f"CPU; update/copy = {result['update_over_copy']}"
+    )
     print(f"load average at start: {load:.2f} on {os.cpu_count()} CPUs; wrote {RESULTS}")
     return 0 if result["met"] else 1
 

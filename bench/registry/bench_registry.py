@@ -73,8 +73,9 @@ class Conn:
         self.conn.close()
 
 
-def paced(rate: float, seconds: float, call: Callable[[Conn, int], bool], url: str,
-          headers: dict[str, str], threads: int = 16) -> dict[str, float]:
+def paced(
+    rate: float, seconds: float, call: Callable[[Conn, int], bool], url: str, headers: dict[str, str], threads: int = 16
+) -> dict[str, float]:
     """Issue ``rate`` calls per second for ``seconds``; latency from each call's slot."""
     total = int(rate * seconds)
     start = time.perf_counter() + 0.2
@@ -114,8 +115,9 @@ def paced(rate: float, seconds: float, call: Callable[[Conn, int], bool], url: s
     return _summary(latencies, errors, total / elapsed)
 
 
-def burst(count: int, call: Callable[[Conn, int], bool], url: str,
-          headers: dict[str, str], threads: int = 8) -> dict[str, float]:
+def burst(
+    count: int, call: Callable[[Conn, int], bool], url: str, headers: dict[str, str], threads: int = 8
+) -> dict[str, float]:
     """Run ``count`` calls as fast as ``threads`` clients can; report throughput."""
     latencies: list[float] = []
     errors = 0
@@ -157,16 +159,28 @@ def _summary(latencies: list[float], errors: int, rate: float) -> dict[str, floa
     def pct(p: float) -> float:
         return round(ordered[min(len(ordered) - 1, int(p * len(ordered)))] * 1000, 2)
 
-    return {"count": len(ordered), "errors": errors, "rate_per_s": round(rate, 1),
-            "p50_ms": pct(0.50), "p99_ms": pct(0.99),
-            "mean_ms": round(statistics.fmean(ordered) * 1000, 2) if ordered else 0.0}
+    return {
+        "count": len(ordered),
+        "errors": errors,
+        "rate_per_s": round(rate, 1),
+        "p50_ms": pct(0.50),
+        "p99_ms": pct(0.99),
+        "mean_ms": round(statistics.fmean(ordered) * 1000, 2) if ordered else 0.0,
+    }
 
 
 def record(name: str, i: int) -> dict:
-    return {"name": name, "instance_id": f"i{i}", "version": "1.0.0",
-            "interfaces": {"rest": f"http://10.0.{i // 250}.{i % 250}:8000",
-                           "mcp": f"http://10.0.{i // 250}.{i % 250}:8000/mcp"},
-            "tags": ["bench"], "metadata": {"zone": "a"}}
+    return {
+        "name": name,
+        "instance_id": f"i{i}",
+        "version": "1.0.0",
+        "interfaces": {
+            "rest": f"http://10.0.{i // 250}.{i % 250}:8000",
+            "mcp": f"http://10.0.{i // 250}.{i % 250}:8000/mcp",
+        },
+        "tags": ["bench"],
+        "metadata": {"zone": "a"},
+    }
 
 
 def main() -> None:
@@ -179,8 +193,7 @@ def main() -> None:
     etcd = Etcd(work)
     etcd_url = etcd.url(etcd.names[0])
     port = free_port()
-    env = registry_env(work / "data", port, ttl=15, grace=60,
-                       extra={"MANIFEST_LOG_LEVEL": "WARNING"})
+    env = registry_env(work / "data", port, ttl=15, grace=60, extra={"MANIFEST_LOG_LEVEL": "WARNING"})
     reg = Registry(python, work, env)
     base = reg.url + "/v1"
     results: dict[str, dict] = {}
@@ -190,43 +203,63 @@ def main() -> None:
         burst(200, lambda c, i: c.ok("POST", "/v1/instances", record("fleet", i)), R, AUTH)
         burst(1, lambda c, i: c.ok("POST", "/v1/instances", record("billing", i)), R, AUTH)
         lease = int(httpx.post(E + "/v3/lease/grant", json={"TTL": "600"}).json()["ID"])
-        httpx.post(E + "/v3/kv/put", json={"key": _b64("/bench/billing/i0"),
-                                           "value": _b64(json.dumps(record("billing", 0)))})
+        httpx.post(
+            E + "/v3/kv/put", json={"key": _b64("/bench/billing/i0"), "value": _b64(json.dumps(record("billing", 0)))}
+        )
 
         results["lookup"] = {
-            "registry": paced(500, args.seconds, lambda c, i: c.ok(
-                "GET", "/v1/services/billing"), R, NOAUTH),
-            "etcd": paced(500, args.seconds, lambda c, i: c.ok(
-                "POST", "/v3/kv/range", {"key": _b64("/bench/billing/"),
-                                         "range_end": _b64("/bench/billing0")}), E, NOAUTH),
+            "registry": paced(500, args.seconds, lambda c, i: c.ok("GET", "/v1/services/billing"), R, NOAUTH),
+            "etcd": paced(
+                500,
+                args.seconds,
+                lambda c, i: c.ok(
+                    "POST", "/v3/kv/range", {"key": _b64("/bench/billing/"), "range_end": _b64("/bench/billing0")}
+                ),
+                E,
+                NOAUTH,
+            ),
             "target": "p99 <= 10 ms at 500/s",
         }
         results["heartbeat"] = {
-            "registry": paced(1000, args.seconds, lambda c, i: c.ok(
-                "PUT", f"/v1/instances/fleet/i{i % 200}/heartbeat"), R, AUTH),
-            "etcd": paced(1000, args.seconds, lambda c, i: c.ok(
-                "POST", "/v3/lease/keepalive", {"ID": str(lease)}), E, NOAUTH),
+            "registry": paced(
+                1000, args.seconds, lambda c, i: c.ok("PUT", f"/v1/instances/fleet/i{i % 200}/heartbeat"), R, AUTH
+            ),
+            "etcd": paced(
+                1000, args.seconds, lambda c, i: c.ok("POST", "/v3/lease/keepalive", {"ID": str(lease)}), E, NOAUTH
+            ),
             "target": ">= 1000/s sustained, p99 <= 10 ms",
         }
         results["register"] = {
-            "registry": burst(2000, lambda c, i: c.ok(
-                "POST", "/v1/instances", record("new", i)), R, AUTH),
-            "etcd": burst(2000, lambda c, i: c.ok("POST", "/v3/kv/put", {
-                "key": _b64(f"/bench/new/i{i}"),
-                "value": _b64(json.dumps(record("new", i)))}), E, NOAUTH),
+            "registry": burst(2000, lambda c, i: c.ok("POST", "/v1/instances", record("new", i)), R, AUTH),
+            "etcd": burst(
+                2000,
+                lambda c, i: c.ok(
+                    "POST", "/v3/kv/put", {"key": _b64(f"/bench/new/i{i}"), "value": _b64(json.dumps(record("new", i)))}
+                ),
+                E,
+                NOAUTH,
+            ),
             "target": ">= 200/s",
         }
         # storm: 10,000 instances registered, registry killed and restarted, all come back
-        burst(args.storm, lambda c, i: c.ok("POST", "/v1/instances", record("storm", i)),
-              R, AUTH, threads=16)
+        burst(args.storm, lambda c, i: c.ok("POST", "/v1/instances", record("storm", i)), R, AUTH, threads=16)
         reg.proc.kill9()
         reg.restart()
         results["reregistration_storm"] = {
-            "registry": burst(args.storm, lambda c, i: c.ok(
-                "POST", "/v1/instances", record("storm", i)), R, AUTH, threads=32),
-            "etcd": burst(args.storm, lambda c, i: c.ok("POST", "/v3/kv/put", {
-                "key": _b64(f"/bench/storm/i{i}"),
-                "value": _b64(json.dumps(record("storm", i)))}), E, NOAUTH, threads=32),
+            "registry": burst(
+                args.storm, lambda c, i: c.ok("POST", "/v1/instances", record("storm", i)), R, AUTH, threads=32
+            ),
+            "etcd": burst(
+                args.storm,
+                lambda c, i: c.ok(
+                    "POST",
+                    "/v3/kv/put",
+                    {"key": _b64(f"/bench/storm/i{i}"), "value": _b64(json.dumps(record("storm", i)))},
+                ),
+                E,
+                NOAUTH,
+                threads=32,
+            ),
             "target": f"{args.storm} re-registrations in <= 60 s, no errors",
         }
         listed = httpx.get(base + "/instances", params={"name": "storm"}, timeout=30).json()
@@ -243,15 +276,16 @@ def main() -> None:
         "reregistration_storm": results["reregistration_storm"]["registry"]["seconds"] <= 60
         and results["reregistration_storm"]["registry"]["errors"] == 0,
     }
-    print(f"{'operation':<22}{'backend':<10}{'rate/s':>9}{'p50 ms':>9}{'p99 ms':>9}"
-          f"{'errors':>8}  target")
+    print(f"{'operation':<22}{'backend':<10}{'rate/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}  target")
     for op, row in results.items():
         for side in ("registry", "etcd"):
             r = row[side]
             extra = f" ({r['seconds']} s)" if "seconds" in r else ""
             mark = ("MET" if verdicts[op] else "MISSED") if side == "registry" else ""
-            print(f"{op:<22}{side:<10}{r['rate_per_s']:>9}{r['p50_ms']:>9}{r['p99_ms']:>9}"
-                  f"{r['errors']:>8}  {row['target'] if side == 'registry' else ''}{extra} {mark}")
+            print(
+                f"{op:<22}{side:<10}{r['rate_per_s']:>9}{r['p50_ms']:>9}{r['p99_ms']:>9}"
+                f"{r['errors']:>8}  {row['target'] if side == 'registry' else ''}{extra} {mark}"
+            )
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({"results": results, "targets_met": verdicts}, indent=2) + "\n")
     print(f"wrote {RESULTS.relative_to(ROOT)}")

@@ -22,26 +22,50 @@ def _split(values: list[str]) -> list[str]:
 
 def _add_check(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
-        "check", help="report which SAP tier a capability server meets, check by check",
+        "check",
+        help="report which SAP tier a capability server meets, check by check",
         description="Run the compliance checks on a project. Exits 1 when the declared tier "
-                    "(from .copier-answers.yml, or --tier) is not met, 2 on a usage or "
-                    "configuration error.")
+        "(from .copier-answers.yml, or --tier) is not met, 2 on a usage or "
+        "configuration error.",
+    )
     p.add_argument("path", nargs="?", default=".", type=Path, help="project root (default: .)")
-    p.add_argument("--tier", choices=TIER_CHOICES,
-                   help="judge against this tier instead of the declared one")
-    p.add_argument("--format", choices=FORMATS, default="table", dest="fmt",
-                   help="output format (markdown/html suit a CI job summary)")
-    p.add_argument("--python", type=Path,
-                   help="interpreter of the project's environment for behaviour checks "
-                        "(default: <path>/.venv/bin/python, else this interpreter)")
-    p.add_argument("--select", action="append", default=[], metavar="IDS",
-                   help="run only these checks or prefixes (e.g. MI,ID001); repeatable")
-    p.add_argument("--ignore", action="append", default=[], metavar="IDS",
-                   help="skip these checks for this run; to skip one for good, give a reason "
-                        "in [tool.chora-base.ignore] of pyproject.toml")
-    p.add_argument("--summary", type=Path, default=None, metavar="FILE",
-                   help="also append the Markdown report to FILE, e.g. "
-                        "\"$GITHUB_STEP_SUMMARY\" (one run gives both the log and the summary)")
+    p.add_argument("--tier", choices=TIER_CHOICES, help="judge against this tier instead of the declared one")
+    p.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="table",
+        dest="fmt",
+        help="output format (markdown/html suit a CI job summary)",
+    )
+    p.add_argument(
+        "--python",
+        type=Path,
+        help="interpreter of the project's environment for behaviour checks "
+        "(default: <path>/.venv/bin/python, else this interpreter)",
+    )
+    p.add_argument(
+        "--select",
+        action="append",
+        default=[],
+        metavar="IDS",
+        help="run only these checks or prefixes (e.g. MI,ID001); repeatable",
+    )
+    p.add_argument(
+        "--ignore",
+        action="append",
+        default=[],
+        metavar="IDS",
+        help="skip these checks for this run; to skip one for good, give a reason "
+        "in [tool.chora-base.ignore] of pyproject.toml",
+    )
+    p.add_argument(
+        "--summary",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="also append the Markdown report to FILE, e.g. "
+        '"$GITHUB_STEP_SUMMARY" (one run gives both the log and the summary)',
+    )
     p.set_defaults(func=_cmd_check)
 
 
@@ -78,8 +102,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="chora-base", description="Tooling for chora-base capability servers.")
+    parser = argparse.ArgumentParser(prog="chora-base", description="Tooling for chora-base capability servers.")
     parser.add_argument("--version", action="version", version=f"chora-base {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_check(sub)

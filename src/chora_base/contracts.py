@@ -31,8 +31,7 @@ def _to_jinja(text: str, json_file: bool) -> str:
     """Escape the generated text for Jinja, then put the answers back where the sentinels are."""
     text = "{% raw %}" + text + "{% endraw %}"
     if json_file:
-        text = text.replace(f'"{SENTINELS["description"]}"',
-                            "{% endraw %}{{ description | tojson }}{% raw %}")
+        text = text.replace(f'"{SENTINELS["description"]}"', "{% endraw %}{{ description | tojson }}{% raw %}")
     for answer, sentinel in SENTINELS.items():
         text = text.replace(sentinel, "{% endraw %}{{ " + answer + " }}{% raw %}")
     return text
@@ -41,8 +40,12 @@ def _to_jinja(text: str, json_file: bool) -> str:
 def render_and_generate(tier: str, work: Path) -> dict[str, str]:
     dest = render(tier, work / tier, **SENTINELS)
     python = install(dest, extras=None)
-    subprocess.run([str(python), "-m", f"{SENTINELS['package_name']}.interfaces.contract"],
-                   cwd=dest, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [str(python), "-m", f"{SENTINELS['package_name']}.interfaces.contract"],
+        cwd=dest,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     return {name: (dest / name).read_text() for name in FILES}
 
 

@@ -51,16 +51,16 @@ def owner_owned(template: Path, answers: dict[str, Any]) -> Any:
     return pathspec.GitIgnoreSpec.from_lines(patterns)
 
 
-def render_fresh(project: Path, dest: Path, template: Path = REPO,
-                 vcs_ref: str = "HEAD") -> Path:
+def render_fresh(project: Path, dest: Path, template: Path = REPO, vcs_ref: str = "HEAD") -> Path:
     """Render ``template`` into ``dest`` with the answers ``project`` recorded."""
     from copier import run_copy
 
     data = {k: v for k, v in recorded_answers(project).items() if not k.startswith("_")}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # DirtyLocalWarning: the working tree is the point
-        run_copy(str(template), dest, data=data, defaults=True, quiet=True, vcs_ref=vcs_ref,
-                 overwrite=True, unsafe=False)
+        run_copy(
+            str(template), dest, data=data, defaults=True, quiet=True, vcs_ref=vcs_ref, overwrite=True, unsafe=False
+        )
     return dest
 
 
@@ -87,8 +87,7 @@ def drift(project: Path, template: Path = REPO, vcs_ref: str = "HEAD") -> list[s
     return found
 
 
-def check(root: Path = EXAMPLES, template: Path = REPO,
-          vcs_ref: str = "HEAD") -> dict[str, list[str]]:
+def check(root: Path = EXAMPLES, template: Path = REPO, vcs_ref: str = "HEAD") -> dict[str, list[str]]:
     """Drift of every example under ``root``: ``{example name: [problems]}``, empty if none."""
     report = {p.name: drift(p, template, vcs_ref) for p in example_dirs(root)}
     return {name: problems for name, problems in report.items() if problems}
@@ -114,7 +113,8 @@ def update_example(project: Path, vcs_ref: str = "HEAD") -> subprocess.Completed
     status = _git(project, "status", "--porcelain", "--", ".")
     if status.returncode != 0 or status.stdout.strip():
         return subprocess.CompletedProcess(
-            [], 1, "", f"{project} has uncommitted changes (or is not in git); commit first\n")
+            [], 1, "", f"{project} has uncommitted changes (or is not in git); commit first\n"
+        )
     copier = [sys.executable, "-m", "copier"]
     if _recorded_commit_exists(project):
         cmd = [*copier, "update", "--defaults", "--quiet", "--vcs-ref", vcs_ref]
@@ -140,22 +140,23 @@ def update_all(root: Path = EXAMPLES, vcs_ref: str = "HEAD") -> int:
             print(f"{project.name}: {verb}")
         elif left:
             failures += 1
-            print(f"{project.name}: {verb} with conflicts to resolve: {', '.join(left)}",
-                  file=sys.stderr)
+            print(f"{project.name}: {verb} with conflicts to resolve: {', '.join(left)}", file=sys.stderr)
         else:
             failures += 1
             print(f"{project.name}: FAILED\n{proc.stdout}{proc.stderr}", file=sys.stderr)
     if failures == 0:
-        print("Review with `git diff examples/`; where the contract changed, regenerate it in the "
-              "example (`python -m <package>.interfaces.contract`) and commit.")
+        print(
+            "Review with `git diff examples/`; where the contract changed, regenerate it in the "
+            "example (`python -m <package>.interfaces.contract`) and commit."
+        )
     return 1 if failures else 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m chora_base.examples", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--check", action="store_true",
-                        help="report drift from the template instead of updating")
+    parser = argparse.ArgumentParser(
+        prog="python -m chora_base.examples", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--check", action="store_true", help="report drift from the template instead of updating")
     parser.add_argument("--root", type=Path, default=EXAMPLES, help="folder of examples")
     args = parser.parse_args(argv)
     if not args.check:

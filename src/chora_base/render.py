@@ -38,8 +38,9 @@ def copier_cmd() -> list[str]:
     return [sys.executable, "-m", "copier"]
 
 
-def render_with_message(tier: str, dest: Path, template: Path = REPO, vcs_ref: str | None = "HEAD",
-                        cwd: Path | None = None, **answers: str) -> tuple[Path, str]:
+def render_with_message(
+    tier: str, dest: Path, template: Path = REPO, vcs_ref: str | None = "HEAD", cwd: Path | None = None, **answers: str
+) -> tuple[Path, str]:
     """`copier copy` the template at `tier` into `dest` (relative to `cwd` when given, which is
     how it then appears in Copier's messages); return the project path and Copier's stderr."""
     data = {**DEFAULT_ANSWERS, **answers, "tier": tier}
@@ -48,15 +49,15 @@ def render_with_message(tier: str, dest: Path, template: Path = REPO, vcs_ref: s
         cmd += ["--vcs-ref", vcs_ref]
     for key, value in data.items():
         cmd += ["--data", f"{key}={value}"]
-    proc = subprocess.run([*cmd, str(template), str(dest)], capture_output=True, text=True,
-                          check=False, timeout=300, cwd=cwd)
+    proc = subprocess.run(
+        [*cmd, str(template), str(dest)], capture_output=True, text=True, check=False, timeout=300, cwd=cwd
+    )
     if proc.returncode != 0:
         raise RenderError(f"copier copy ({tier}) failed:\n{proc.stdout}\n{proc.stderr}")
     return (cwd / dest if cwd else dest), proc.stderr
 
 
-def render(tier: str, dest: Path, template: Path = REPO, vcs_ref: str | None = "HEAD",
-           **answers: str) -> Path:
+def render(tier: str, dest: Path, template: Path = REPO, vcs_ref: str | None = "HEAD", **answers: str) -> Path:
     """`copier copy` the template at `tier` into `dest` with default answers otherwise."""
     return render_with_message(tier, dest, template, vcs_ref, **answers)[0]
 
@@ -69,14 +70,25 @@ def install(project: Path, extras: str | None = "dev") -> Path:
     """
     venv = project / ".venv"
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    proc = subprocess.run([uv_bin(), "venv", "-q", "--clear", "--python", sys.executable, str(venv)],
-                          capture_output=True, text=True, env=env, check=False)
+    proc = subprocess.run(
+        [uv_bin(), "venv", "-q", "--clear", "--python", sys.executable, str(venv)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
     if proc.returncode != 0:
         raise RenderError(f"uv venv failed:\n{proc.stderr}")
     python = venv / "bin" / "python"
     target = f"{project}[{extras}]" if extras else str(project)
-    proc = subprocess.run([uv_bin(), "pip", "install", "-q", "-p", str(python), "-e", target],
-                          capture_output=True, text=True, env=env, check=False, timeout=900)
+    proc = subprocess.run(
+        [uv_bin(), "pip", "install", "-q", "-p", str(python), "-e", target],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=900,
+    )
     if proc.returncode != 0:
         raise RenderError(f"installing {project} failed:\n{proc.stderr}")
     return python

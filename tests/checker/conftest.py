@@ -13,9 +13,7 @@ import pytest
 
 
 @pytest.fixture
-def broken_copy(
-    rendered_project: Callable[[str], Path], tmp_path: Path
-) -> Callable[[str], Path]:
+def broken_copy(rendered_project: Callable[[str], Path], tmp_path: Path) -> Callable[[str], Path]:
     """``broken_copy(tier)``: a private copy of a rendered project to break on purpose.
 
     The copy has no environment of its own; checks run with the original render's
@@ -32,7 +30,6 @@ def broken_copy(
     return make
 
 
-
 SRC = Path(__file__).resolve().parents[2] / "src"
 ChoraCli = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -46,11 +43,18 @@ def chora_cli() -> ChoraCli:
     """
 
     def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-            p for p in (str(SRC), os.environ.get("PYTHONPATH", "")) if p)}
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(p for p in (str(SRC), os.environ.get("PYTHONPATH", "")) if p),
+        }
         env.pop("GITHUB_STEP_SUMMARY", None)
-        return subprocess.run([sys.executable, "-m", "chora_base.cli", *map(str, args)],
-                              capture_output=True, text=True, check=False, timeout=300,
-                              env=env)
+        return subprocess.run(
+            [sys.executable, "-m", "chora_base.cli", *map(str, args)],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=300,
+            env=env,
+        )
 
     return run

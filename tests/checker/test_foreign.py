@@ -40,16 +40,19 @@ def test_empty_folder_reports_everything_missing(tmp_path: Path, chora_cli: Chor
 
 
 def test_plain_fastapi_app(tmp_path: Path, chora_cli: ChoraCli) -> None:
-    (tmp_path / "pyproject.toml").write_text(textwrap.dedent("""
+    (tmp_path / "pyproject.toml").write_text(
+        textwrap.dedent("""
         [project]
         name = "plain-api"
         version = "0.1.0"
         dependencies = ["fastapi"]
-    """))
+    """)
+    )
     pkg = tmp_path / "src" / "plain_api"
     pkg.mkdir(parents=True)
     (pkg / "__init__.py").write_text("")
-    (pkg / "main.py").write_text(textwrap.dedent('''
+    (pkg / "main.py").write_text(
+        textwrap.dedent("""
         from fastapi import FastAPI
 
         app = FastAPI()
@@ -59,7 +62,8 @@ def test_plain_fastapi_app(tmp_path: Path, chora_cli: ChoraCli) -> None:
         @app.get("/items/{item_id}")
         def read_item(item_id: int) -> dict[str, int]:
             return {"item_id": item_id}
-    '''))
+    """)
+    )
     (tmp_path / "README.md").write_text("# plain api\n\nA FastAPI app.\n")
     code, data, _ = check_json(chora_cli, tmp_path)
     assert code == 1
@@ -73,7 +77,8 @@ def test_plain_fastapi_app(tmp_path: Path, chora_cli: ChoraCli) -> None:
 
 
 def test_package_that_fails_to_import(tmp_path: Path, chora_cli: ChoraCli) -> None:
-    (tmp_path / "pyproject.toml").write_text(textwrap.dedent("""
+    (tmp_path / "pyproject.toml").write_text(
+        textwrap.dedent("""
         [project]
         name = "half-done"
         version = "0.1.0"
@@ -81,7 +86,8 @@ def test_package_that_fails_to_import(tmp_path: Path, chora_cli: ChoraCli) -> No
         half-done = "half_done.interfaces.cli:main"
         [tool.ruff]
         line-length = 100
-    """))
+    """)
+    )
     pkg = tmp_path / "src" / "half_done"
     pkg.mkdir(parents=True)
     (pkg / "__init__.py").write_text("import a_module_that_does_not_exist\n")

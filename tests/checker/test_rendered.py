@@ -22,9 +22,7 @@ def result(report: Report, check_id: str) -> CheckResult:
 
 
 @pytest.mark.parametrize("tier", TIERS)
-def test_fresh_render_meets_exactly_its_tier(
-    rendered_project: Rendered, tier: str, chora_cli: ChoraCli
-) -> None:
+def test_fresh_render_meets_exactly_its_tier(rendered_project: Rendered, tier: str, chora_cli: ChoraCli) -> None:
     project = rendered_project(tier)
     report = run_checks(project)
 
@@ -52,23 +50,17 @@ def test_fresh_render_meets_exactly_its_tier(
     assert {c["id"] for c in data["checks"]} == {c.id for c in all_checks()}
 
 
-def test_text_report_names_next_tier_gaps(
-    rendered_project: Rendered, chora_cli: ChoraCli
-) -> None:
+def test_text_report_names_next_tier_gaps(rendered_project: Rendered, chora_cli: ChoraCli) -> None:
     proc = chora_cli("check", rendered_project("essential"), "--format", "markdown")
     assert proc.returncode == 0, proc.stderr
     assert "Target tier essential: MET" in proc.stdout
     assert "Missing for recommended:" in proc.stdout
     # Every check ID deep-links to its anchor in the SAP's adoption blueprint.
-    assert re.search(r"\[MI004\]\(https://\S+/saps/multi-interface/adoption-blueprint/#mi004\)",
-                     proc.stdout)
+    assert re.search(r"\[MI004\]\(https://\S+/saps/multi-interface/adoption-blueprint/#mi004\)", proc.stdout)
 
 
-def test_recommended_target_fails_an_essential_project(
-    rendered_project: Rendered, chora_cli: ChoraCli
-) -> None:
-    proc = chora_cli("check", rendered_project("essential"), "--tier", "recommended",
-                     "--format", "json")
+def test_recommended_target_fails_an_essential_project(rendered_project: Rendered, chora_cli: ChoraCli) -> None:
+    proc = chora_cli("check", rendered_project("essential"), "--tier", "recommended", "--format", "json")
     assert proc.returncode == 1
     data = json.loads(proc.stdout)
     assert data["ok"] is False and data["achieved_tier"] == "essential"
@@ -82,7 +74,6 @@ def _check(project: Path, original: Path) -> Report:
     return run_checks(project, python=original / ".venv" / "bin" / "python")
 
 
-
 def _edit(path: Path, old: str, new: str) -> None:
     text = path.read_text()
     assert old in text, f"{old!r} not found in {path}; the template changed shape"
@@ -92,8 +83,11 @@ def _edit(path: Path, old: str, new: str) -> None:
 def test_removed_mcp_tool_fails_mi004(rendered_project: Rendered, broken_copy: Rendered) -> None:
     project = broken_copy("recommended")
     mcp = project / "src" / "notes_server" / "interfaces" / "mcp.py"
-    _edit(mcp, "tools = [tool_for(op) for op in OPERATIONS]",
-          'tools = [tool_for(op) for op in OPERATIONS if op.name != "delete_note"]')
+    _edit(
+        mcp,
+        "tools = [tool_for(op) for op in OPERATIONS]",
+        'tools = [tool_for(op) for op in OPERATIONS if op.name != "delete_note"]',
+    )
     report = _check(project, rendered_project("recommended"))
     mi004 = result(report, "MI004")
     assert mi004.status == "fail"
@@ -104,7 +98,9 @@ def test_removed_mcp_tool_fails_mi004(rendered_project: Rendered, broken_copy: R
 def test_rest_only_route_fails_mi003(rendered_project: Rendered, broken_copy: Rendered) -> None:
     project = broken_copy("essential")
     rest = project / "src" / "notes_server" / "interfaces" / "rest.py"
-    rest.write_text(rest.read_text() + '''
+    rest.write_text(
+        rest.read_text()
+        + """
 
 _create_app = create_app
 
@@ -117,7 +113,8 @@ def create_app(*args, **kwargs):  # a route added behind the operation table's b
         return {"notes": 0}
 
     return app
-''')
+"""
+    )
     report = _check(project, rendered_project("essential"))
     mi003 = result(report, "MI003")
     assert mi003.status == "fail"
@@ -138,11 +135,14 @@ def test_deleted_agents_md_fails_tp003(rendered_project: Rendered, broken_copy: 
 def test_unmapped_error_fails_id001(rendered_project: Rendered, broken_copy: Rendered) -> None:
     project = broken_copy("essential")
     errors = project / "src" / "notes_server" / "domain" / "errors.py"
-    errors.write_text(errors.read_text() + '''
+    errors.write_text(
+        errors.read_text()
+        + '''
 
 class NoteLocked(DomainError):
     """Someone added an error and forgot its code, status and exit code."""
-''')
+'''
+    )
     report = _check(project, rendered_project("essential"))
     id001 = result(report, "ID001")
     assert id001.status == "fail"
@@ -168,9 +168,7 @@ def test_openapi_drift_fails_id006(rendered_project: Rendered, broken_copy: Rend
     assert report.achieved_tier == "essential"
 
 
-def test_fastapi_at_cli_startup_fails_mi006(
-    rendered_project: Rendered, broken_copy: Rendered
-) -> None:
+def test_fastapi_at_cli_startup_fails_mi006(rendered_project: Rendered, broken_copy: Rendered) -> None:
     project = broken_copy("essential")
     cli_py = project / "src" / "notes_server" / "interfaces" / "cli.py"
     text = cli_py.read_text()
@@ -186,9 +184,7 @@ def test_fastapi_at_cli_startup_fails_mi006(
     assert "Move that import inside the function" in mi006.message
 
 
-def test_ignore_with_reason_is_reported(
-    rendered_project: Rendered, broken_copy: Rendered, chora_cli: ChoraCli
-) -> None:
+def test_ignore_with_reason_is_reported(rendered_project: Rendered, broken_copy: Rendered, chora_cli: ChoraCli) -> None:
     project = broken_copy("essential")
     (project / "AGENTS.md").unlink()
     with (project / "pyproject.toml").open("a") as f:

@@ -43,8 +43,8 @@ def _minimal(tmp_path: Path, **pyproject_extra: str) -> Path:
     tmp_path.mkdir(parents=True, exist_ok=True)
     (tmp_path / "AGENTS.md").write_text("# Agents\n\nCall the operations; read error codes.\n")
     (tmp_path / "pyproject.toml").write_text(
-        '[project]\nname = "x"\nversion = "0"\n[tool.ruff]\nline-length = 100\n'
-        + "".join(pyproject_extra.values()))
+        '[project]\nname = "x"\nversion = "0"\n[tool.ruff]\nline-length = 100\n' + "".join(pyproject_extra.values())
+    )
     return tmp_path
 
 
@@ -76,15 +76,18 @@ def test_repo_review_ignore_list_cannot_bypass_reasons(tmp_path: Path) -> None:
     assert next(r for r in report.results if r.id == "TP002").status == "fail"
 
 
-@pytest.mark.parametrize(("line", "flagged"), [
-    ('URL = "http://10.0.0.5:8080/notes"', True),
-    ('PEER = "http://billing:8080"', True),
-    ('ADDR = "192.168.1.20:9000"', True),
-    ('DEFAULT = "http://127.0.0.1:8000"', False),
-    ('DOC = "https://docs.python.org/3/library/json.html"', False),
-    ('EXAMPLE = "http://registry.example:8500"', False),
-    ('# see http://10.0.0.5:8080 (comment)', False),
-])
+@pytest.mark.parametrize(
+    ("line", "flagged"),
+    [
+        ('URL = "http://10.0.0.5:8080/notes"', True),
+        ('PEER = "http://billing:8080"', True),
+        ('ADDR = "192.168.1.20:9000"', True),
+        ('DEFAULT = "http://127.0.0.1:8000"', False),
+        ('DOC = "https://docs.python.org/3/library/json.html"', False),
+        ('EXAMPLE = "http://registry.example:8500"', False),
+        ("# see http://10.0.0.5:8080 (comment)", False),
+    ],
+)
 def test_rg001_hard_coded_peers(tmp_path: Path, line: str, flagged: bool) -> None:
     _minimal(tmp_path)
     pkg = tmp_path / "src" / "svc"
@@ -100,14 +103,25 @@ def test_ci_workflow_checks(tmp_path: Path) -> None:
     flows = tmp_path / ".github" / "workflows"
     flows.mkdir(parents=True)
     # Mentioning the tools in names or comments is not running them.
-    (flows / "ci.yml").write_text(yaml.safe_dump({"jobs": {"lint": {"name": "ruff pytest",
-        "steps": [{"run": "echo hello"}]}}}))
+    (flows / "ci.yml").write_text(
+        yaml.safe_dump({"jobs": {"lint": {"name": "ruff pytest", "steps": [{"run": "echo hello"}]}}})
+    )
     report = run_checks(tmp_path, select=["TP005", "TP006"])
     assert [r.status for r in report.results if r.status != "not-run"] == ["fail", "skip"]
-    (flows / "ci.yml").write_text(yaml.safe_dump({"jobs": {"test": {"steps": [
-        {"run": "ruff check .\npytest"},
-        {"run": 'uvx --from "git+https://example.org/chora-base@abc" chora-base check .'},
-    ]}}}))
+    (flows / "ci.yml").write_text(
+        yaml.safe_dump(
+            {
+                "jobs": {
+                    "test": {
+                        "steps": [
+                            {"run": "ruff check .\npytest"},
+                            {"run": 'uvx --from "git+https://example.org/chora-base@abc" chora-base check .'},
+                        ]
+                    }
+                }
+            }
+        )
+    )
     report = run_checks(tmp_path, select=["TP005", "TP006"])
     assert [r.status for r in report.results if r.status != "not-run"] == ["pass", "pass"]
 
@@ -126,8 +140,7 @@ def test_import_chain_from_importtime() -> None:
         import time:        50 |       1000 |   svc.interfaces.rest
         import time:        20 |       1100 | svc.interfaces.cli
     """)
-    assert _import_chain(stderr, "fastapi") == [
-        "svc.interfaces.cli", "svc.interfaces.rest", "fastapi"]
+    assert _import_chain(stderr, "fastapi") == ["svc.interfaces.cli", "svc.interfaces.rest", "fastapi"]
     assert _import_chain(stderr, "mcp") == []
 
 
@@ -151,8 +164,7 @@ def test_summary_file_gets_markdown_and_stdout_gets_the_format(
     project = _minimal(tmp_path / "p")
     summary = tmp_path / "summary.md"
     summary.write_text("earlier step\n")
-    proc = chora_cli("check", project, "--select", "TP003", "--format", "json",
-                     "--summary", summary)
+    proc = chora_cli("check", project, "--select", "TP003", "--format", "json", "--summary", summary)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["checks"][0]["id"] == "TP001"
     text = summary.read_text()
@@ -173,8 +185,7 @@ def test_plugin_fixtures_chain_through_repo_review(tmp_path: Path) -> None:
     fixture_eps = declared["repo_review.fixtures"]
     assert declared["repo_review.checks"]["chora_base"].endswith(":repo_review_checks")
     assert declared["repo_review.families"]["chora_base"].endswith(":repo_review_families")
-    funcs = {name: getattr(plugin, target.rsplit(":", 1)[1])
-             for name, target in fixture_eps.items()}
+    funcs = {name: getattr(plugin, target.rsplit(":", 1)[1]) for name, target in fixture_eps.items()}
     root = _minimal(tmp_path)
     fixtures = compute_fixtures(root, root, {"pyproject": pyproject, **funcs})
     checks = apply_fixtures(fixtures, plugin.repo_review_checks)
@@ -205,8 +216,8 @@ def test_start_probe_only_when_a_behaviour_check_is_selected(tmp_path: Path) -> 
 
     project = _minimal(tmp_path)
     (project / "pyproject.toml").write_text(
-        '[project]\nname = "x"\nversion = "0"\n[project.scripts]\n'
-        'x = "xpkg.interfaces.cli:main"\n')
+        '[project]\nname = "x"\nversion = "0"\n[project.scripts]\nx = "xpkg.interfaces.cli:main"\n'
+    )
     static = start_probe(project, None, ["TP", "RG"], [])
     assert static._proc is None and not static.ran
     behaviour = start_probe(project, Path(sys.executable), ["MI001"], [])

@@ -21,8 +21,13 @@ from chora_base.docs.saps import SAPS
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = ("capability-charter", "protocol-spec", "AGENTS", "adoption-blueprint", "ledger")
 CHROMIUM_FLAGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
     "--disable-dev-shm-usage",
 ]
 # Material puts each rendered diagram in a closed shadow root; open it so the test can see
@@ -48,8 +53,7 @@ def browser() -> Iterator[Browser]:
     with sync_playwright() as playwright:
         # Playwright starts the system Chromium headless with a fresh profile directory and
         # drives it over the DevTools protocol; no browser is downloaded.
-        browser = playwright.chromium.launch(executable_path=chromium_path(), headless=True,
-                                             args=CHROMIUM_FLAGS)
+        browser = playwright.chromium.launch(executable_path=chromium_path(), headless=True, args=CHROMIUM_FLAGS)
         yield browser
         browser.close()
 
@@ -66,10 +70,13 @@ class Watched:
         self.page.on("console", lambda msg: msg.type == "error" and self.errors.append(msg.text))
         self.page.on("pageerror", lambda exc: self.errors.append(str(exc)))
         # A request cancelled because the test moved on to the next page is not a failure.
-        self.page.on("requestfailed", lambda req: req.failure != "net::ERR_ABORTED"
-                     and self.errors.append(f"failed: {req.url} ({req.failure})"))
-        self.page.on("request", lambda req: (
-            not req.url.startswith((site_url, "data:", "blob:")) and self.offsite.append(req.url)))
+        self.page.on(
+            "requestfailed",
+            lambda req: req.failure != "net::ERR_ABORTED" and self.errors.append(f"failed: {req.url} ({req.failure})"),
+        )
+        self.page.on(
+            "request", lambda req: not req.url.startswith((site_url, "data:", "blob:")) and self.offsite.append(req.url)
+        )
 
     def close(self) -> None:
         self.context.close()
@@ -107,8 +114,9 @@ def test_sap_pages_show_headings_and_diagrams(watched: Watched, site_url: str, s
     for artifact in ARTIFACTS:
         markdown = (REPO / "saps" / sap / f"{artifact}.md").read_text(encoding="utf-8")
         page.goto(f"{site_url}{sap}/{artifact}/", wait_until="load")
-        shown = [h.replace("¶", "").strip()
-                 for h in page.locator("article h1, article h2, article h3").all_inner_texts()]
+        shown = [
+            h.replace("¶", "").strip() for h in page.locator("article h1, article h2, article h3").all_inner_texts()
+        ]
         for heading in source_headings(markdown):
             assert heading in shown, f"{sap}/{artifact}: heading {heading!r} not shown in {shown}"
         expected = mermaid_count(markdown)

@@ -63,7 +63,7 @@ def test_blueprints_have_three_tiers_each_ending_in_a_checklist() -> None:
             # The checklist ends the tier, and has items: generated check IDs or by-hand ones.
             checklist = section.split("### Definition of done", 1)[1]
             assert "\n## " not in checklist and "\n### " not in checklist
-            generated = (REPO / "saps" / "_generated" / "dod" / f"{sap.slug}-{tier}.md")
+            generated = REPO / "saps" / "_generated" / "dod" / f"{sap.slug}-{tier}.md"
             assert "- [ ] " in generated.read_text(encoding="utf-8") + checklist, (sap.slug, tier)
 
 
@@ -74,7 +74,7 @@ def test_every_check_id_is_an_anchor_where_its_url_points(built_site: Path) -> N
     for check in checks:
         assert check.url.startswith(site_url), (check.url, site_url)
         target = urlparse(check.url)
-        page = built_site / target.path[len(urlparse(site_url).path):] / "index.html"
+        page = built_site / target.path[len(urlparse(site_url).path) :] / "index.html"
         assert page.is_file(), check.url
         assert target.fragment == check.id.lower()
         assert target.fragment in html_ids(page), f"{check.id}: no anchor in {page}"
@@ -125,11 +125,14 @@ def test_a_broken_internal_link_fails_the_strict_build(tmp_path: Path) -> None:
                 (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy(REPO / rel, tmp_path / rel)
     page = tmp_path / "saps" / "registry" / "AGENTS.md"
-    page.write_text(page.read_text(encoding="utf-8")
-                    + "\nSee [the charter](capability-charter.md#no-such-section).\n")
+    page.write_text(page.read_text(encoding="utf-8") + "\nSee [the charter](capability-charter.md#no-such-section).\n")
     proc = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "out")],
-        cwd=tmp_path, env={**os.environ, "NO_MKDOCS_2_WARNING": "1"}, capture_output=True,
-        text=True, check=False)
+        cwd=tmp_path,
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert proc.returncode != 0
     assert "no-such-section" in proc.stdout + proc.stderr

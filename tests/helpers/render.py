@@ -16,5 +16,6 @@ def run_in(project: Path, *args: str, timeout: float = 900) -> subprocess.Comple
     program = project / ".venv" / "bin" / args[0]
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
     env.pop("VIRTUAL_ENV", None)
-    return subprocess.run([str(program), *args[1:]], cwd=project, capture_output=True,
-                          text=True, env=env, timeout=timeout, check=False)
+    return subprocess.run(
+        [str(program), *args[1:]], cwd=project, capture_output=True, text=True, env=env, timeout=timeout, check=False
+    )

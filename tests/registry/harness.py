@@ -56,9 +56,7 @@ def example_python() -> Path:
         return python  # reused only while the example's dependencies are unchanged
     uv = shutil.which("uv") or str(Path(sys.executable).with_name("uv"))
     subprocess.run([uv, "venv", "-q", "--clear", "--python", sys.executable, str(venv)], check=True)
-    subprocess.run(
-        [uv, "pip", "install", "-q", "--python", str(python), "-e", str(EXAMPLE)], check=True
-    )
+    subprocess.run([uv, "pip", "install", "-q", "--python", str(python), "-e", str(EXAMPLE)], check=True)
     stamp.write_text(wanted)
     return python
 
@@ -74,7 +72,10 @@ class Proc:
     def start(self) -> None:
         handle = self.log.open("ab")
         self.popen = subprocess.Popen(
-            self.args, env=self.env, stdout=handle, stderr=subprocess.STDOUT,
+            self.args,
+            env=self.env,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
         )
         handle.close()
@@ -113,16 +114,31 @@ class Etcd:
             client = f"http://127.0.0.1:{self.client_ports[name]}"
             peer = f"http://127.0.0.1:{self.peer_ports[name]}"
             args = [
-                shutil.which("etcd") or "/usr/bin/etcd", "--name", name,
-                "--data-dir", str(workdir / f"etcd-{name}"),
-                "--listen-client-urls", client, "--advertise-client-urls", client,
-                "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-                "--initial-cluster", cluster, "--initial-cluster-state", "new",
-                "--initial-cluster-token", token,
-                "--heartbeat-interval", "50", "--election-timeout", "500",
+                shutil.which("etcd") or "/usr/bin/etcd",
+                "--name",
+                name,
+                "--data-dir",
+                str(workdir / f"etcd-{name}"),
+                "--listen-client-urls",
+                client,
+                "--advertise-client-urls",
+                client,
+                "--listen-peer-urls",
+                peer,
+                "--initial-advertise-peer-urls",
+                peer,
+                "--initial-cluster",
+                cluster,
+                "--initial-cluster-state",
+                "new",
+                "--initial-cluster-token",
+                token,
+                "--heartbeat-interval",
+                "50",
+                "--election-timeout",
+                "500",
             ]
-            self.procs[name] = Proc(args, {"PATH": os.environ.get("PATH", "")},
-                                    workdir / f"etcd-{name}.log")
+            self.procs[name] = Proc(args, {"PATH": os.environ.get("PATH", "")}, workdir / f"etcd-{name}.log")
         for name in self.names:
             wait_for(lambda n=name: self.healthy(n), timeout=30)
 
@@ -153,8 +169,15 @@ class Etcd:
 
 
 def registry_env(
-    data_dir: Path, port: int, *, backend: str = "sqlite", etcd: str | None = None,
-    prefix: str = "/manifest", ttl: float = 2.0, grace: float = 4.0, extra: dict | None = None,
+    data_dir: Path,
+    port: int,
+    *,
+    backend: str = "sqlite",
+    etcd: str | None = None,
+    prefix: str = "/manifest",
+    ttl: float = 2.0,
+    grace: float = 4.0,
+    extra: dict | None = None,
 ) -> dict[str, str]:
     env = {
         "PATH": os.environ.get("PATH", ""),
@@ -183,8 +206,7 @@ class Registry:
         self.python, self.workdir, self.env = python, workdir, env
         self.port = int(env["MANIFEST_PORT"])
         self.url = f"http://127.0.0.1:{self.port}"
-        self.proc = Proc([str(python.with_name("manifest")), "serve"], env,
-                         workdir / f"{name}.log")
+        self.proc = Proc([str(python.with_name("manifest")), "serve"], env, workdir / f"{name}.log")
         self.wait_ready()
 
     def wait_ready(self) -> None:

@@ -55,8 +55,13 @@ def registry(python: Path, tmp_path: Path, backend: dict) -> Iterator[Registry]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = registry_env(
-        tmp_path / "registry-data", port, backend=backend["backend"], etcd=backend["etcd"],
-        prefix=f"/test{next(_prefixes)}-{port}", ttl=TTL, grace=GRACE,
+        tmp_path / "registry-data",
+        port,
+        backend=backend["backend"],
+        etcd=backend["etcd"],
+        prefix=f"/test{next(_prefixes)}-{port}",
+        ttl=TTL,
+        grace=GRACE,
         extra={"MANIFEST_REGISTRY_URL": url, "MANIFEST_REGISTRY_TOKEN": TOKEN},
     )
     reg = Registry(python, tmp_path, env)
@@ -79,9 +84,7 @@ def _both_up(registry: Registry, ids: list[str]) -> bool:
     return all(statuses.get(i) == "up" for i in ids)
 
 
-def test_servers_register_go_unknown_when_killed_and_are_removed_after_grace(
-    registry: Registry, servers: list
-) -> None:
+def test_servers_register_go_unknown_when_killed_and_are_removed_after_grace(registry: Registry, servers: list) -> None:
     ids = [instance for _, instance in servers]
     wait_for(lambda: _both_up(registry, ids), timeout=30)
     # the registry registered itself like any other server
@@ -99,16 +102,22 @@ def test_servers_register_go_unknown_when_killed_and_are_removed_after_grace(
     assert registry.statuses("manifest")[servers[1][1]] == "up"
 
 
-def test_registry_kill9_and_restart_loses_nothing_and_expires_nothing(
-    registry: Registry, servers: list
-) -> None:
+def test_registry_kill9_and_restart_loses_nothing_and_expires_nothing(registry: Registry, servers: list) -> None:
     ids = [instance for _, instance in servers]
     wait_for(lambda: _both_up(registry, ids), timeout=30)
     # a few more records that nobody heartbeats for, registered directly
     for i in range(3):
-        r = httpx.post(registry.url + "/v1/instances", headers=AUTH, json={
-            "name": "static", "instance_id": f"s{i}", "version": "1.0.0",
-            "interfaces": {"rest": f"http://127.0.0.1:{9000 + i}"}, "metadata": {"n": str(i)}})
+        r = httpx.post(
+            registry.url + "/v1/instances",
+            headers=AUTH,
+            json={
+                "name": "static",
+                "instance_id": f"s{i}",
+                "version": "1.0.0",
+                "interfaces": {"rest": f"http://127.0.0.1:{9000 + i}"},
+                "metadata": {"n": str(i)},
+            },
+        )
         assert r.status_code == 200, r.text
     before = {(i["name"], i["instance_id"]): i for i in registry.list()["instances"]}
     registry.proc.kill9()
@@ -148,21 +157,24 @@ def test_clean_shutdown_deregisters(registry: Registry, servers: list) -> None:
     proc, instance_id = servers[0]
     proc.terminate()
     assert instance_id not in registry.statuses("manifest")
-    events = httpx.get(registry.url + "/v1/watch", params={
-        "index": registry.list()["index"] - 1, "wait": 0}).json()["events"]
+    events = httpx.get(registry.url + "/v1/watch", params={"index": registry.list()["index"] - 1, "wait": 0}).json()[
+        "events"
+    ]
     assert [(e["type"], e["instance_id"]) for e in events] == [("deregistered", instance_id)]
 
 
 def test_bad_input_on_every_operation_is_refused_and_changes_nothing(registry: Registry) -> None:
     base = registry.url + "/v1"
-    ok = httpx.post(base + "/instances", headers=AUTH,
-                    json={"name": "svc", "instance_id": "a", "version": "1"})
+    ok = httpx.post(base + "/instances", headers=AUTH, json={"name": "svc", "instance_id": "a", "version": "1"})
     assert ok.status_code == 200
     before = registry.list()
     bad = [
         ("POST", "/instances", {"name": "Bad Name", "instance_id": "a"}),
-        ("POST", "/instances", {"name": "svc", "instance_id": "b",
-                                "metadata": {f"k{i}": "x" * 1000 for i in range(20)}}),
+        (
+            "POST",
+            "/instances",
+            {"name": "svc", "instance_id": "b", "metadata": {f"k{i}": "x" * 1000 for i in range(20)}},
+        ),
         ("POST", "/instances", {"name": "svc", "instance_id": "b", "tags": ["x"] * 1 + [""]}),
         ("POST", "/instances", {"name": "svc", "instance_id": "b", "interfaces": {"ftp": "x"}}),
         ("POST", "/instances", {"name": "svc"}),
@@ -185,15 +197,13 @@ def test_bad_input_on_every_operation_is_refused_and_changes_nothing(registry: R
         assert problem["code"] == "validation_error" and problem["detail"], problem
         assert r.headers["content-type"] == "application/problem+json"
     # not found / gone, each with its own code
-    assert httpx.put(base + "/instances/svc/zz/heartbeat", headers=AUTH).json()["code"] == \
-        "instance_not_found"
+    assert httpx.put(base + "/instances/svc/zz/heartbeat", headers=AUTH).json()["code"] == "instance_not_found"
     assert httpx.get(base + "/services/nobody").json()["code"] == "service_not_found"
     gone = httpx.get(base + "/watch", params={"index": 10**6, "wait": 0})
     assert gone.status_code == 410 and gone.json()["code"] == "revision_compacted"
     after = registry.list()
     assert after["index"] == before["index"]
-    assert [i["instance_id"] for i in after["instances"]] == \
-        [i["instance_id"] for i in before["instances"]]
+    assert [i["instance_id"] for i in after["instances"]] == [i["instance_id"] for i in before["instances"]]
 
 
 def test_mutations_need_the_token_and_lookups_are_open(registry: Registry) -> None:
@@ -215,48 +225,59 @@ def test_watch_long_poll_wakes_on_a_change(registry: Registry) -> None:
     got: list = []
 
     def poll() -> None:
-        got.append(httpx.get(registry.url + "/v1/watch",
-                             params={"index": index, "wait": 10, "name": "late"},
-                             timeout=15).json())
+        got.append(
+            httpx.get(
+                registry.url + "/v1/watch", params={"index": index, "wait": 10, "name": "late"}, timeout=15
+            ).json()
+        )
 
     thread = threading.Thread(target=poll)
     started = time.monotonic()
     thread.start()
     time.sleep(0.5)
-    httpx.post(registry.url + "/v1/instances", headers=AUTH,
-               json={"name": "late", "instance_id": "x", "version": "1"})
+    httpx.post(registry.url + "/v1/instances", headers=AUTH, json={"name": "late", "instance_id": "x", "version": "1"})
     thread.join(timeout=12)
     assert time.monotonic() - started < 5
     assert [e["type"] for e in got[0]["events"] if e["name"] == "late"] == ["registered"]
 
 
-def test_metrics_report_statuses_heartbeats_and_self_preservation(
-    registry: Registry, servers: list
-) -> None:
+def test_metrics_report_statuses_heartbeats_and_self_preservation(registry: Registry, servers: list) -> None:
     ids = [instance for _, instance in servers]
     wait_for(lambda: _both_up(registry, ids), timeout=30)
     time.sleep(1.5)
     text = httpx.get(registry.url + "/metrics").text
     assert 'manifest_instances{status="up"} 3.0' in text  # itself and the two servers
     assert "manifest_self_preservation 0.0" in text
-    rate = next(float(line.split()[-1]) for line in text.splitlines()
-                if line.startswith("manifest_heartbeats_per_second"))
+    rate = next(
+        float(line.split()[-1]) for line in text.splitlines() if line.startswith("manifest_heartbeats_per_second")
+    )
     assert rate > 1.0  # three instances heartbeating every 0.5 s
 
 
 def test_self_preservation_over_http(python: Path, tmp_path: Path) -> None:
     port = free_port()
-    env = registry_env(tmp_path / "data", port, ttl=TTL, grace=1.0,
-                       extra={"MANIFEST_REMOVALS_PER_MINUTE": "6",
-                              "MANIFEST_SWEEP_SECONDS": "1.0"})
+    env = registry_env(
+        tmp_path / "data",
+        port,
+        ttl=TTL,
+        grace=1.0,
+        extra={"MANIFEST_REMOVALS_PER_MINUTE": "6", "MANIFEST_SWEEP_SECONDS": "1.0"},
+    )
     reg = Registry(python, tmp_path, env)
     try:
         from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(10) as pool:  # a fleet that goes silent all at once
-            list(pool.map(lambda i: httpx.post(
-                reg.url + "/v1/instances", headers=AUTH,
-                json={"name": "fleet", "instance_id": f"i{i}", "version": "1"}), range(10)))
+            list(
+                pool.map(
+                    lambda i: httpx.post(
+                        reg.url + "/v1/instances",
+                        headers=AUTH,
+                        json={"name": "fleet", "instance_id": f"i{i}", "version": "1"},
+                    ),
+                    range(10),
+                )
+            )
         wait_for(lambda: reg.list()["self_preservation"], timeout=TTL + 3)
         assert set(reg.statuses("fleet").values()) == {"unknown"}
         time.sleep(3)  # well past the 1 s grace: removals trickle out (1 per 10 s)
@@ -269,26 +290,28 @@ def test_self_preservation_over_http(python: Path, tmp_path: Path) -> None:
         reg.proc.kill9()
 
 
-def test_etcd_cluster_loses_its_leader_and_the_registry_keeps_answering(
-    python: Path, tmp_path: Path
-) -> None:
+def test_etcd_cluster_loses_its_leader_and_the_registry_keeps_answering(python: Path, tmp_path: Path) -> None:
     cluster = Etcd(tmp_path / "cluster", members=3)
     port = free_port()
-    env = registry_env(tmp_path / "data", port, backend="etcd", etcd=cluster.endpoints,
-                       ttl=5.0, grace=30.0)
+    env = registry_env(tmp_path / "data", port, backend="etcd", etcd=cluster.endpoints, ttl=5.0, grace=30.0)
     reg = Registry(python, tmp_path, env)
     try:
         for i in range(20):
-            r = httpx.post(reg.url + "/v1/instances", headers=AUTH,
-                           json={"name": "svc", "instance_id": f"i{i}", "version": "1"})
+            r = httpx.post(
+                reg.url + "/v1/instances", headers=AUTH, json={"name": "svc", "instance_id": f"i{i}", "version": "1"}
+            )
             assert r.status_code == 200
         leader = cluster.leader()
         cluster.procs[leader].kill9()
         # reads answer at once; writes go on after the election, with nothing lost
         assert len(reg.list(name="svc")["instances"]) == 20
         for i in range(20, 30):
-            r = httpx.post(reg.url + "/v1/instances", headers=AUTH, timeout=20,
-                           json={"name": "svc", "instance_id": f"i{i}", "version": "1"})
+            r = httpx.post(
+                reg.url + "/v1/instances",
+                headers=AUTH,
+                timeout=20,
+                json={"name": "svc", "instance_id": f"i{i}", "version": "1"},
+            )
             assert r.status_code == 200, r.text
         for i in range(30):
             r = httpx.put(reg.url + f"/v1/instances/svc/i{i}/heartbeat", headers=AUTH)

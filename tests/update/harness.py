@@ -36,8 +36,7 @@ ABOUT_V2 = 'TEMPLATE_RELEASE = "0.2.0"\n'
 NEW_FILE = "src/{{package_name}}/core/template_release.py"
 NEW_FILE_TEXT = '"""Template release this project was last updated to."""\n\nRELEASE = "0.2.0"\n'
 V2_EDITS = (
-    ("README.md.jinja", README_TEST_LINE + "\n```\n",
-     README_TEST_LINE_V2 + "\n```\n\n" + UPDATE_SECTION),
+    ("README.md.jinja", README_TEST_LINE + "\n```\n", README_TEST_LINE_V2 + "\n```\n\n" + UPDATE_SECTION),
     ("src/{{package_name}}/core/about.py.jinja", "# noqa: E501\n", "# noqa: E501\n" + ABOUT_V2),
 )
 
@@ -56,8 +55,7 @@ def env() -> dict[str, str]:
 
 
 def git(cwd: Path, *args: str) -> str:
-    proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, env=env(),
-                          check=False, timeout=120)
+    proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, env=env(), check=False, timeout=120)
     assert proc.returncode == 0, f"git {' '.join(args)} failed in {cwd}:\n{proc.stderr}"
     return proc.stdout
 
@@ -77,8 +75,7 @@ def make_template_repo(dest: Path) -> Path:
     """A git repo holding this working tree's template, tagged v0.1.0 and v0.2.0."""
     dest.mkdir(parents=True)
     shutil.copy2(REPO / "copier.yml", dest / "copier.yml")
-    shutil.copytree(REPO / "template", dest / "template",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    shutil.copytree(REPO / "template", dest / "template", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     init_repo(dest, "Template release 0.1.0")
     git(dest, "tag", OLD)
     for name, before, after in V2_EDITS:
@@ -94,8 +91,15 @@ def make_template_repo(dest: Path) -> Path:
 
 
 def copier(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "copier", *args], cwd=cwd, capture_output=True,
-                          text=True, env=env(), check=False, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "copier", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=env(),
+        check=False,
+        timeout=600,
+    )
 
 
 def update(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -153,33 +157,50 @@ def owner_edits(project: Path, package: str = "notes_server", readme: bool = Tru
     src = project / "src" / package
     models = src / "domain" / "models.py"
     _replace(models, "min_length=1, max_length=200)", "min_length=1, max_length=120)")
-    models.write_text(models.read_text() + (
-        "\n\nclass NoteCount(BaseModel):\n"
-        "    total: int = Field(description=\"How many notes match\")\n"
-        "    tag: str | None = None\n"))
+    models.write_text(
+        models.read_text()
+        + (
+            "\n\nclass NoteCount(BaseModel):\n"
+            '    total: int = Field(description="How many notes match")\n'
+            "    tag: str | None = None\n"
+        )
+    )
     service = src / "domain" / "service.py"
-    _replace(service, "from .models import Body, Note, NoteList,",
-             "from .models import Body, Note, NoteCount, NoteList,")
-    service.write_text(service.read_text() + (
-        "\n    def count_notes(self, tag: Tag | None = None) -> NoteCount:\n"
-        "        \"\"\"Count the notes, optionally only those carrying a tag.\"\"\"\n"
-        "        _, total = self.repository.list(tag, 1, 0)\n"
-        "        return NoteCount(total=total, tag=tag)\n"))
+    _replace(
+        service, "from .models import Body, Note, NoteList,", "from .models import Body, Note, NoteCount, NoteList,"
+    )
+    service.write_text(
+        service.read_text()
+        + (
+            "\n    def count_notes(self, tag: Tag | None = None) -> NoteCount:\n"
+            '        """Count the notes, optionally only those carrying a tag."""\n'
+            "        _, total = self.repository.list(tag, 1, 0)\n"
+            "        return NoteCount(total=total, tag=tag)\n"
+        )
+    )
     operations = src / "operations.py"
     text = operations.read_text()
     assert text.rstrip().endswith("),\n)"), "operations.py no longer ends with the table"
-    operations.write_text(text.rstrip()[:-1] + (
-        "    Operation(\n"
-        "        Service.count_notes, \"GET\", \"/note-count\", read_only=True,\n"
-        "        examples=(Example({}), Example({\"tag\": \"home\"})),\n"
-        "    ),\n)\n"))
+    operations.write_text(
+        text.rstrip()[:-1]
+        + (
+            "    Operation(\n"
+            '        Service.count_notes, "GET", "/note-count", read_only=True,\n'
+            '        examples=(Example({}), Example({"tag": "home"})),\n'
+            "    ),\n)\n"
+        )
+    )
     tests = project / "tests" / "test_domain.py"
-    tests.write_text(tests.read_text() + (
-        "\n\ndef test_count_filters_by_tag(service: Service) -> None:\n"
-        "    service.create_note(slug=\"a\", title=\"A\", tags=[\"home\"])\n"
-        "    service.create_note(slug=\"b\", title=\"B\")\n"
-        "    assert service.count_notes().total == 2\n"
-        "    assert service.count_notes(tag=\"home\").total == 1\n"))
+    tests.write_text(
+        tests.read_text()
+        + (
+            "\n\ndef test_count_filters_by_tag(service: Service) -> None:\n"
+            '    service.create_note(slug="a", title="A", tags=["home"])\n'
+            '    service.create_note(slug="b", title="B")\n'
+            "    assert service.count_notes().total == 2\n"
+            '    assert service.count_notes(tag="home").total == 1\n'
+        )
+    )
     if readme:
         path = project / "README.md"
         text = path.read_text()
@@ -194,31 +215,55 @@ def reinstall(project: Path) -> None:
     owner does after an update (`install()` would make the environment anew)."""
     from tests.helpers.render import uv_bin
 
-    proc = subprocess.run([uv_bin(), "pip", "install", "-q", "-p",
-                           str(project / ".venv" / "bin" / "python"), "-e", f"{project}[dev]"],
-                          capture_output=True, text=True, env=env(), check=False, timeout=900)
+    proc = subprocess.run(
+        [uv_bin(), "pip", "install", "-q", "-p", str(project / ".venv" / "bin" / "python"), "-e", f"{project}[dev]"],
+        capture_output=True,
+        text=True,
+        env=env(),
+        check=False,
+        timeout=900,
+    )
     assert proc.returncode == 0, f"reinstalling {project} failed:\n{proc.stderr}"
 
 
 def regenerate_contract(project: Path, package: str = "notes_server") -> None:
     """What the owner runs after changing the table (Recommended and up)."""
-    proc = subprocess.run([str(project / ".venv" / "bin" / "python"), "-m",
-                           f"{package}.interfaces.contract"], cwd=project, capture_output=True,
-                          text=True, env=env(), check=False, timeout=300)
+    proc = subprocess.run(
+        [str(project / ".venv" / "bin" / "python"), "-m", f"{package}.interfaces.contract"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        env=env(),
+        check=False,
+        timeout=300,
+    )
     assert proc.returncode == 0, f"regenerating the contract failed:\n{proc.stderr}"
 
 
 def checker_env() -> dict[str, str]:
     """Environment in which `python -m chora_base.cli` works, installed or not."""
     base = env()
-    base["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO / "src"),
-                                                       base.get("PYTHONPATH")]))
+    base["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO / "src"), base.get("PYTHONPATH")]))
     return base
 
 
 def check(project: Path) -> subprocess.CompletedProcess[str]:
     """`chora-base check <project> --python <project>/.venv/bin/python`."""
     return subprocess.run(
-        [sys.executable, "-m", "chora_base.cli", "check", str(project), "--format", "markdown",
-         "--python", str(project / ".venv" / "bin" / "python")],
-        capture_output=True, text=True, env=checker_env(), check=False, timeout=600)
+        [
+            sys.executable,
+            "-m",
+            "chora_base.cli",
+            "check",
+            str(project),
+            "--format",
+            "markdown",
+            "--python",
+            str(project / ".venv" / "bin" / "python"),
+        ],
+        capture_output=True,
+        text=True,
+        env=checker_env(),
+        check=False,
+        timeout=600,
+    )

@@ -51,9 +51,9 @@ def assert_tests_and_checker_pass(project: Path) -> None:
 
 
 def test_new_version_merges_into_owner_project_then_tier_moves_up_to_advanced(
-        template_repo: Path, tmp_path: Path) -> None:
-    project = render("recommended", tmp_path / "notes-server", template=template_repo,
-                     vcs_ref=OLD)
+    template_repo: Path, tmp_path: Path
+) -> None:
+    project = render("recommended", tmp_path / "notes-server", template=template_repo, vcs_ref=OLD)
     init_repo(project)
     install(project)
     edits = owner_edits(project)
@@ -92,8 +92,7 @@ def test_new_version_merges_into_owner_project_then_tier_moves_up_to_advanced(
 
 
 def test_conflicting_edit_is_reported_and_flagged(template_repo: Path, tmp_path: Path) -> None:
-    base = render("essential", tmp_path / "base" / "notes-server", template=template_repo,
-                  vcs_ref=OLD)
+    base = render("essential", tmp_path / "base" / "notes-server", template=template_repo, vcs_ref=OLD)
     init_repo(base)
     clean, inline, rej = (tmp_path / mode / "notes-server" for mode in ("clean", "inline", "rej"))
     for copy in (clean, inline, rej):
@@ -141,17 +140,16 @@ def tool_path(tmp_path: Path) -> str:
     if not (bindir / "chora-base").exists():
         shim = tmp_path / "bin" / "chora-base"
         shim.parent.mkdir()
-        shim.write_text(f'#!/bin/sh\nPYTHONPATH="{checker_env()["PYTHONPATH"]}" '
-                        f'exec "{sys.executable}" -m chora_base.cli "$@"\n')
+        shim.write_text(
+            f'#!/bin/sh\nPYTHONPATH="{checker_env()["PYTHONPATH"]}" exec "{sys.executable}" -m chora_base.cli "$@"\n'
+        )
         shim.chmod(0o755)
         dirs.insert(0, str(shim.parent))
     return ":".join([*dirs, env()["PATH"]])
 
 
-def test_commands_snippet_updates_and_moves_essential_project_up(
-        template_repo: Path, tmp_path: Path) -> None:
-    project = render("essential", tmp_path / "notes-server", template=template_repo,
-                     vcs_ref=OLD)
+def test_commands_snippet_updates_and_moves_essential_project_up(template_repo: Path, tmp_path: Path) -> None:
+    project = render("essential", tmp_path / "notes-server", template=template_repo, vcs_ref=OLD)
     init_repo(project)
     install(project)
     edits = owner_edits(project)
@@ -159,8 +157,9 @@ def test_commands_snippet_updates_and_moves_essential_project_up(
 
     run_env = {**env(), "PATH": tool_path(tmp_path)}
     for line in command_lines(COMMANDS):
-        proc = subprocess.run(["bash", "-c", line], cwd=project, env=run_env,
-                              capture_output=True, text=True, check=False, timeout=900)
+        proc = subprocess.run(
+            ["bash", "-c", line], cwd=project, env=run_env, capture_output=True, text=True, check=False, timeout=900
+        )
         assert proc.returncode == 0, f"{line}\n{proc.stdout[-4000:]}{proc.stderr[-4000:]}"
 
     assert git(project, "status", "--porcelain") == ""
@@ -172,19 +171,15 @@ def test_commands_snippet_updates_and_moves_essential_project_up(
     assert log[:2] == ["Move up to the recommended tier", "Update from the chora-base template"]
 
 
-def test_update_examples_brings_drifted_examples_current(template_repo: Path,
-                                                         tmp_path: Path) -> None:
+def test_update_examples_brings_drifted_examples_current(template_repo: Path, tmp_path: Path) -> None:
     from chora_base import examples
 
     repo = tmp_path / "repo"
-    current = render("essential", repo / "examples" / "current", template=template_repo,
-                     vcs_ref=OLD)
-    stale = render("essential", repo / "examples" / "stale", template=template_repo,
-                   vcs_ref=OLD)
+    current = render("essential", repo / "examples" / "current", template=template_repo, vcs_ref=OLD)
+    stale = render("essential", repo / "examples" / "stale", template=template_repo, vcs_ref=OLD)
     # An example rendered from a template commit the template repository no longer has.
     answers_file = stale / ".copier-answers.yml"
-    answers_file.write_text(answers_file.read_text().replace(f"_commit: {OLD}",
-                                                             "_commit: 0123abc"))
+    answers_file.write_text(answers_file.read_text().replace(f"_commit: {OLD}", "_commit: 0123abc"))
     edits = owner_edits(current, readme=False)  # an example leaves template files alone
     (current / "src" / PKG / "core" / "extra.py").write_text('"""The example\'s own."""\n')
     init_repo(repo)

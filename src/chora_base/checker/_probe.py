@@ -92,15 +92,23 @@ def start_cli(cfg: dict[str, Any], tmp: str) -> dict[str, Any]:
     module, _, func = entry.partition(":")
     out = os.path.join(tmp, "cli-modules.json")
     code = _STARTUP_CODE.format(
-        out=out, heavy=HEAVY_MODULES, cli=cfg.get("cli_name") or "cli",
-        package=cfg["package"], module=module, func=func or "main",
+        out=out,
+        heavy=HEAVY_MODULES,
+        cli=cfg.get("cli_name") or "cli",
+        package=cfg["package"],
+        module=module,
+        func=func or "main",
     )
     # -X importtime names the importer of each module, so the report can say *why*
     # FastAPI got loaded, not just that it did.
     proc = subprocess.Popen(
         [sys.executable, "-X", "importtime", "-c", code],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-        text=True, env=os.environ.copy(), cwd=tmp,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        env=os.environ.copy(),
+        cwd=tmp,
     )
     return {"proc": proc, "out": out, "started": time.perf_counter()}
 
@@ -119,7 +127,7 @@ def _import_chain(stderr: str, module: str) -> list[str]:
     for i, (depth, name) in enumerate(rows):
         if name == module:
             chain, current = [name], depth
-            for d, n in rows[i + 1:]:
+            for d, n in rows[i + 1 :]:
                 if d < current:
                     chain.append(n)
                     current = d
@@ -140,8 +148,7 @@ def finish_cli(run: dict[str, Any]) -> list[dict[str, Any]]:
             results: list[dict[str, Any]] = json.load(f)
     except (OSError, ValueError):
         tail = [ln for ln in stderr.splitlines() if not ln.startswith("import time:")][-8:]
-        return [{"ok": False, "args": ["--help"],
-                 "error": "the CLI did not start: " + " | ".join(tail)}]
+        return [{"ok": False, "args": ["--help"], "error": "the CLI did not start: " + " | ".join(tail)}]
     for result in results:
         result.update(ok=True, chains={m: _import_chain(stderr, m) for m in result["imported"]})
     return results
@@ -166,8 +173,7 @@ class _Asgi:
         self.lifespan_error: str | None = None
 
     async def start(self) -> None:
-        scope = {"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.0"},
-                 "state": self.state}
+        scope = {"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.0"}, "state": self.state}
 
         async def run() -> None:
             try:
@@ -191,18 +197,26 @@ class _Asgi:
         with contextlib.suppress(BaseException):
             await asyncio.wait_for(self._task, TIMEOUT)
 
-    async def request(self, method: str, path: str, *, body: bytes = b"",
-                      headers: dict[str, str] | None = None, query: str = "") -> dict[str, Any]:
+    async def request(
+        self, method: str, path: str, *, body: bytes = b"", headers: dict[str, str] | None = None, query: str = ""
+    ) -> dict[str, Any]:
         hdrs = {"host": "testserver", **{k.lower(): v for k, v in (headers or {}).items()}}
         if body:
             hdrs.setdefault("content-type", "application/json")
             hdrs["content-length"] = str(len(body))
         scope = {
-            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
-            "method": method.upper(), "scheme": "http", "path": path,
-            "raw_path": path.encode(), "query_string": query.encode(), "root_path": "",
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": method.upper(),
+            "scheme": "http",
+            "path": path,
+            "raw_path": path.encode(),
+            "query_string": query.encode(),
+            "root_path": "",
             "headers": [(k.encode(), v.encode()) for k, v in hdrs.items()],
-            "client": ("127.0.0.1", 50000), "server": ("testserver", 80),
+            "client": ("127.0.0.1", 50000),
+            "server": ("testserver", 80),
             "state": dict(self.state),
         }
         done = asyncio.Event()
@@ -220,8 +234,7 @@ class _Asgi:
         async def send(msg: dict[str, Any]) -> None:
             if msg["type"] == "http.response.start":
                 response["status"] = msg["status"]
-                response["headers"] = {k.decode().lower(): v.decode()
-                                       for k, v in msg.get("headers", [])}
+                response["headers"] = {k.decode().lower(): v.decode() for k, v in msg.get("headers", [])}
             elif msg["type"] == "http.response.body":
                 response["body"] += msg.get("body", b"")
                 if not msg.get("more_body"):
@@ -233,9 +246,13 @@ class _Asgi:
         parsed: Any = None
         with contextlib.suppress(ValueError):
             parsed = json.loads(text) if text else None
-        return {"status": response["status"], "content_type": response["headers"].get(
-            "content-type", ""), "headers": response["headers"], "json": parsed,
-            "text": text[:500]}
+        return {
+            "status": response["status"],
+            "content_type": response["headers"].get("content-type", ""),
+            "headers": response["headers"],
+            "json": parsed,
+            "text": text[:500],
+        }
 
 
 # --------------------------------------------------------------------------- sections
@@ -282,13 +299,18 @@ def probe_operations(pkg: Any, out: dict[str, Any]) -> list[Any]:
             model = getattr(op, "input_model", None)
             fields = getattr(model, "model_fields", {}) or {}
             required = [n for n, f in fields.items() if f.is_required()]
-            section["items"].append({
-                "name": str(op.name), "method": str(op.method).upper(), "path": str(op.path),
-                "read_only": bool(getattr(op, "read_only", False)),
-                "destructive": bool(getattr(op, "destructive", False)),
-                "errors": [f"{e.__module__}.{e.__qualname__}" for e in getattr(op, "errors", ())],
-                "required_inputs": required, "example": _example_args(op),
-            })
+            section["items"].append(
+                {
+                    "name": str(op.name),
+                    "method": str(op.method).upper(),
+                    "path": str(op.path),
+                    "read_only": bool(getattr(op, "read_only", False)),
+                    "destructive": bool(getattr(op, "destructive", False)),
+                    "errors": [f"{e.__module__}.{e.__qualname__}" for e in getattr(op, "errors", ())],
+                    "required_inputs": required,
+                    "example": _example_args(op),
+                }
+            )
         except BaseException as exc:
             section.setdefault("item_errors", []).append(f"{op!r}: {_err(exc)}")
     section["ok"] = True
@@ -326,15 +348,20 @@ def probe_errors(pkg: Any, ops: list[Any], out: dict[str, Any]) -> None:
         # Where each attribute is defined: an error that only inherits DomainError's own
         # values has not been mapped by anyone.
         below_base = [c for c in cls.__mro__ if c is not base and issubclass(c, base)]
+
         def origin(attr: str, below: list[type] = below_base) -> bool:
             return any(attr in vars(c) for c in below)
-        section["classes"].append({
-            "name": f"{cls.__module__}.{cls.__qualname__}",
-            "code": getattr(cls, "code", None), "own_code": "code" in vars(cls),
-            "http_status": getattr(cls, "http_status", None),
-            "exit_code": getattr(cls, "exit_code", None),
-            "mapped": {a: origin(a) for a in ("code", "http_status", "exit_code")},
-        })
+
+        section["classes"].append(
+            {
+                "name": f"{cls.__module__}.{cls.__qualname__}",
+                "code": getattr(cls, "code", None),
+                "own_code": "code" in vars(cls),
+                "http_status": getattr(cls, "http_status", None),
+                "exit_code": getattr(cls, "exit_code", None),
+                "mapped": {a: origin(a) for a in ("code", "http_status", "exit_code")},
+            }
+        )
     not_domain = []
     for op in ops:
         for e in getattr(op, "errors", ()) or ():
@@ -389,9 +416,15 @@ def probe_rest(cfg: dict[str, Any], ops: list[dict[str, Any]], out: dict[str, An
         path = getattr(route, "path", "")
         methods = sorted(getattr(route, "methods", None) or [])
         kind = "route" if methods else "mount"
-        routes.append({"path": path, "methods": methods, "name": getattr(route, "name", None),
-                       "kind": kind, "include_in_schema": getattr(route, "include_in_schema",
-                                                                  True)})
+        routes.append(
+            {
+                "path": path,
+                "methods": methods,
+                "name": getattr(route, "name", None),
+                "kind": kind,
+                "include_in_schema": getattr(route, "include_in_schema", True),
+            }
+        )
     section.update(ok=True, routes=routes)
     probe_openapi(cfg, app, out)
     try:
@@ -414,8 +447,7 @@ def _diff(a: Any, b: Any, path: str, found: list[str], limit: int = 12) -> None:
             else:
                 _diff(a[key], b[key], where, found, limit)
     elif a != b:
-        found.append(f"{path or '(document)'}: committed {json.dumps(a)[:60]} "
-                     f"!= app {json.dumps(b)[:60]}")
+        found.append(f"{path or '(document)'}: committed {json.dumps(a)[:60]} != app {json.dumps(b)[:60]}")
 
 
 def probe_openapi(cfg: dict[str, Any], app: Any, out: dict[str, Any]) -> None:
@@ -445,8 +477,7 @@ def _fill_path(path: str, args: dict[str, Any]) -> str:
     return re.sub(r"\{(\w+)(?::\w+)?\}", lambda m: str(args.get(m[1], "probe")), path)
 
 
-async def _http_checks(app: Any, ops: list[dict[str, Any]],
-                       routes: list[dict[str, Any]]) -> dict[str, Any]:
+async def _http_checks(app: Any, ops: list[dict[str, Any]], routes: list[dict[str, Any]]) -> dict[str, Any]:
     client = _Asgi(app)
     result: dict[str, Any] = {}
     try:
@@ -458,15 +489,17 @@ async def _http_checks(app: Any, ops: list[dict[str, Any]],
         result["ready"] = await client.request("GET", "/ready")
         result["unknown"] = await client.request("GET", "/__chora_check_no_such_route__")
         result["request_id"] = await client.request(
-            "GET", "/health", headers={"X-Request-ID": "chora-check-request-id"})
+            "GET", "/health", headers={"X-Request-ID": "chora-check-request-id"}
+        )
         result["metrics"] = await client.request("GET", "/metrics")
         auth = []
         for op in ops:
             if op["read_only"]:
                 continue
-            route = next((r for r in routes if any(
-                route_matches(op["method"], op["path"], m, r["path"]) for m in r["methods"])),
-                None)
+            route = next(
+                (r for r in routes if any(route_matches(op["method"], op["path"], m, r["path"]) for m in r["methods"])),
+                None,
+            )
             if route is None:
                 continue
             args = dict(op.get("example") or {})
@@ -476,8 +509,9 @@ async def _http_checks(app: Any, ops: list[dict[str, Any]],
             body = json.dumps(args).encode() if op["method"] in ("POST", "PUT", "PATCH") else b""
             resp = await client.request(op["method"], path, body=body)
             code = resp["json"].get("code") if isinstance(resp["json"], dict) else None
-            auth.append({"operation": op["name"], "method": op["method"], "path": path,
-                         "status": resp["status"], "code": code})
+            auth.append(
+                {"operation": op["name"], "method": op["method"], "path": path, "status": resp["status"], "code": code}
+            )
         result["auth"] = auth
     except BaseException as exc:
         result["error"] = _err(exc)
@@ -493,8 +527,11 @@ def _factory_args(factory: Any, cfg: dict[str, Any]) -> dict[str, Any]:
     settings; both are built the way the project builds them itself.
     """
     params = inspect.signature(factory).parameters
-    wanted = [n for n, p in params.items() if p.default is inspect.Parameter.empty
-              and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    wanted = [
+        n
+        for n, p in params.items()
+        if p.default is inspect.Parameter.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    ]
     args: dict[str, Any] = {}
     settings: Any = None
     if "settings" in wanted or "service" in wanted:
@@ -535,12 +572,14 @@ def probe_mcp(cfg: dict[str, Any], out: dict[str, Any]) -> None:
         section["tools"] = []
         for tool in tools:
             ann = getattr(tool, "annotations", None)
-            section["tools"].append({
-                "name": tool.name,
-                "read_only": getattr(ann, "read_only_hint", None) if ann else None,
-                "destructive": getattr(ann, "destructive_hint", None) if ann else None,
-                "has_output_schema": getattr(tool, "output_schema", None) is not None,
-            })
+            section["tools"].append(
+                {
+                    "name": tool.name,
+                    "read_only": getattr(ann, "read_only_hint", None) if ann else None,
+                    "destructive": getattr(ann, "destructive_hint", None) if ann else None,
+                    "has_output_schema": getattr(tool, "output_schema", None) is not None,
+                }
+            )
         section["ok"] = True
     except BaseException as exc:
         section["error"] = _err(exc)
@@ -595,8 +634,7 @@ def run(cfg: dict[str, Any]) -> dict[str, Any]:
         # The working tree is what is being checked, even when the environment holds an
         # installed copy of the package; the CLI subprocesses inherit the same path.
         sys.path.insert(0, src)
-        os.environ["PYTHONPATH"] = os.pathsep.join(
-            p for p in (src, os.environ.get("PYTHONPATH", "")) if p)
+        os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (src, os.environ.get("PYTHONPATH", "")) if p)
 
     timings: dict[str, float] = {}
     out["timings"] = timings

@@ -38,7 +38,4 @@ def repo_review_checks() -> dict[str, ChoraCheck]:
 
 
 def repo_review_families() -> dict[str, Family]:
-    return {
-        sap.slug: Family(name=f"SAP {sap.name}", order=sap.order, description=sap.description)
-        for sap in SAPS
-    }
+    return {sap.slug: Family(name=f"SAP {sap.name}", order=sap.order, description=sap.description) for sap in SAPS}

@@ -76,13 +76,18 @@ class Probe:
             return
         project = self.project
         if not project.package:
-            self._data = {"fatal": "no Python package found: no `package_name` in "
-                                   ".copier-answers.yml and no console script pointing at "
-                                   "`<package>.interfaces.cli:main` in pyproject.toml"}
+            self._data = {
+                "fatal": "no Python package found: no `package_name` in "
+                ".copier-answers.yml and no console script pointing at "
+                "`<package>.interfaces.cli:main` in pyproject.toml"
+            }
             return
         cfg = {
-            "root": str(project.root), "src": str(project.src_dir), "package": project.package,
-            "cli_entry": project.cli_entry, "cli_name": project.cli_name,
+            "root": str(project.root),
+            "src": str(project.src_dir),
+            "package": project.package,
+            "cli_entry": project.cli_entry,
+            "cli_name": project.cli_name,
             "tier": project.declared_tier,
         }
         self._tmp = tempfile.TemporaryDirectory(prefix="chora-probe-")
@@ -91,8 +96,12 @@ class Probe:
         try:
             self._proc = subprocess.Popen(
                 [str(self.python), str(PROBE_SCRIPT), json.dumps(cfg), str(out)],
-                cwd=project.root, env=env, stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                cwd=project.root,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
             )
         except OSError as exc:
             self._data = {"fatal": f"could not run the probe with {self.python}: {exc}"}
@@ -121,14 +130,12 @@ class Probe:
             _, stderr = proc.communicate(timeout=PROBE_TIMEOUT)
         except subprocess.TimeoutExpired:
             self.stop()
-            return {"fatal": f"the probe under {self.python} did not finish within "
-                             f"{PROBE_TIMEOUT:.0f} s"}
+            return {"fatal": f"the probe under {self.python} did not finish within {PROBE_TIMEOUT:.0f} s"}
         try:
             data: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             tail = " | ".join(stderr.strip().splitlines()[-5:])
-            return {"fatal": f"the probe failed under {self.python} "
-                             f"(exit {proc.returncode}): {tail}"}
+            return {"fatal": f"the probe failed under {self.python} (exit {proc.returncode}): {tail}"}
         finally:
             self._cleanup()
         data["interpreter"] = str(self.python)

@@ -67,9 +67,7 @@ class ProjectInfo:
             # Not a Python project: scanning an arbitrary tree would be slow and meaningless.
             return []
         skip = {".venv", "venv", ".git", ".nox", ".tox", "node_modules", "__pycache__", "build"}
-        return sorted(
-            p for p in base.rglob("*.py") if not skip.intersection(p.relative_to(base).parts)
-        )
+        return sorted(p for p in base.rglob("*.py") if not skip.intersection(p.relative_to(base).parts))
 
 
 def load_project(root: Path) -> ProjectInfo:

@@ -15,8 +15,7 @@ _MARK = {"pass": "✅", "fail": "❌", "skip": "⏭️", "ignored": "🔕", "not
 
 def verdict(report: Report) -> str:
     achieved = report.achieved_tier or "none"
-    head = (f"Target tier {report.target_tier}: {'MET' if report.ok else 'NOT MET'} "
-            f"(highest tier met: {achieved})")
+    head = f"Target tier {report.target_tier}: {'MET' if report.ok else 'NOT MET'} (highest tier met: {achieved})"
     if report.next_tier:
         missing = [r.id for r in report.failing(report.next_tier)]
         if missing:
@@ -46,12 +45,16 @@ def to_markdown(report: Report) -> str:
     lines = [f"## chora-base check: `{report.path.name}`", "", f"**{verdict(report)}**", ""]
     lines += [f"> {note}" for note in report.notes]
     for sap_slug in dict.fromkeys(r.family for r in _relevant(report)):
-        lines += ["", f"### SAP {SAP_BY_SLUG[sap_slug].name}", "",
-                  "| | Check | Tier | Title | Details |", "|---|---|---|---|---|"]
+        lines += [
+            "",
+            f"### SAP {SAP_BY_SLUG[sap_slug].name}",
+            "",
+            "| | Check | Tier | Title | Details |",
+            "|---|---|---|---|---|",
+        ]
         for r in (r for r in _relevant(report) if r.family == sap_slug):
             detail = r.message.replace("\n", "<br>").replace("|", "\\|")
-            lines.append(f"| {_MARK[r.status]} | [{r.id}]({r.url}) | {r.tier} | "
-                         f"{r.title} | {detail} |")
+            lines.append(f"| {_MARK[r.status]} | [{r.id}]({r.url}) | {r.tier} | {r.title} | {detail} |")
     return "\n".join(lines) + "\n"
 
 
@@ -62,15 +65,17 @@ def to_html(report: Report) -> str:
             f'<tr class="{r.status}"><td>{_MARK[r.status]}</td>'
             f'<td><a href="{html.escape(r.url)}">{r.id}</a></td><td>{r.tier}</td>'
             f"<td>{html.escape(SAP_BY_SLUG[r.family].name)}</td><td>{html.escape(r.title)}</td>"
-            f"<td><pre>{html.escape(r.message)}</pre></td></tr>")
+            f"<td><pre>{html.escape(r.message)}</pre></td></tr>"
+        )
     return (
-        "<section class=\"chora-base-check\">\n"
+        '<section class="chora-base-check">\n'
         f"<h2>chora-base check: {html.escape(report.path.name)}</h2>\n"
         f"<p><strong>{html.escape(verdict(report))}</strong></p>\n"
         + "".join(f"<p>{html.escape(n)}</p>\n" for n in report.notes)
         + "<table>\n<thead><tr><th></th><th>Check</th><th>Tier</th><th>SAP</th><th>Title</th>"
         "<th>Details</th></tr></thead>\n<tbody>\n" + "\n".join(rows) + "\n</tbody>\n</table>\n"
-        "</section>\n")
+        "</section>\n"
+    )
 
 
 def to_text(report: Report) -> str:
@@ -93,8 +98,7 @@ def print_table(report: Report) -> None:
     console = Console()
     console.print(f"[bold]chora-base check[/bold] {report.path}")
     for sap_slug in dict.fromkeys(r.family for r in _relevant(report)):
-        table = Table(title=f"SAP {SAP_BY_SLUG[sap_slug].name}", title_justify="left",
-                      show_lines=False, expand=True)
+        table = Table(title=f"SAP {SAP_BY_SLUG[sap_slug].name}", title_justify="left", show_lines=False, expand=True)
         table.add_column("", width=2)
         table.add_column("Check", no_wrap=True)
         table.add_column("Tier", no_wrap=True)

@@ -39,8 +39,15 @@ class CheckResult:
         return self.status in ("pass", "ignored")
 
     def as_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "sap": self.family, "tier": self.tier, "title": self.title,
-                "url": self.url, "status": self.status, "message": self.message}
+        return {
+            "id": self.id,
+            "sap": self.family,
+            "tier": self.tier,
+            "title": self.title,
+            "url": self.url,
+            "status": self.status,
+            "message": self.message,
+        }
 
 
 @dataclass
@@ -58,8 +65,7 @@ class Report:
     def met(self, tier: Tier) -> bool:
         """True when every run check of ``tier`` and below passed (or is ignored with reason)."""
         limit = tier_index(tier)
-        return all(r.counts_as_met for r in self.results
-                   if tier_index(r.tier) <= limit and r.status != "not-run")
+        return all(r.counts_as_met for r in self.results if tier_index(r.tier) <= limit and r.status != "not-run")
 
     @property
     def achieved_tier(self) -> Tier | None:
@@ -80,8 +86,7 @@ class Report:
         return self.met(self.target_tier)
 
     def failing(self, tier: Tier) -> list[CheckResult]:
-        return [r for r in self.results if r.tier == tier and not r.counts_as_met
-                and r.status != "not-run"]
+        return [r for r in self.results if r.tier == tier and not r.counts_as_met and r.status != "not-run"]
 
     def as_dict(self) -> dict[str, Any]:
         from chora_base import __version__
@@ -95,8 +100,7 @@ class Report:
             "ok": self.ok,
             "partial": self.partial,
             "next_tier": self.next_tier,
-            "next_tier_missing": [r.id for r in self.failing(self.next_tier)]
-            if self.next_tier else [],
+            "next_tier_missing": [r.id for r in self.failing(self.next_tier)] if self.next_tier else [],
             "interpreter": self.interpreter,
             "seconds": round(self.seconds, 3),
             "probe_timings": self.probe_timings,
@@ -110,7 +114,7 @@ def read_ignores(project: ProjectInfo) -> dict[str, str]:
     tool = project.pyproject.get("tool", {})
     table = tool.get("chora-base", {}).get("ignore", {}) if isinstance(tool, dict) else {}
     if not isinstance(table, dict):
-        raise ConfigError(f"{IGNORE_TABLE} must be a table of CHECK_ID = \"reason\" entries.")
+        raise ConfigError(f'{IGNORE_TABLE} must be a table of CHECK_ID = "reason" entries.')
     known = {cls.__name__ for cls in CHECK_CLASSES}
     ignores: dict[str, str] = {}
     for check_id, reason in table.items():
@@ -119,7 +123,8 @@ def read_ignores(project: ProjectInfo) -> dict[str, str]:
         if not isinstance(reason, str) or not reason.strip():
             raise ConfigError(
                 f"{IGNORE_TABLE} {check_id} has no reason. Write why it does not apply, e.g. "
-                f'{check_id} = "this server has no REST interface by design".')
+                f'{check_id} = "this server has no REST interface by design".'
+            )
         ignores[check_id] = reason.strip()
     return ignores
 
@@ -151,14 +156,18 @@ def run_checks(
     # Deselected and reason-ignored checks are not run at all; a deselected behaviour
     # check therefore never starts the probe.
     to_run = {
-        name: check for name, check in checks.items()
+        name: check
+        for name, check in checks.items()
         if is_allowed(select_set, ignore_set, name) and name not in ignores
     }
     fixtures: dict[str, Any] = {
-        "root": project.root, "package": project.root,
+        "root": project.root,
+        "package": project.root,
         # An empty pyproject here: repo-review's own [tool.repo-review] ignore list could
         # silence checks without a reason, which our contract forbids.
-        "pyproject": {}, "chora_project": project, "chora_probe": probe,
+        "pyproject": {},
+        "chora_project": project,
+        "chora_probe": probe,
     }
     families = repo_review_families()
     processed = process(project.root, collected=CollectionReturn(fixtures, to_run, families))
@@ -166,29 +175,33 @@ def run_checks(
 
     results = []
     for name, check in checks.items():
-        common = {"id": name, "family": check.family, "tier": check.tier,
-                  "title": (type(check).__doc__ or "").strip(),
-                  "url": check_url(check.family, name)}
+        common = {
+            "id": name,
+            "family": check.family,
+            "tier": check.tier,
+            "title": (type(check).__doc__ or "").strip(),
+            "url": check_url(check.family, name),
+        }
         if name in ignores:
             results.append(CheckResult(**common, status="ignored", message=ignores[name]))
         elif name not in by_id:
             results.append(CheckResult(**common, status="not-run"))
         elif by_id[name].result is None:
-            needed = ", ".join(sorted(
-                r for r in check.requires if r in by_id and by_id[r].result is not True))
-            results.append(CheckResult(**common, status="skip",
-                                       message=f"Not run because {needed} did not pass."))
+            needed = ", ".join(sorted(r for r in check.requires if r in by_id and by_id[r].result is not True))
+            results.append(CheckResult(**common, status="skip", message=f"Not run because {needed} did not pass."))
         elif by_id[name].result:
             results.append(CheckResult(**common, status="pass"))
         else:
-            results.append(CheckResult(**common, status="fail",
-                                       message=by_id[name].err_msg.strip()))
+            results.append(CheckResult(**common, status="fail", message=by_id[name].err_msg.strip()))
     results.sort(key=lambda r: (SAP_BY_SLUG[r.family].order, r.id))
 
     declared = project.declared_tier
     report = Report(
-        path=project.root, declared_tier=declared, target_tier=tier or declared or "essential",
-        results=results, partial=bool(select_set or ignore_set),
+        path=project.root,
+        declared_tier=declared,
+        target_tier=tier or declared or "essential",
+        results=results,
+        partial=bool(select_set or ignore_set),
     )
     probe.stop()  # a probe started for checks that were all skipped is not left running
     if probe.ran:  # only when a behaviour check actually used it

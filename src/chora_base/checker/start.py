@@ -15,8 +15,7 @@ from chora_base.checker.probe import Probe
 from chora_base.checker.project import load_project
 
 
-def start_probe(path: Path, python: Path | None, select: Iterable[str],
-                ignore: Iterable[str]) -> Probe:
+def start_probe(path: Path, python: Path | None, select: Iterable[str], ignore: Iterable[str]) -> Probe:
     """A Probe for the project at ``path``, already running if a selected check needs it."""
     from chora_base.checker.checks import CHECK_CLASSES
 
@@ -28,11 +27,9 @@ def start_probe(path: Path, python: Path | None, select: Iterable[str],
         def matches(selectors: set[str]) -> bool:
             return name in selectors or name.rstrip("0123456789") in selectors
 
-        return (not select_set or matches(select_set) or "*" in select_set) and not matches(
-            ignore_set)
+        return (not select_set or matches(select_set) or "*" in select_set) and not matches(ignore_set)
 
     probe = Probe(load_project(path), python)
-    if any(allowed(cls.__name__) and "chora_probe" in inspect.signature(cls.check).parameters
-           for cls in CHECK_CLASSES):
+    if any(allowed(cls.__name__) and "chora_probe" in inspect.signature(cls.check).parameters for cls in CHECK_CLASSES):
         probe.start()
     return probe

@@ -78,8 +78,7 @@ def part_checks(_work: Path) -> Files:
         page += ["| ID | tier | check | why it matters |", "| --- | --- | --- | --- |"]
         for c in mine:
             link = f"[{c.id}]({sap.slug}/adoption-blueprint.md#{c.id.lower()})"
-            page.append(f"| {link} | {c.tier.capitalize()} | {_cell(c.title)} | "
-                        f"{_cell(c.rationale)} |")
+            page.append(f"| {link} | {c.tier.capitalize()} | {_cell(c.title)} | {_cell(c.rationale)} |")
         page.append("")
     files["checks.md"] = "\n".join(page)
 
@@ -87,20 +86,20 @@ def part_checks(_work: Path) -> Files:
         for tier in TIERS:
             items = [c for c in checks if c.family == sap.slug and c.tier == tier]
             if items:
-                lines = [f'- [ ] <a id="{c.id.lower()}"></a>**{c.id}**: {c.title}  \n'
-                         f"  *Why:* {_cell(c.rationale)}" for c in items]
+                lines = [
+                    f'- [ ] <a id="{c.id.lower()}"></a>**{c.id}**: {c.title}  \n  *Why:* {_cell(c.rationale)}'
+                    for c in items
+                ]
             else:
-                lines = ["No automated check covers this tier yet; verify the items below "
-                         "by hand."]
+                lines = ["No automated check covers this tier yet; verify the items below by hand."]
             files[f"dod/{sap.slug}-{tier}.md"] = "\n".join(lines) + "\n"
 
-    rows = ["| SAP | what it covers | in the template | checks (E / R / A) |",
-            "| --- | --- | --- | --- |"]
+    rows = ["| SAP | what it covers | in the template | checks (E / R / A) |", "| --- | --- | --- | --- |"]
     for sap in SAPS:
-        counts = " / ".join(
-            str(sum(1 for c in checks if c.family == sap.slug and c.tier == t)) for t in TIERS)
-        rows.append(f"| [{sap.title}]({sap.slug}/capability-charter.md) | {_cell(sap.summary)} | "
-                    f"{sap.status} | {counts} |")
+        counts = " / ".join(str(sum(1 for c in checks if c.family == sap.slug and c.tier == t)) for t in TIERS)
+        rows.append(
+            f"| [{sap.title}]({sap.slug}/capability-charter.md) | {_cell(sap.summary)} | {sap.status} | {counts} |"
+        )
     files["sap-index.md"] = "\n".join(rows) + "\n"
     return files
 
@@ -113,29 +112,33 @@ def part_status(_work: Path) -> Files:
     lines = []
     client = sorted(p.name for p in TEMPLATE_PKG_DIR.glob("core/manifest_client.py*"))
     if client:
-        lines.append("- **Template client:** rendered at every tier "
-                     "(`src/<pkg>/core/manifest_client.py`); it is active when "
-                     "`<PKG>_REGISTRY_URL` is set and the server runs standalone otherwise.")
+        lines.append(
+            "- **Template client:** rendered at every tier "
+            "(`src/<pkg>/core/manifest_client.py`); it is active when "
+            "`<PKG>_REGISTRY_URL` is set and the server runs standalone otherwise."
+        )
     else:
-        lines.append("- **Template client:** not in the template yet. Rendered servers read "
-                     "`<PKG>_REGISTRY_URL` but do not register anywhere; leave it unset.")
+        lines.append(
+            "- **Template client:** not in the template yet. Rendered servers read "
+            "`<PKG>_REGISTRY_URL` but do not register anywhere; leave it unset."
+        )
     manifest = REPO / "examples" / "manifest"
     ops_file = next(iter(sorted(manifest.glob("src/*/operations.py"))), None)
     if ops_file is not None:
         names = _operation_names(ops_file)
-        lines.append(f"- **Registry server:** `examples/manifest/` exists, rendered from this "
-                     f"template; its operation table has {len(names)} operations: "
-                     + ", ".join(f"`{n}`" for n in names) + ".")
-        domain = "\n".join(p.read_text(encoding="utf-8").lower()
-                            for p in sorted(manifest.glob("src/*/domain/*.py")))
-        backends = [label for label, marker in (("SQLite", "sqlite3"), ("etcd", "etcd"))
-                    if marker in domain]
+        lines.append(
+            f"- **Registry server:** `examples/manifest/` exists, rendered from this "
+            f"template; its operation table has {len(names)} operations: " + ", ".join(f"`{n}`" for n in names) + "."
+        )
+        domain = "\n".join(p.read_text(encoding="utf-8").lower() for p in sorted(manifest.glob("src/*/domain/*.py")))
+        backends = [label for label, marker in (("SQLite", "sqlite3"), ("etcd", "etcd")) if marker in domain]
         if backends:
-            lines.append("- **Storage backends in its domain code:** "
-                         + ", ".join(backends) + ".")
+            lines.append("- **Storage backends in its domain code:** " + ", ".join(backends) + ".")
     else:
-        lines.append("- **Registry server:** not in `examples/` yet. This page describes its "
-                     "contract; nothing on it can be run today.")
+        lines.append(
+            "- **Registry server:** not in `examples/` yet. This page describes its "
+            "contract; nothing on it can be run today."
+        )
     files = {"registry-status.md": "\n".join(lines) + "\n"}
     files.update(_registry_tables(manifest))
     files["template-releases.md"] = _releases()
@@ -149,11 +152,10 @@ def _releases() -> str:
         return "No release has been recorded yet (`CHANGELOG.md` does not exist).\n"
     text = changelog.read_text(encoding="utf-8")
     start = text.find("\n## Unreleased")
-    body = text[start + 1:] if start >= 0 else ""
+    body = text[start + 1 :] if start >= 0 else ""
     if not body:
         return "`CHANGELOG.md` lists no releases yet.\n"
-    return "\n".join("#" + line if line.startswith("## ") else line
-                     for line in body.splitlines()).rstrip("\n") + "\n"
+    return "\n".join("#" + line if line.startswith("## ") else line for line in body.splitlines()).rstrip("\n") + "\n"
 
 
 def _registry_tables(manifest: Path) -> Files:
@@ -165,8 +167,7 @@ def _registry_tables(manifest: Path) -> Files:
     files = {"registry/record.md": missing, "registry/operations.md": missing}
     if models is not None:
         tree = ast.parse(models.read_text(encoding="utf-8"))
-        record = next((n for n in tree.body if isinstance(n, ast.ClassDef)
-                       and n.name == "Instance"), None)
+        record = next((n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Instance"), None)
         if record is not None:
             rows = ["| field | type | description |", "| --- | --- | --- |"]
             for stmt in record.body:
@@ -177,8 +178,7 @@ def _registry_tables(manifest: Path) -> Files:
                     for kw in stmt.value.keywords:
                         if kw.arg == "description" and isinstance(kw.value, ast.Constant):
                             description = kw.value.value
-                rows.append(f"| `{stmt.target.id}` | `{_cell(ast.unparse(stmt.annotation))}` | "
-                            f"{_cell(description)} |")
+                rows.append(f"| `{stmt.target.id}` | `{_cell(ast.unparse(stmt.annotation))}` | {_cell(description)} |")
             files["registry/record.md"] = "\n".join(rows) + "\n"
     if ops is not None and service is not None:
         docs = {}
@@ -189,16 +189,21 @@ def _registry_tables(manifest: Path) -> Files:
         answers = yaml.safe_load((manifest / ".copier-answers.yml").read_text(encoding="utf-8"))
         cli = answers.get("cli_name") or answers.get("project_name") or "manifest"
         prefix = "/v1" if answers.get("tier") == "advanced" else ""  # versioned routes
-        rows = ["| operation | REST | CLI | MCP tool | what it does |",
-                "| --- | --- | --- | --- | --- |"]
+        rows = ["| operation | REST | CLI | MCP tool | what it does |", "| --- | --- | --- | --- | --- |"]
         for node in ast.walk(ast.parse(ops.read_text(encoding="utf-8"))):
-            if not (isinstance(node, ast.Call) and getattr(node.func, "id", None) == "Operation"
-                    and len(node.args) >= 3 and isinstance(node.args[0], ast.Attribute)):
+            if not (
+                isinstance(node, ast.Call)
+                and getattr(node.func, "id", None) == "Operation"
+                and len(node.args) >= 3
+                and isinstance(node.args[0], ast.Attribute)
+            ):
                 continue
             name = node.args[0].attr
             method, path = (a.value for a in node.args[1:3])
-            rows.append(f"| `{name}` | `{method} {prefix}{path}` | `{cli} {name.replace('_', '-')}` | "
-                        f"`{name}` | {_cell(docs.get(name, ''))} |")
+            rows.append(
+                f"| `{name}` | `{method} {prefix}{path}` | `{cli} {name.replace('_', '-')}` | "
+                f"`{name}` | {_cell(docs.get(name, ''))} |"
+            )
         files["registry/operations.md"] = "\n".join(rows) + "\n"
     return files
 
@@ -207,8 +212,12 @@ def _operation_names(path: Path) -> list[str]:
     """Service method names in an operation table (``Operation(Service.<name>, ...)``)."""
     names = []
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if (isinstance(node, ast.Call) and getattr(node.func, "id", None) == "Operation"
-                and node.args and isinstance(node.args[0], ast.Attribute)):
+        if (
+            isinstance(node, ast.Call)
+            and getattr(node.func, "id", None) == "Operation"
+            and node.args
+            and isinstance(node.args[0], ast.Attribute)
+        ):
             names.append(node.args[0].attr)
     return names
 
@@ -219,7 +228,8 @@ def _operation_names(path: Path) -> list[str]:
 def _tree(project: Path) -> list[str]:
     skip = {".venv", ".git", "__pycache__", ".data"}
     return sorted(
-        str(p.relative_to(project)) for p in project.rglob("*")
+        str(p.relative_to(project))
+        for p in project.rglob("*")
         if p.is_file() and not skip.intersection(p.relative_to(project).parts)
     )
 
@@ -257,8 +267,7 @@ def _questions() -> str:
 
 
 def _error_table(errors_py: Path, *extra: Path) -> str:
-    rows = ["| code | title | HTTP status | CLI exit code | defined in |",
-            "| --- | --- | --- | --- | --- |"]
+    rows = ["| code | title | HTTP status | CLI exit code | defined in |", "| --- | --- | --- | --- | --- |"]
     for path in (errors_py, *extra):
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in tree.body:
@@ -272,9 +281,11 @@ def _error_table(errors_py: Path, *extra: Path) -> str:
                     attrs[target.id] = value.value
             if "code" in attrs and node.name != "DomainError":
                 where = "/".join(path.parts[-2:])
-                rows.append(f"| `{attrs['code']}` | {attrs.get('title', '')} | "
-                            f"{attrs.get('http_status', '')} | {attrs.get('exit_code', '')} | "
-                            f"`{where}` |")
+                rows.append(
+                    f"| `{attrs['code']}` | {attrs.get('title', '')} | "
+                    f"{attrs.get('http_status', '')} | {attrs.get('exit_code', '')} | "
+                    f"`{where}` |"
+                )
     return "\n".join(rows) + "\n"
 
 
@@ -291,25 +302,29 @@ def _settings_table(projects: dict[str, Path]) -> str:
                 continue
             default, description = stmt.value, ""
             if isinstance(stmt.value, ast.Call) and getattr(stmt.value.func, "id", "") == "Field":
-                default = next((kw.value for kw in stmt.value.keywords if kw.arg == "default"),
-                               None)
-                description = next((kw.value.value for kw in stmt.value.keywords
-                                    if kw.arg == "description"
-                                    and isinstance(kw.value, ast.Constant)), "")
+                default = next((kw.value for kw in stmt.value.keywords if kw.arg == "default"), None)
+                description = next(
+                    (
+                        kw.value.value
+                        for kw in stmt.value.keywords
+                        if kw.arg == "description" and isinstance(kw.value, ast.Constant)
+                    ),
+                    "",
+                )
             if isinstance(default, ast.Call) and default.args:  # Path(".data") -> .data
                 default = default.args[0]
             if isinstance(default, ast.Constant):
                 shown = "unset" if default.value is None else str(default.value)
             else:
                 shown = ast.unparse(default) if default is not None else ""
-            entry = fields.setdefault(stmt.target.id, {
-                "default": shown,
-                "description": description, "tiers": ""})
+            entry = fields.setdefault(stmt.target.id, {"default": shown, "description": description, "tiers": ""})
             entry["tiers"] = entry["tiers"] or tier
     rows = ["| variable | default | meaning | from tier |", "| --- | --- | --- | --- |"]
     for name, entry in fields.items():
-        rows.append(f"| `{prefix}{name.upper()}` | `{_cell(entry['default'])}` | "
-                    f"{_cell(entry['description'])} | {entry['tiers'].capitalize()} |")
+        rows.append(
+            f"| `{prefix}{name.upper()}` | `{_cell(entry['default'])}` | "
+            f"{_cell(entry['description'])} | {entry['tiers'].capitalize()} |"
+        )
     return "\n".join(rows) + "\n"
 
 
@@ -330,8 +345,7 @@ def part_template(work: Path) -> Files:
 
     owned = _owned_patterns()
     everything = sorted(set().union(*trees.values()), key=lambda p: (p.count("/"), p))
-    rows = ["| file | owner | Essential | Recommended | Advanced |",
-            "| --- | --- | :-: | :-: | :-: |"]
+    rows = ["| file | owner | Essential | Recommended | Advanced |", "| --- | --- | :-: | :-: | :-: |"]
     for path in sorted(everything):
         marks = " | ".join("✓" if path in trees[t] else "" for t in TIERS)
         rows.append(f"| `{path}` | {_owner(path, owned)} | {marks} |")
@@ -339,15 +353,16 @@ def part_template(work: Path) -> Files:
 
     config = yaml.safe_load((REPO / "copier.yml").read_text(encoding="utf-8"))
     labels = {value: label for label, value in config["tier"]["choices"].items()}
-    summary = ["| tier | what it renders (from the tier question) | files | new at this tier |",
-               "| --- | --- | :-: | --- |"]
+    summary = [
+        "| tier | what it renders (from the tier question) | files | new at this tier |",
+        "| --- | --- | :-: | --- |",
+    ]
     previous: set[str] = set()
     for tier in TIERS:
         label = labels.get(tier, tier).split(":", 1)[-1].strip()
         new = sorted(set(trees[tier]) - previous)
         listed = "all of them" if not previous else ", ".join(f"`{p}`" for p in new)
-        summary.append(f"| {tier.capitalize()} | {_cell(label)} | {len(trees[tier])} | "
-                       f"{listed} |")
+        summary.append(f"| {tier.capitalize()} | {_cell(label)} | {len(trees[tier])} | {listed} |")
         previous = set(trees[tier])
     files["template/tier-summary.md"] = "\n".join(summary) + "\n"
     files["template/owned-files.md"] = "\n".join(f"- `{p}`" for p in owned) + "\n"
@@ -366,18 +381,18 @@ def part_template(work: Path) -> Files:
     answers["_commit"] = "<template commit>"
     answers["_src_path"] = "<path or URL of chora-base>"
     files["template/recommended/copier-answers.yml"] = (
-        "# Changes here will be overwritten by Copier; NEVER EDIT MANUALLY\n"
-        + yaml.safe_dump(answers, sort_keys=True))
+        "# Changes here will be overwritten by Copier; NEVER EDIT MANUALLY\n" + yaml.safe_dump(answers, sort_keys=True)
+    )
 
     ci = rec / ".github" / "workflows" / "ci.yml"
-    files["template/recommended/ci.yml"] = (ci.read_text() if ci.exists()
-                                            else _placeholder(".github/workflows/ci.yml"))
+    files["template/recommended/ci.yml"] = ci.read_text() if ci.exists() else _placeholder(".github/workflows/ci.yml")
     openapi = rec / "openapi.json"
     if openapi.exists():
         doc = json.loads(openapi.read_text())
         route = doc.get("paths", {}).get("/notes/{slug}", {}).get("get", {})
         files["template/recommended/openapi-get-note.json"] = (
-            json.dumps({"paths": {"/notes/{slug}": {"get": route}}}, indent=2) + "\n")
+            json.dumps({"paths": {"/notes/{slug}": {"get": route}}}, indent=2) + "\n"
+        )
     else:
         files["template/recommended/openapi-get-note.json"] = '"not rendered by the template yet"\n'
     return files
@@ -396,8 +411,9 @@ def _free_port() -> int:
 def _server(bin_dir: Path, env: dict[str, str], port: int, log: Path) -> Iterator[None]:
     cli = bin_dir / PROJECT_NAME
     with log.open("w") as log_file:
-        proc = subprocess.Popen([str(cli), "serve", "--port", str(port)], env=env,
-                                stdout=log_file, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [str(cli), "serve", "--port", str(port)], env=env, stdout=log_file, stderr=subprocess.STDOUT
+        )
         try:
             deadline = time.monotonic() + 60
             while True:
@@ -425,39 +441,59 @@ def run_examples(bin_dir: Path, work: Path) -> dict[str, list[dict[str, str]]]:
     real_url = f"http://127.0.0.1:{port}"
     scratch = work / "scratch"
     scratch.mkdir()
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(PACKAGE.upper() + "_") and k not in {"PYTHONPATH", "VIRTUAL_ENV"}}
-    env.update({f"{PACKAGE.upper()}_DATA_DIR": str(scratch / "data"),
-                "PATH": f"{bin_dir}{os.pathsep}{env.get('PATH', '')}", "NO_COLOR": "1",
-                "COLUMNS": "100"})
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(PACKAGE.upper() + "_") and k not in {"PYTHONPATH", "VIRTUAL_ENV"}
+    }
+    env.update(
+        {
+            f"{PACKAGE.upper()}_DATA_DIR": str(scratch / "data"),
+            "PATH": f"{bin_dir}{os.pathsep}{env.get('PATH', '')}",
+            "NO_COLOR": "1",
+            "COLUMNS": "100",
+        }
+    )
 
     def run(kind: str, text: str) -> str:
         live = text.replace(spec["url"], real_url)
         if kind == "shell":
-            proc = subprocess.run(["bash", "-c", live], cwd=scratch, env=env, text=True,
-                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120)
+            proc = subprocess.run(
+                ["bash", "-c", live],
+                cwd=scratch,
+                env=env,
+                text=True,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                timeout=120,
+            )
         else:
             code = scratch / "example.py"
             code.write_text(live)
-            proc = subprocess.run([str(bin_dir / "python"), str(code)], cwd=scratch, env=env,
-                                  text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                  timeout=120)
+            proc = subprocess.run(
+                [str(bin_dir / "python"), str(code)],
+                cwd=scratch,
+                env=env,
+                text=True,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                timeout=120,
+            )
         if proc.returncode != 0:
             raise RuntimeError(f"example failed (exit {proc.returncode}):\n{text}\n{proc.stdout}")
-        return proc.stdout.replace(real_url, spec["url"]).replace(
-            f"127.0.0.1:{port}", "127.0.0.1:8000")
+        return proc.stdout.replace(real_url, spec["url"]).replace(f"127.0.0.1:{port}", "127.0.0.1:8000")
 
     results: dict[str, list[dict[str, str]]] = {}
     with _server(bin_dir, env, port, work / "server.log"):
         for example in spec["examples"]:
             steps = []
             for command in example.get("setup", []):
-                steps.append({"label": "setup", "kind": "shell", "text": command,
-                              "output": run("shell", command)})
+                steps.append({"label": "setup", "kind": "shell", "text": command, "output": run("shell", command)})
             for step in example["steps"]:
                 kind = "shell" if "shell" in step else "python"
-                steps.append({"label": step["label"], "kind": kind, "text": step[kind],
-                              "output": run(kind, step[kind])})
+                steps.append(
+                    {"label": step["label"], "kind": kind, "text": step[kind], "output": run(kind, step[kind])}
+                )
             results[example["name"]] = steps
     return results
 
@@ -472,8 +508,12 @@ def examples_markdown(results: dict[str, list[dict[str, str]]]) -> Files:
         out: list[str] = []
         setup = [s for s in steps if s["label"] == "setup"]
         if setup:
-            out += [f"With the server running (`{PROJECT_NAME} serve`) and a note created "
-                    "through the CLI (both use the same store):", "", "```console"]
+            out += [
+                f"With the server running (`{PROJECT_NAME} serve`) and a note created "
+                "through the CLI (both use the same store):",
+                "",
+                "```console",
+            ]
             for s in setup:
                 out += [f"$ {s['text']}", s["output"].rstrip("\n")]
             out += ["```", ""]
@@ -485,9 +525,14 @@ def examples_markdown(results: dict[str, list[dict[str, str]]]) -> Files:
                 block = f"$ {s['text']}\n{s['output']}"
                 out += [_indent(f"```console\n{block.rstrip()}\n```"), ""]
             else:
-                out += [_indent(f"```python\n{s['text'].rstrip()}\n```"), "",
-                        "    Output:", "",
-                        _indent(f"```text\n{s['output'].rstrip()}\n```"), ""]
+                out += [
+                    _indent(f"```python\n{s['text'].rstrip()}\n```"),
+                    "",
+                    "    Output:",
+                    "",
+                    _indent(f"```text\n{s['output'].rstrip()}\n```"),
+                    "",
+                ]
         files[f"interfaces/{name}.md"] = "\n".join(out).rstrip("\n") + "\n"
     return files
 
@@ -507,8 +552,7 @@ def part_interfaces(work: Path) -> Files:
 
 def example_projects() -> list[Path]:
     root = REPO / "examples"
-    return sorted(p for p in root.iterdir() if (p / ".copier-answers.yml").is_file()) \
-        if root.is_dir() else []
+    return sorted(p for p in root.iterdir() if (p / ".copier-answers.yml").is_file()) if root.is_dir() else []
 
 
 def sap_tiers(results: list, slug: str) -> dict[str, str]:
@@ -516,8 +560,7 @@ def sap_tiers(results: list, slug: str) -> dict[str, str]:
     verdict: dict[str, str] = {}
     failed: list[str] = []
     for tier in TIERS:
-        at_tier = [r for r in results if r.family == slug and r.tier == tier
-                   and r.status != "not-run"]
+        at_tier = [r for r in results if r.family == slug and r.tier == tier and r.status != "not-run"]
         failed += [r.id for r in at_tier if not r.counts_as_met]
         if failed:  # a tier includes every tier below it
             verdict[tier] = "not met: " + ", ".join(failed)
@@ -545,20 +588,23 @@ def part_adoption(work: Path) -> Files:
     symbol = {"met": "✓ met", "no checks": "no checks at this tier"}
     for sap in SAPS:
         if not reports:
-            files[f"adoption/{sap.slug}.md"] = (
-                "No projects in `examples/` yet, so there is nothing to judge.\n")
+            files[f"adoption/{sap.slug}.md"] = "No projects in `examples/` yet, so there is nothing to judge.\n"
             continue
-        rows = ["| project | template version | declared tier | Essential | Recommended | Advanced |",
-                "| --- | --- | --- | --- | --- | --- |"]
+        rows = [
+            "| project | template version | declared tier | Essential | Recommended | Advanced |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
         for name, report in reports.items():
             verdict = sap_tiers(report.results, sap.slug)
             cells = " | ".join(symbol.get(verdict[t], "✗ " + verdict[t]) for t in TIERS)
             version = versions.get(name) or "unknown"
-            rows.append(f"| `examples/{name}` | `{version}` | {report.declared_tier or 'none'} "
-                        f"| {cells} |")
-        rows += ["", "✓ met: every check of this SAP at this tier and below passes. "
-                 "✗ names the checks of this tier or below that fail. "
-                 "\"no checks at this tier\": this SAP has none there yet."]
+            rows.append(f"| `examples/{name}` | `{version}` | {report.declared_tier or 'none'} | {cells} |")
+        rows += [
+            "",
+            "✓ met: every check of this SAP at this tier and below passes. "
+            "✗ names the checks of this tier or below that fail. "
+            '"no checks at this tier": this SAP has none there yet.',
+        ]
         files[f"adoption/{sap.slug}.md"] = "\n".join(rows) + "\n"
     return files
 
@@ -586,8 +632,7 @@ def owned_files(part: str, out: Path = OUT) -> set[str]:
     for prefix in PARTS[part][1]:
         if prefix.endswith("/"):
             base = out / prefix
-            found |= {str(p.relative_to(out)) for p in base.rglob("*") if p.is_file()} \
-                if base.is_dir() else set()
+            found |= {str(p.relative_to(out)) for p in base.rglob("*") if p.is_file()} if base.is_dir() else set()
         elif (out / prefix).is_file():
             found.add(prefix)
     return found
@@ -600,11 +645,12 @@ def stale(part: str, files: Files, out: Path = OUT) -> list[str]:
         path = out / rel
         current = path.read_text(encoding="utf-8") if path.is_file() else None
         if current != text:
-            diff = "".join(difflib.unified_diff(
-                (current or "").splitlines(True), text.splitlines(True),
-                f"committed/{rel}", f"generated/{rel}", n=1))
-            problems.append(f"{rel} is stale:\n{diff}" if current is not None
-                            else f"{rel} is missing")
+            diff = "".join(
+                difflib.unified_diff(
+                    (current or "").splitlines(True), text.splitlines(True), f"committed/{rel}", f"generated/{rel}", n=1
+                )
+            )
+            problems.append(f"{rel} is stale:\n{diff}" if current is not None else f"{rel} is missing")
     for rel in sorted(owned_files(part, out) - set(files)):
         problems.append(f"{rel} is no longer generated; delete it")
     return problems
@@ -620,12 +666,11 @@ def write(part: str, files: Files, out: Path = OUT) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m chora_base.docs.generate",
-                                     description=__doc__.split("\n\n")[0])
-    parser.add_argument("--only", default=",".join(PARTS),
-                        help=f"comma-separated parts (default: all of {', '.join(PARTS)})")
-    parser.add_argument("--check", action="store_true",
-                        help="write nothing; exit 1 if a generated file is stale")
+    parser = argparse.ArgumentParser(prog="python -m chora_base.docs.generate", description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--only", default=",".join(PARTS), help=f"comma-separated parts (default: all of {', '.join(PARTS)})"
+    )
+    parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if a generated file is stale")
     args = parser.parse_args(argv)
     parts = [p.strip() for p in args.only.split(",") if p.strip()]
     unknown = [p for p in parts if p not in PARTS]
@@ -642,8 +687,7 @@ def main(argv: list[str] | None = None) -> int:
             failed |= bool(problems)
         else:
             write(part, files)
-        print(f"{part}: {len(files)} files, {time.perf_counter() - started:.1f} s",
-              file=sys.stderr)
+        print(f"{part}: {len(files)} files, {time.perf_counter() - started:.1f} s", file=sys.stderr)
     if failed:
         print("Stale generated docs: run python -m chora_base.docs.generate", file=sys.stderr)
     return 1 if failed else 0

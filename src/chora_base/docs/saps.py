@@ -19,8 +19,7 @@ SAPS: tuple[Sap, ...] = (
     Sap(
         "capability-server-template",
         "Capability server template",
-        "Copier template that renders a working server at a chosen tier and keeps it "
-        "current with `copier update`.",
+        "Copier template that renders a working server at a chosen tier and keeps it current with `copier update`.",
         "implemented",
     ),
     Sap(

@@ -12,10 +12,19 @@ from chora_base.checker.probe import Probe
 #: CLI commands that run the server rather than an operation.
 INFRA_COMMANDS = frozenset({"serve", "mcp", "version"})
 #: REST paths that are plumbing rather than operations.
-INFRA_PATHS = frozenset({
-    "/health", "/ready", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect",
-    "/redoc", "/mcp", "/v1/metrics",
-})
+INFRA_PATHS = frozenset(
+    {
+        "/health",
+        "/ready",
+        "/metrics",
+        "/openapi.json",
+        "/docs",
+        "/docs/oauth2-redirect",
+        "/redoc",
+        "/mcp",
+        "/v1/metrics",
+    }
+)
 
 
 def operations(probe: Probe) -> list[dict[str, Any]]:
@@ -28,9 +37,11 @@ def probe_problem(probe: Probe) -> str | None:
     fatal = probe.fatal
     if fatal is None:
         return None
-    return (f"{fatal}\n\nThe behaviour checks import the project with `{probe.python}`. "
-            "Install it there (`uv venv && uv pip install -e '.[dev]'`) or pass "
-            "`--python <path>`.")
+    return (
+        f"{fatal}\n\nThe behaviour checks import the project with `{probe.python}`. "
+        "Install it there (`uv venv && uv pip install -e '.[dev]'`) or pass "
+        "`--python <path>`."
+    )
 
 
 def http_exchange(probe: Probe, name: str) -> dict[str, Any] | str:
@@ -49,8 +60,7 @@ def route_for(op: dict[str, Any], routes: list[dict[str, Any]]) -> dict[str, Any
     for route in routes:
         if route.get("kind") != "route":
             continue
-        if any(route_matches(op["method"], op["path"], m, route["path"])
-               for m in route.get("methods", [])):
+        if any(route_matches(op["method"], op["path"], m, route["path"]) for m in route.get("methods", [])):
             return route
     return None
 

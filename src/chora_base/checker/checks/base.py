@@ -33,5 +33,4 @@ def bullet(items: list[str], limit: int = 10) -> str:
 
 
 def upgrade_hint(tier: str) -> str:
-    return (f"A project rendered at the {tier} tier has this; to move up, run "
-            f"`copier update --data tier={tier}`.")
+    return f"A project rendered at the {tier} tier has this; to move up, run `copier update --data tier={tier}`."

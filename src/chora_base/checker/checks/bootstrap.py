@@ -27,8 +27,10 @@ class BS001(_BS):
         if isinstance(resp, str):
             return f"Could not call /health: {resp}"
         if resp.get("status") != 200 or not isinstance(resp.get("json"), dict):
-            return (f"`GET /health` answered {resp.get('status')} {resp.get('text')!r}. Add a "
-                    "`/health` route returning `{\"status\": \"ok\"}` without touching storage.")
+            return (
+                f"`GET /health` answered {resp.get('status')} {resp.get('text')!r}. Add a "
+                '`/health` route returning `{"status": "ok"}` without touching storage.'
+            )
         return ""
 
 
@@ -44,8 +46,10 @@ class BS002(_BS):
         if isinstance(resp, str):
             return f"Could not call /ready: {resp}"
         if resp.get("status") != 200:
-            return (f"`GET /ready` answered {resp.get('status')} {resp.get('text')!r}. Add a "
-                    "`/ready` route that checks the store and answers 200 when it works.")
+            return (
+                f"`GET /ready` answered {resp.get('status')} {resp.get('text')!r}. Add a "
+                "`/ready` route that checks the store and answers 200 when it works."
+            )
         return ""
 
 
@@ -61,8 +65,10 @@ class BS003(_BS):
         if not cli.get("ok"):
             return f"The CLI cannot be loaded: {cli.get('error')}"
         if "serve" not in cli.get("commands", []):
-            return (f"Add a `serve` command to `{chora_project.cli_name}` that runs uvicorn on "
-                    f"`create_app` (host/port from `{chora_project.env_prefix}HOST`/`PORT`).")
+            return (
+                f"Add a `serve` command to `{chora_project.cli_name}` that runs uvicorn on "
+                f"`create_app` (host/port from `{chora_project.env_prefix}HOST`/`PORT`)."
+            )
         return ""
 
 

@@ -21,9 +21,12 @@ class _ID(ChoraCheck):
 
 def _is_problem(resp: dict[str, Any]) -> bool:
     body = resp.get("json")
-    return (resp.get("content_type", "").startswith("application/problem+json")
-            and isinstance(body, dict) and bool(body.get("code"))
-            and body.get("status") == resp.get("status"))
+    return (
+        resp.get("content_type", "").startswith("application/problem+json")
+        and isinstance(body, dict)
+        and bool(body.get("code"))
+        and body.get("status") == resp.get("status")
+    )
 
 
 class ID001(_ID):
@@ -31,8 +34,10 @@ class ID001(_ID):
 
     tier = "essential"
     requires = _AFTER_IMPORT
-    rationale = ("The same failure must give the same code on every interface; an error that "
-                 "only inherits the base's values reaches callers as an internal error.")
+    rationale = (
+        "The same failure must give the same code on every interface; an error that "
+        "only inherits the base's values reaches callers as an internal error."
+    )
 
     @needs_probe
     def check(self, chora_project: ProjectInfo, chora_probe: Probe) -> str:
@@ -47,9 +52,10 @@ class ID001(_ID):
             if unmapped:
                 problems.append(f"`{cls['name']}` sets no {', '.join(unmapped)}")
         if problems:
-            return ("Unmapped errors; give each one class attributes, e.g. "
-                    "`code = \"note_locked\"`, `http_status = 409`, `exit_code = 4`:\n"
-                    + bullet(problems))
+            return (
+                "Unmapped errors; give each one class attributes, e.g. "
+                '`code = "note_locked"`, `http_status = 409`, `exit_code = 4`:\n' + bullet(problems)
+            )
         return ""
 
 
@@ -92,8 +98,10 @@ class ID003(_ID):
         errors = chora_probe.section("errors")
         bad = [f"{e['operation']}: {e['error']}" for e in errors.get("not_domain", [])]
         if bad:
-            return (f"Make these subclasses of `{chora_project.package}.DomainError` (or remove "
-                    "them from `errors=`):\n" + bullet(bad))
+            return (
+                f"Make these subclasses of `{chora_project.package}.DomainError` (or remove "
+                "them from `errors=`):\n" + bullet(bad)
+            )
         return ""
 
 
@@ -110,10 +118,12 @@ class ID004(_ID):
         if isinstance(resp, str):
             return f"Could not request an unknown path: {resp}"
         if resp.get("status") != 404 or not _is_problem(resp):
-            return ("`GET /<unknown path>` answered "
-                    f"{resp.get('status')} `{resp.get('content_type')}`: {resp.get('text')!r}. "
-                    "Install the template's exception handlers in `create_app()` so every "
-                    "error is a problem object with `type`, `title`, `status`, `detail`, `code`.")
+            return (
+                "`GET /<unknown path>` answered "
+                f"{resp.get('status')} `{resp.get('content_type')}`: {resp.get('text')!r}. "
+                "Install the template's exception handlers in `create_app()` so every "
+                "error is a problem object with `type`, `title`, `status`, `detail`, `code`."
+            )
         return ""
 
 
@@ -125,10 +135,12 @@ class ID005(_ID):
 
     def check(self, chora_project: ProjectInfo) -> str:
         if not (chora_project.root / "openapi.json").is_file():
-            return ("Commit the REST contract: run "
-                    f"`python -m {chora_project.package or '<package>'}.interfaces.contract` "
-                    "(writes `create_app().openapi()` to `openapi.json`) and commit the file. "
-                    + upgrade_hint("recommended"))
+            return (
+                "Commit the REST contract: run "
+                f"`python -m {chora_project.package or '<package>'}.interfaces.contract` "
+                "(writes `create_app().openapi()` to `openapi.json`) and commit the file. "
+                + upgrade_hint("recommended")
+            )
         return ""
 
 
@@ -145,10 +157,12 @@ class ID006(_ID):
         if not section.get("ok"):
             return f"Could not compare the contract: {section.get('error') or 'no REST app'}"
         if not section.get("matches"):
-            return ("`openapi.json` has drifted from the app. If the change is intended, "
-                    f"regenerate it with `python -m {chora_project.package}.interfaces.contract` "
-                    "and commit it; otherwise revert the API change. Differences:\n"
-                    + bullet(section.get("differences", [])))
+            return (
+                "`openapi.json` has drifted from the app. If the change is intended, "
+                f"regenerate it with `python -m {chora_project.package}.interfaces.contract` "
+                "and commit it; otherwise revert the API change. Differences:\n"
+                + bullet(section.get("differences", []))
+            )
         return ""
 
 
@@ -166,8 +180,10 @@ class ID007(_ID):
             return f"Could not call /health: {resp}"
         echoed = resp.get("headers", {}).get("x-request-id")
         if echoed != "chora-check-request-id":
-            return (f"`X-Request-ID: chora-check-request-id` came back as {echoed!r}. Add the "
-                    "template's request-ID middleware. " + upgrade_hint("recommended"))
+            return (
+                f"`X-Request-ID: chora-check-request-id` came back as {echoed!r}. Add the "
+                "template's request-ID middleware. " + upgrade_hint("recommended")
+            )
         return ""
 
 
@@ -187,9 +203,10 @@ class ID008(_ID):
             if route is not None and not re.match(r"^/v\d+/", route["path"]):
                 bad.append(f"{op['method']} {route['path']}")
         if bad:
-            return ("Mount operation routes under `/v1` (the advanced template uses an "
-                    "`APIRouter(prefix=\"/v1\")`):\n" + bullet(bad) + "\n\n"
-                    + upgrade_hint("advanced"))
+            return (
+                "Mount operation routes under `/v1` (the advanced template uses an "
+                '`APIRouter(prefix="/v1")`):\n' + bullet(bad) + "\n\n" + upgrade_hint("advanced")
+            )
         return ""
 
 
@@ -205,13 +222,17 @@ class ID009(_ID):
         http = chora_probe.section("http")
         if "auth" not in http:
             return f"Could not call the mutating routes: {http.get('error', 'no REST app')}"
-        open_ops = [f"{a['method']} {a['path']} -> {a['status']}"
-                    for a in http["auth"] if a["status"] != 401 or a["code"] != "unauthorized"]
+        open_ops = [
+            f"{a['method']} {a['path']} -> {a['status']}"
+            for a in http["auth"]
+            if a["status"] != 401 or a["code"] != "unauthorized"
+        ]
         if open_ops:
-            return (f"These answered without a token (expected 401 `unauthorized`); require "
-                    f"`Authorization: Bearer ${chora_project.env_prefix}API_TOKEN` on every "
-                    "non-read-only operation:\n" + bullet(open_ops) + "\n\n"
-                    + upgrade_hint("advanced"))
+            return (
+                f"These answered without a token (expected 401 `unauthorized`); require "
+                f"`Authorization: Bearer ${chora_project.env_prefix}API_TOKEN` on every "
+                "non-read-only operation:\n" + bullet(open_ops) + "\n\n" + upgrade_hint("advanced")
+            )
         if not http["auth"]:
             return "The table has no mutating operation reachable over REST to test."
         return ""
@@ -230,12 +251,22 @@ class ID010(_ID):
         if isinstance(resp, str):
             return f"Could not call /metrics: {resp}"
         if resp.get("status") != 200 or "# TYPE" not in resp.get("text", ""):
-            return (f"`GET /metrics` answered {resp.get('status')}; expose Prometheus metrics "
-                    "with per-operation counters and latency histograms. "
-                    + upgrade_hint("advanced"))
+            return (
+                f"`GET /metrics` answered {resp.get('status')}; expose Prometheus metrics "
+                "with per-operation counters and latency histograms. " + upgrade_hint("advanced")
+            )
         return ""
 
 
 CHECKS: tuple[type[ChoraCheck], ...] = (
-    ID001, ID002, ID003, ID004, ID005, ID006, ID007, ID008, ID009, ID010,
+    ID001,
+    ID002,
+    ID003,
+    ID004,
+    ID005,
+    ID006,
+    ID007,
+    ID008,
+    ID009,
+    ID010,
 )

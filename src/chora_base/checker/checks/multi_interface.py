@@ -28,8 +28,10 @@ class MI001(_MI):
     "The package exposes `Service`, `DomainError` and a non-empty `OPERATIONS` table"
 
     tier = "essential"
-    rationale = ("The operation table is the single source every interface is generated from; "
-                 "without it, interfaces drift apart.")
+    rationale = (
+        "The operation table is the single source every interface is generated from; "
+        "without it, interfaces drift apart."
+    )
 
     @needs_probe
     def check(self, chora_project: ProjectInfo, chora_probe: Probe) -> str:
@@ -37,14 +39,18 @@ class MI001(_MI):
         has = chora_probe.section("import").get("has", {})
         missing = [name for name, present in has.items() if not present]
         if missing:
-            return (f"`{pkg}` does not export {', '.join(f'`{m}`' for m in missing)}. "
-                    f"Export them from `src/{pkg}/__init__.py` (the template's version does).")
+            return (
+                f"`{pkg}` does not export {', '.join(f'`{m}`' for m in missing)}. "
+                f"Export them from `src/{pkg}/__init__.py` (the template's version does)."
+            )
         section = chora_probe.section("operations")
         if not section.get("ok"):
             return f"Reading `{pkg}.OPERATIONS` failed: {section.get('error')}"
         if not operations(chora_probe):
-            return (f"`{pkg}.OPERATIONS` is empty. Add one `Operation(...)` per service method "
-                    f"in `src/{pkg}/operations.py`.")
+            return (
+                f"`{pkg}.OPERATIONS` is empty. Add one `Operation(...)` per service method "
+                f"in `src/{pkg}/operations.py`."
+            )
         broken = section.get("item_errors") or []
         if broken:
             return "Some operations cannot be read:\n" + bullet(broken)
@@ -62,19 +68,25 @@ class MI002(_MI):
     def check(self, chora_project: ProjectInfo, chora_probe: Probe) -> str:
         cli = chora_probe.section("cli")
         if not cli.get("ok"):
-            return (f"The Typer CLI cannot be loaded from `{chora_project.cli_entry}`: "
-                    f"{cli.get('error')}. Keep `interfaces/cli.py` from the template.")
+            return (
+                f"The Typer CLI cannot be loaded from `{chora_project.cli_entry}`: "
+                f"{cli.get('error')}. Keep `interfaces/cli.py` from the template."
+            )
         commands = set(cli.get("commands", []))
         expected = {cli_command(op["name"]) for op in operations(chora_probe)}
         missing = sorted(expected - commands)
         extra = sorted(commands - expected - INFRA_COMMANDS)
         lines = []
         if missing:
-            lines.append("Operations without a CLI command (build the CLI from `OPERATIONS` "
-                         "instead of declaring commands by hand):\n" + bullet(missing))
+            lines.append(
+                "Operations without a CLI command (build the CLI from `OPERATIONS` "
+                "instead of declaring commands by hand):\n" + bullet(missing)
+            )
         if extra:
-            lines.append("CLI commands with no operation in the table (add an `Operation(...)` "
-                         "for each, or remove the command):\n" + bullet(extra))
+            lines.append(
+                "CLI commands with no operation in the table (add an `Operation(...)` "
+                "for each, or remove the command):\n" + bullet(extra)
+            )
         without_json = sorted(set(cli.get("without_json", [])) & expected)
         if without_json:
             lines.append("Commands without `--json`:\n" + bullet(without_json))
@@ -86,19 +98,22 @@ class MI003(_MI):
 
     tier = "essential"
     requires = _AFTER_IMPORT
-    rationale = ("REST-only routes bypass the table: the CLI, MCP and client cannot reach "
-                 "them and parity tests do not cover them.")
+    rationale = (
+        "REST-only routes bypass the table: the CLI, MCP and client cannot reach "
+        "them and parity tests do not cover them."
+    )
 
     @needs_probe
     def check(self, chora_project: ProjectInfo, chora_probe: Probe) -> str:
         rest = chora_probe.section("rest")
         if not rest.get("ok"):
-            return (f"`{chora_project.package}.interfaces.rest.create_app()` failed: "
-                    f"{rest.get('error')}. Keep the template's `create_app()` factory.")
+            return (
+                f"`{chora_project.package}.interfaces.rest.create_app()` failed: "
+                f"{rest.get('error')}. Keep the template's `create_app()` factory."
+            )
         routes = rest.get("routes", [])
         ops = operations(chora_probe)
-        missing = [f"{op['name']} ({op['method']} {op['path']})"
-                   for op in ops if route_for(op, routes) is None]
+        missing = [f"{op['name']} ({op['method']} {op['path']})" for op in ops if route_for(op, routes) is None]
         extra = []
         for route in routes:
             path = route["path"]
@@ -116,9 +131,11 @@ class MI003(_MI):
         if missing:
             lines.append("Operations without a REST route:\n" + bullet(missing))
         if extra:
-            lines.append("REST routes that are not in the operation table (move the logic "
-                         "into the service and add an `Operation(...)` so every interface "
-                         "gets it):\n" + bullet(extra))
+            lines.append(
+                "REST routes that are not in the operation table (move the logic "
+                "into the service and add an `Operation(...)` so every interface "
+                "gets it):\n" + bullet(extra)
+            )
         return "\n\n".join(lines)
 
 
@@ -127,8 +144,10 @@ class MI004(_MI):
 
     tier = "recommended"
     requires = _AFTER_IMPORT
-    rationale = ("Agents see the server through its MCP tools; a missing or extra tool "
-                 "means agents and humans get different servers.")
+    rationale = (
+        "Agents see the server through its MCP tools; a missing or extra tool "
+        "means agents and humans get different servers."
+    )
 
     @needs_probe
     def check(self, chora_project: ProjectInfo, chora_probe: Probe) -> str:
@@ -136,8 +155,9 @@ class MI004(_MI):
         pkg = chora_project.package
         if not mcp.get("ok"):
             if mcp.get("missing"):
-                return (f"There is no MCP server (`{pkg}.interfaces.mcp.create_mcp_server`). "
-                        + upgrade_hint("recommended"))
+                return f"There is no MCP server (`{pkg}.interfaces.mcp.create_mcp_server`). " + upgrade_hint(
+                    "recommended"
+                )
             return f"Listing MCP tools failed: {mcp.get('error')}"
         tools = {t["name"]: t for t in mcp.get("tools", [])}
         ops = {op["name"]: op for op in operations(chora_probe)}
@@ -145,20 +165,21 @@ class MI004(_MI):
         missing = sorted(set(ops) - set(tools))
         extra = sorted(set(tools) - set(ops))
         if missing:
-            lines.append("Operations without an MCP tool (generate tools from `OPERATIONS` in "
-                         "`interfaces/mcp.py`; do not register them one by one):\n"
-                         + bullet(missing))
+            lines.append(
+                "Operations without an MCP tool (generate tools from `OPERATIONS` in "
+                "`interfaces/mcp.py`; do not register them one by one):\n" + bullet(missing)
+            )
         if extra:
             lines.append("MCP tools with no operation in the table:\n" + bullet(extra))
         hints = []
         for name in sorted(set(ops) & set(tools)):
             op, tool = ops[name], tools[name]
             if bool(tool.get("read_only")) != op["read_only"]:
-                hints.append(f"{name}: readOnlyHint={tool.get('read_only')}, "
-                             f"table read_only={op['read_only']}")
+                hints.append(f"{name}: readOnlyHint={tool.get('read_only')}, table read_only={op['read_only']}")
             if not op["read_only"] and bool(tool.get("destructive")) != op["destructive"]:
-                hints.append(f"{name}: destructiveHint={tool.get('destructive')}, "
-                             f"table destructive={op['destructive']}")
+                hints.append(
+                    f"{name}: destructiveHint={tool.get('destructive')}, table destructive={op['destructive']}"
+                )
             if not tool.get("has_output_schema"):
                 hints.append(f"{name}: no output schema (structured output)")
         if hints:
@@ -171,20 +192,20 @@ class MI005(_MI):
 
     tier = "recommended"
     requires = _AFTER_IMPORT
-    rationale = ("Code written against the native `Service` should work against a remote "
-                 "server by swapping in `Client`.")
+    rationale = "Code written against the native `Service` should work against a remote server by swapping in `Client`."
 
     @needs_probe
     def check(self, chora_project: ProjectInfo, chora_probe: Probe) -> str:
         client = chora_probe.section("client")
         if not client.get("ok"):
-            return (f"No remote client (`{chora_project.package}.interfaces.client.Client`): "
-                    f"{client.get('error')}. " + upgrade_hint("recommended"))
+            return (
+                f"No remote client (`{chora_project.package}.interfaces.client.Client`): "
+                f"{client.get('error')}. " + upgrade_hint("recommended")
+            )
         methods = set(client.get("methods", []))
         missing = sorted(op["name"] for op in operations(chora_probe) if op["name"] not in methods)
         if missing:
-            return ("`Client` lacks methods for these operations (generate them from "
-                    "`OPERATIONS`):\n" + bullet(missing))
+            return "`Client` lacks methods for these operations (generate them from `OPERATIONS`):\n" + bullet(missing)
         return ""
 
 
@@ -193,15 +214,18 @@ class MI006(_MI):
 
     tier = "essential"
     requires = _AFTER_IMPORT
-    rationale = ("FastAPI and the MCP SDK take about 0.4 s and 0.8 s to import; a CLI that "
-                 "loads them for `--help` feels broken.")
+    rationale = (
+        "FastAPI and the MCP SDK take about 0.4 s and 0.8 s to import; a CLI that loads them for `--help` feels broken."
+    )
 
     @needs_probe
     def check(self, chora_project: ProjectInfo, chora_probe: Probe) -> str:
         runs = chora_probe.data.get("startup") or []
         if not runs:
-            return (f"The CLI entry point `{chora_project.cli_entry}` could not be started. "
-                    "Declare it in `[project.scripts]`.")
+            return (
+                f"The CLI entry point `{chora_project.cli_entry}` could not be started. "
+                "Declare it in `[project.scripts]`."
+            )
         lines = []
         for run in runs:
             shown = " ".join([chora_project.cli_name or "cli", *run.get("args", [])])
@@ -214,9 +238,11 @@ class MI006(_MI):
                 if module not in ("fastapi", "mcp"):
                     continue
                 chain = " -> ".join(run.get("chains", {}).get(module, [])) or module
-                lines.append(f"`{shown}` imports `{module}` via {chain}. Move that import "
-                             "inside the function that needs it (e.g. the `serve`/`mcp` "
-                             "command body).")
+                lines.append(
+                    f"`{shown}` imports `{module}` via {chain}. Move that import "
+                    "inside the function that needs it (e.g. the `serve`/`mcp` "
+                    "command body)."
+                )
         return "\n".join(lines)
 
 
@@ -225,20 +251,23 @@ class MI007(_MI):
 
     tier = "recommended"
     requires = _AFTER_IMPORT
-    rationale = ("A reference generated from the table shows each operation as CLI, REST, "
-                 "Python and MCP usage, so the docs cannot lag the code.")
+    rationale = (
+        "A reference generated from the table shows each operation as CLI, REST, "
+        "Python and MCP usage, so the docs cannot lag the code."
+    )
 
     @needs_probe
     def check(self, chora_project: ProjectInfo, chora_probe: Probe) -> str:
         regenerate = f"`python -m {chora_project.package}.interfaces.contract`"
         text = chora_project.read_text("docs/operations.md")
         if text is None:
-            return (f"`docs/operations.md` is missing. Generate it from the table with "
-                    f"{regenerate} and commit it. " + upgrade_hint("recommended"))
+            return (
+                f"`docs/operations.md` is missing. Generate it from the table with "
+                f"{regenerate} and commit it. " + upgrade_hint("recommended")
+            )
         missing = [op["name"] for op in operations(chora_probe) if op["name"] not in text]
         if missing:
-            return (f"`docs/operations.md` is stale; regenerate it with {regenerate}. "
-                    "Missing:\n" + bullet(missing))
+            return f"`docs/operations.md` is stale; regenerate it with {regenerate}. Missing:\n" + bullet(missing)
         return ""
 
 

@@ -41,8 +41,10 @@ class RG001(_RG):
     "No hard-coded peer addresses in the package source"
 
     tier = "essential"
-    rationale = ("A fixed peer address breaks when the peer moves; look peers up by name in the "
-                 "registry or take them from settings.")
+    rationale = (
+        "A fixed peer address breaks when the peer moves; look peers up by name in the "
+        "registry or take them from settings."
+    )
 
     def check(self, chora_project: ProjectInfo) -> str:
         found = []
@@ -67,9 +69,11 @@ class RG001(_RG):
                     if _is_peer(ip, True):
                         found.append(f"`{rel}:{lineno}`: `{ip}:{_port}`")
         if found:
-            return ("Replace these addresses with a setting (`"
-                    f"{chora_project.env_prefix}...` environment variable) or a registry lookup "
-                    "by name:\n" + bullet(found))
+            return (
+                "Replace these addresses with a setting (`"
+                f"{chora_project.env_prefix}...` environment variable) or a registry lookup "
+                "by name:\n" + bullet(found)
+            )
         return ""
 
 
@@ -77,20 +81,23 @@ class RG002(_RG):
     "The registry URL comes from settings (`<PKG>_REGISTRY_URL`)"
 
     tier = "essential"
-    rationale = ("Registering on start, heartbeating and looking peers up need the registry's "
-                 "address; it must be configuration, not code.")
+    rationale = (
+        "Registering on start, heartbeating and looking peers up need the registry's "
+        "address; it must be configuration, not code."
+    )
 
     def check(self, chora_project: ProjectInfo) -> str:
         pkg_dir = chora_project.package_dir
         settings = pkg_dir / "core" / "settings.py" if pkg_dir else None
         text = settings.read_text(encoding="utf-8") if settings and settings.is_file() else ""
         if "registry_url" not in text:
-            return ("Add `registry_url: str | None = None` to the settings class in "
-                    f"`core/settings.py` (read from `{chora_project.env_prefix}REGISTRY_URL`) "
-                    "and register with it on start-up; `copier update` brings the template's "
-                    "manifest client.")
+            return (
+                "Add `registry_url: str | None = None` to the settings class in "
+                f"`core/settings.py` (read from `{chora_project.env_prefix}REGISTRY_URL`) "
+                "and register with it on start-up; `copier update` brings the template's "
+                "manifest client."
+            )
         return ""
 
 
 CHECKS: tuple[type[ChoraCheck], ...] = (RG001, RG002)
-

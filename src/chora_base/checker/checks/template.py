@@ -57,24 +57,32 @@ class TP001(_TP):
     "`.copier-answers.yml` records the template source, version and tier"
 
     tier = "essential"
-    rationale = ("The answers file is how `copier update` finds the template and how this "
-                 "checker knows which tier the project claims.")
+    rationale = (
+        "The answers file is how `copier update` finds the template and how this "
+        "checker knows which tier the project claims."
+    )
 
     def check(self, chora_project: ProjectInfo) -> str:
         p = chora_project
         if p.answers_error:
             return f"{p.answers_error}. Restore it from git history or re-run `copier copy`."
         if not (p.root / ANSWERS_FILE).is_file():
-            return (f"There is no `{ANSWERS_FILE}`. Render the project with "
-                    "`copier copy <chora-base> <dest>` (or, for an existing repository, "
-                    "`copier copy` over it and merge) so that updates and tier checks work.")
+            return (
+                f"There is no `{ANSWERS_FILE}`. Render the project with "
+                "`copier copy <chora-base> <dest>` (or, for an existing repository, "
+                "`copier copy` over it and merge) so that updates and tier checks work."
+            )
         missing = [k for k in ("_src_path", "_commit", "tier") if not p.answers.get(k)]
         if missing:
-            return (f"`{ANSWERS_FILE}` lacks {', '.join(f'`{m}`' for m in missing)}. Do not edit "
-                    "this file by hand; re-render with `copier copy --vcs-ref <tag>`.")
+            return (
+                f"`{ANSWERS_FILE}` lacks {', '.join(f'`{m}`' for m in missing)}. Do not edit "
+                "this file by hand; re-render with `copier copy --vcs-ref <tag>`."
+            )
         if p.declared_tier is None:
-            return (f"`tier: {p.answers.get('tier')}` is not one of {', '.join(TIERS)}. "
-                    "Fix it with `copier update --data tier=<tier>`.")
+            return (
+                f"`tier: {p.answers.get('tier')}` is not one of {', '.join(TIERS)}. "
+                "Fix it with `copier update --data tier=<tier>`."
+            )
         return ""
 
 
@@ -90,8 +98,10 @@ class TP002(_TP):
             return "Add a `README.md` with usage of the CLI, REST API and Python API."
         missing = [word for word in ("CLI", "REST", "Python") if word.lower() not in text.lower()]
         if missing:
-            return (f"README.md does not mention {', '.join(missing)}. Document each interface "
-                    "with a runnable example (the template's README has one per interface).")
+            return (
+                f"README.md does not mention {', '.join(missing)}. Document each interface "
+                "with a runnable example (the template's README has one per interface)."
+            )
         return ""
 
 
@@ -99,15 +109,18 @@ class TP003(_TP):
     "AGENTS.md tells AI agents how to use this server"
 
     tier = "essential"
-    rationale = ("Agents discover how to call a server from AGENTS.md; without it they guess "
-                 "commands and error handling.")
+    rationale = (
+        "Agents discover how to call a server from AGENTS.md; without it they guess commands and error handling."
+    )
 
     def check(self, chora_project: ProjectInfo) -> str:
         text = chora_project.read_text("AGENTS.md")
         if text is None:
-            return ("`AGENTS.md` is missing. Restore it (`git checkout -- AGENTS.md`) or re-render "
-                    "it from the template with `copier update`; it tells agents which "
-                    "operations exist and how errors are reported.")
+            return (
+                "`AGENTS.md` is missing. Restore it (`git checkout -- AGENTS.md`) or re-render "
+                "it from the template with `copier update`; it tells agents which "
+                "operations exist and how errors are reported."
+            )
         if len(text.strip()) < 40:
             return "`AGENTS.md` is empty. Describe the operations, interfaces and error codes."
         return ""
@@ -139,13 +152,17 @@ class TP005(_TP):
     def check(self, chora_project: ProjectInfo) -> str:
         flows = _workflows(chora_project)
         if not flows:
-            return ("There is no workflow in `.github/workflows/`. Add `ci.yml` running "
-                    "`ruff check`, `pytest` and `chora-base check .`.")
+            return (
+                "There is no workflow in `.github/workflows/`. Add `ci.yml` running "
+                "`ruff check`, `pytest` and `chora-base check .`."
+            )
         commands = "\n".join(_run_lines(t) for t in flows.values())
         missing = [tool for tool in ("ruff", "pytest") if tool not in commands]
         if missing:
-            return (f"No workflow step runs {' or '.join(missing)}. Add `run:` steps for "
-                    "`ruff check .` and `pytest` to `.github/workflows/ci.yml`.")
+            return (
+                f"No workflow step runs {' or '.join(missing)}. Add `run:` steps for "
+                "`ruff check .` and `pytest` to `.github/workflows/ci.yml`."
+            )
         return ""
 
 
@@ -154,15 +171,16 @@ class TP006(_TP):
 
     tier = "essential"
     requires = frozenset({"TP005"})
-    rationale = ("A project is judged by the rules of the template version it was rendered "
-                 "from, on every push.")
+    rationale = "A project is judged by the rules of the template version it was rendered from, on every push."
 
     def check(self, chora_project: ProjectInfo) -> str:
         commands = "\n".join(_run_lines(t) for t in _workflows(chora_project).values())
         if not re.search(r"chora-base\s+check", commands):
-            return ("No workflow step runs `chora-base check`. Add a step: "
-                    '`uvx --from "git+<_src_path>@<_commit>" chora-base check .` (values from '
-                    "`.copier-answers.yml`).")
+            return (
+                "No workflow step runs `chora-base check`. Add a step: "
+                '`uvx --from "git+<_src_path>@<_commit>" chora-base check .` (values from '
+                "`.copier-answers.yml`)."
+            )
         return ""
 
 
@@ -170,16 +188,20 @@ class TP007(_TP):
     "The template's generic tests (parity, journey, bad input, CLI start-up) are present"
 
     tier = "essential"
-    rationale = ("These tests prove every interface behaves the same; they are generic over "
-                 "the operation table, so they stay valid as the domain changes.")
+    rationale = (
+        "These tests prove every interface behaves the same; they are generic over "
+        "the operation table, so they stay valid as the domain changes."
+    )
 
     def check(self, chora_project: ProjectInfo) -> str:
         tests = chora_project.root / "tests"
         wanted = ["test_parity.py", "test_journey.py", "test_bad_input.py", "test_cli_startup.py"]
         missing = [name for name in wanted if not (tests / name).is_file()]
         if missing:
-            return (f"Missing {', '.join(f'`tests/{m}`' for m in missing)}. Restore them with "
-                    "`copier update` (they are template-owned; do not delete them).")
+            return (
+                f"Missing {', '.join(f'`tests/{m}`' for m in missing)}. Restore them with "
+                "`copier update` (they are template-owned; do not delete them)."
+            )
         return ""
 
 
@@ -192,12 +214,10 @@ class TP008(_TP):
     def check(self, chora_project: ProjectInfo) -> str:
         text = chora_project.read_text(".pre-commit-config.yaml")
         if text is None:
-            return ("Add `.pre-commit-config.yaml` with the ruff hooks. "
-                    + upgrade_hint("recommended"))
+            return "Add `.pre-commit-config.yaml` with the ruff hooks. " + upgrade_hint("recommended")
         if "ruff" not in text:
             return "`.pre-commit-config.yaml` has no ruff hook; add `ruff` and `ruff-format`."
         return ""
 
 
 CHECKS: tuple[type[ChoraCheck], ...] = (TP001, TP002, TP003, TP004, TP005, TP006, TP007, TP008)
-
