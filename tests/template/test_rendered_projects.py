@@ -22,14 +22,20 @@ def _files(project: Path) -> set[str]:
     }
 
 
+def _assert_lint_clean(project: Path) -> None:
+    """The project's own CI lint step: ruff's rules and ruff's formatting, as rendered."""
+    for args in (["check"], ["format", "--check"]):
+        proc = run_in(project, "ruff", *args, ".", "--no-cache")
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
 @pytest.mark.parametrize("tier", TIERS)
 def test_tier_passes_its_own_tests_and_lint(tier: str, rendered_project: Callable[[str], Path]) -> None:
     project = rendered_project(tier)
     tests = run_in(project, "pytest", "-q", "-p", "no:cacheprovider")
     assert tests.returncode == 0, tests.stdout[-4000:] + tests.stderr[-2000:]
     assert " passed" in tests.stdout and " skipped" not in tests.stdout, tests.stdout[-500:]
-    lint = run_in(project, "ruff", "check", ".", "--no-cache")
-    assert lint.returncode == 0, lint.stdout
+    _assert_lint_clean(project)
 
 
 @pytest.mark.parametrize("tier", TIERS)
@@ -61,7 +67,7 @@ def test_other_answers_render_and_pass(tmp_path: Path) -> None:
     install(project)
     tests = run_in(project, "pytest", "-q", "-p", "no:cacheprovider")
     assert tests.returncode == 0, tests.stdout[-4000:] + tests.stderr[-2000:]
-    assert run_in(project, "ruff", "check", ".", "--no-cache").returncode == 0
+    _assert_lint_clean(project)
 
 
 def test_python_version_answer_sets_requires_python(tmp_path: Path) -> None:

@@ -43,8 +43,9 @@ class SqliteNoteRepository:
 
     @staticmethod
     def _note(row: sqlite3.Row) -> Note:
-        return Note(slug=row["slug"], title=row["title"], body=row["body"],
-                    tags=json.loads(row["tags"]), version=row["version"])
+        return Note(
+            slug=row["slug"], title=row["title"], body=row["body"], tags=json.loads(row["tags"]), version=row["version"]
+        )
 
     def get(self, slug: str) -> Note | None:
         row = self._conn().execute("SELECT * FROM notes WHERE slug = ?", (slug,)).fetchone()
@@ -61,10 +62,8 @@ class SqliteNoteRepository:
     def replace(self, note: Note, expected_version: int) -> bool:
         with transaction(self._conn(), write=True) as conn:
             cur = conn.execute(
-                "UPDATE notes SET title = ?, body = ?, tags = ?, version = ?"
-                " WHERE slug = ? AND version = ?",
-                (note.title, note.body, json.dumps(note.tags), note.version, note.slug,
-                 expected_version),
+                "UPDATE notes SET title = ?, body = ?, tags = ?, version = ? WHERE slug = ? AND version = ?",
+                (note.title, note.body, json.dumps(note.tags), note.version, note.slug, expected_version),
             )
             return cur.rowcount == 1
 
@@ -77,8 +76,9 @@ class SqliteNoteRepository:
             return self._note(row)
 
     def list(self, tag: str | None, limit: int, offset: int) -> tuple[list[Note], int]:
-        where, args = ("", ()) if tag is None else (
-            "WHERE EXISTS (SELECT 1 FROM json_each(notes.tags) WHERE value = ?)", (tag,))
+        where, args = (
+            ("", ()) if tag is None else ("WHERE EXISTS (SELECT 1 FROM json_each(notes.tags) WHERE value = ?)", (tag,))
+        )
         conn = self._conn()
         total = conn.execute(f"SELECT COUNT(*) FROM notes {where}", args).fetchone()[0]
         rows = conn.execute(
