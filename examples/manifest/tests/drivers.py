@@ -90,8 +90,13 @@ class CliProcessDriver(CliDriver):
     name = "cli-process"
 
     def call(self, name: str, raw: dict[str, Any]) -> Outcome:
-        proc = subprocess.run([CLI_PROGRAM, *cli_args(op_named(name), raw)], capture_output=True,
-                              text=True, env={**os.environ, **self.env}, timeout=60)
+        proc = subprocess.run(
+            [CLI_PROGRAM, *cli_args(op_named(name), raw)],
+            capture_output=True,
+            text=True,
+            env={**os.environ, **self.env},
+            timeout=60,
+        )
         assert "Traceback" not in proc.stderr, proc.stderr
         return cli_outcome(proc.returncode, proc.stdout)
 
@@ -174,8 +179,9 @@ def free_port() -> int:
 def running_server(settings: Settings) -> Iterator[str]:
     """A real uvicorn server on loopback in a background thread; yields its base URL."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port,
-                                           log_level="warning", lifespan="on"))
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20

@@ -43,19 +43,20 @@ def test_rest_rejects_bad_input(server_url: str, stored: Any, settings: Any) -> 
     assert body_ops, "the table needs at least one operation with a body"
     for op in body_ops:
         path = op.path.format(**{p: "x" for p in op.path_params})
-        _problem(http.request(op.method, path, content=b"{not json",
-                              headers={"content-type": "application/json"}), 422, "validation_error")
+        _problem(
+            http.request(op.method, path, content=b"{not json", headers={"content-type": "application/json"}),
+            422,
+            "validation_error",
+        )
         _problem(http.request(op.method, path, content=b"[1, 2]"), 422, "validation_error")
         _problem(http.request(op.method, path, json={"__unknown__": 1}), 422, "validation_error")
         big = b'{"x": "' + b"a" * (settings.max_body_bytes + 10) + b'"}'
         _problem(http.request(op.method, path, content=big), 413, "payload_too_large")
     for op in OPERATIONS:  # wrong types in the query string
-        ints = [n for n, f in op.input_model.model_fields.items()
-                if f.annotation is int and n not in op.path_params]
+        ints = [n for n, f in op.input_model.model_fields.items() if f.annotation is int and n not in op.path_params]
         if not op.has_body and ints:
             path = op.path.format(**{p: "x" for p in op.path_params})
-            _problem(http.request(op.method, path, params={ints[0]: "many"}), 422,
-                     "validation_error")
+            _problem(http.request(op.method, path, params={ints[0]: "many"}), 422, "validation_error")
     _problem(http.get("/no-such-operation"), 404, "unknown_operation")
     first = OPERATIONS[0]
     taken = {op.method for op in OPERATIONS if op.path == first.path}
@@ -83,8 +84,7 @@ def test_cli_rejects_bad_input(settings: Any, stored: Any) -> None:
     before = stored()
     env = {f"{ENV_PREFIX}DATA_DIR": str(settings.data_dir), "PATH": ""}
     for args in _bad_cli_calls():
-        proc = subprocess.run([CLI_PROGRAM, *args], capture_output=True, text=True, env=env,
-                              timeout=60)
+        proc = subprocess.run([CLI_PROGRAM, *args], capture_output=True, text=True, env=env, timeout=60)
         assert proc.returncode == 2, (args, proc.stdout, proc.stderr)
         assert proc.stderr.strip() and "Traceback" not in proc.stderr
     assert stored() == before

@@ -21,8 +21,13 @@ print("HEAVY:" + ",".join(heavy))
 
 @pytest.mark.parametrize("args", [["--help"], ["list-notes", "--json"]])
 def test_cli_start_up_stays_light(args: list[str], tmp_path: object) -> None:
-    proc = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True,
-                          env={"MANIFEST_DATA_DIR": str(tmp_path)}, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE, *args],
+        capture_output=True,
+        text=True,
+        env={"MANIFEST_DATA_DIR": str(tmp_path)},
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().splitlines()[-1] == "HEAVY:", proc.stdout
 
@@ -32,8 +37,13 @@ def test_help_lists_every_operation_without_loading_the_domain(tmp_path: object)
 
     probe = PROBE.replace('"httpx"}', '"httpx", "pydantic"}')
     for _ in range(2):  # the first run may build the command index, the second must reuse it
-        proc = subprocess.run([sys.executable, "-c", probe, "--help"], capture_output=True, text=True,
-                              env={"MANIFEST_DATA_DIR": str(tmp_path)}, timeout=60)
+        proc = subprocess.run(
+            [sys.executable, "-c", probe, "--help"],
+            capture_output=True,
+            text=True,
+            env={"MANIFEST_DATA_DIR": str(tmp_path)},
+            timeout=60,
+        )
         assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().splitlines()[-1] == "HEAVY:", proc.stdout
     for op in OPERATIONS:

@@ -274,10 +274,8 @@ def _op(name: str):
         ({"name": "Bad Name", "instance_id": "a"}, "name"),
         ({"name": "ok", "instance_id": "a b"}, "instance_id"),
         ({"name": "ok", "instance_id": "a", "tags": [f"t{i}" for i in range(40)]}, "tags"),
-        ({"name": "ok", "instance_id": "a", "metadata": {f"k{i}": "v" for i in range(40)}},
-         "metadata"),
-        ({"name": "ok", "instance_id": "a", "metadata": {f"k{i}": "v" * 900 for i in range(12)}},
-         "metadata"),
+        ({"name": "ok", "instance_id": "a", "metadata": {f"k{i}": "v" for i in range(40)}}, "metadata"),
+        ({"name": "ok", "instance_id": "a", "metadata": {f"k{i}": "v" * 900 for i in range(12)}}, "metadata"),
         ({"name": "ok", "instance_id": "a", "interfaces": {"grpc": "x"}}, "interfaces"),
         ({"name": "ok", "instance_id": "a", "version": "v" * 100}, "version"),
     ],
@@ -295,9 +293,18 @@ def test_bounds_are_refused_with_the_field_named(make, raw, field):
 def test_cli_style_text_values_are_accepted(make):
     svc = make()
     op = _op("register")
-    record = op.call(svc, op.parse({"name": "ok", "instance_id": "a", "tags": "a,b",
-                                    "interfaces": '{"rest": "http://h:1"}',
-                                    "metadata": '{"k": "v"}'}))
+    record = op.call(
+        svc,
+        op.parse(
+            {
+                "name": "ok",
+                "instance_id": "a",
+                "tags": "a,b",
+                "interfaces": '{"rest": "http://h:1"}',
+                "metadata": '{"k": "v"}',
+            }
+        ),
+    )
     assert record.tags == ["a", "b"] and record.interfaces.rest == "http://h:1"
 
 

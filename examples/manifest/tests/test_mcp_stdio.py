@@ -15,8 +15,8 @@ from manifest.core.settings import ENV_PREFIX
 
 def test_stdio_round_trip(settings: Any) -> None:
     params = StdioServerParameters(
-        command=CLI_PROGRAM, args=["mcp"],
-        env={**os.environ, f"{ENV_PREFIX}DATA_DIR": str(settings.data_dir)})
+        command=CLI_PROGRAM, args=["mcp"], env={**os.environ, f"{ENV_PREFIX}DATA_DIR": str(settings.data_dir)}
+    )
     first = next(op for op in OPERATIONS if any(ex.error is None for ex in op.examples))
     example = next(ex for ex in first.examples if ex.error is None)
 

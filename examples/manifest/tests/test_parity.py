@@ -30,8 +30,7 @@ def test_every_operation_has_examples() -> None:
 def test_native_api_meets_the_declared_examples(settings: Any) -> None:
     outcomes = replay(NativeDriver(settings))
     for (kind, value), code in zip(outcomes, expected_codes(), strict=True):
-        assert (kind, value if kind == "error" else None) == (
-            ("error", code) if code else ("ok", None))
+        assert (kind, value if kind == "error" else None) == (("error", code) if code else ("ok", None))
 
 
 @pytest.mark.parametrize("interface", INTERFACES)

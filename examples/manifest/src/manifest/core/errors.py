@@ -109,8 +109,11 @@ class RemoteError(DomainError):
 def validation_failed(errors: list[dict[str, Any]]) -> ValidationFailed:
     """Turn pydantic-style error dicts into one ValidationFailed, the same on every interface."""
     cleaned = [
-        {"loc": [str(part) for part in err.get("loc", ())], "msg": str(err.get("msg", "")),
-         "type": str(err.get("type", "value_error"))}
+        {
+            "loc": [str(part) for part in err.get("loc", ())],
+            "msg": str(err.get("msg", "")),
+            "type": str(err.get("type", "value_error")),
+        }
         for err in errors
     ]
     parts = [f"{'.'.join(e['loc']) or 'input'}: {e['msg']}" for e in cleaned]

@@ -211,11 +211,7 @@ class ManifestClient:
 
     def lookup_url(self, name: str, interface: str = "rest") -> str | None:
         """One endpoint of an ``up`` instance of ``name`` (chosen at random), or None."""
-        endpoints = [
-            r["interfaces"][interface]
-            for r in self.lookup(name)
-            if r.get("interfaces", {}).get(interface)
-        ]
+        endpoints = [r["interfaces"][interface] for r in self.lookup(name) if r.get("interfaces", {}).get(interface)]
         return random.choice(endpoints) if endpoints else None
 
 

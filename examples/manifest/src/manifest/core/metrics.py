@@ -5,11 +5,11 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
 REGISTRY = CollectorRegistry()
-CALLS = Counter(
-    "operation_calls", "Operation calls", ["operation", "interface", "outcome"], registry=REGISTRY
-)
+CALLS = Counter("operation_calls", "Operation calls", ["operation", "interface", "outcome"], registry=REGISTRY)
 LATENCY = Histogram(
-    "operation_duration_seconds", "Operation latency", ["operation", "interface"],
+    "operation_duration_seconds",
+    "Operation latency",
+    ["operation", "interface"],
     registry=REGISTRY,
 )
 

@@ -19,9 +19,7 @@ log = logging.getLogger("manifest.operations")
 observers: list[Callable[[str, str, str, float], None]] = []
 
 
-def run_operation(
-    op: Operation, service: Any, raw: Mapping[str, Any], interface: str
-) -> BaseModel:
+def run_operation(op: Operation, service: Any, raw: Mapping[str, Any], interface: str) -> BaseModel:
     """Validate ``raw``, call the service and record the outcome.
 
     Unexpected exceptions are logged with their traceback here and surface to callers only as
@@ -46,6 +44,10 @@ def run_operation(
         log.log(
             logging.DEBUG if outcome == "ok" else logging.INFO,
             "operation finished",
-            extra={"operation": op.name, "interface": interface, "outcome": outcome,
-                   "duration_ms": round(elapsed * 1000, 3)},
+            extra={
+                "operation": op.name,
+                "interface": interface,
+                "outcome": outcome,
+                "duration_ms": round(elapsed * 1000, 3),
+            },
         )

@@ -29,8 +29,11 @@ class EnvSettings(BaseModel):
     @classmethod
     def _from_environment(cls, data: Any) -> Any:
         prefix = cls.env_prefix.upper()
-        env = {key[len(prefix):].lower(): value for key, value in os.environ.items()
-               if key.upper().startswith(prefix) and value != ""}
+        env = {
+            key[len(prefix) :].lower(): value
+            for key, value in os.environ.items()
+            if key.upper().startswith(prefix) and value != ""
+        }
         return {**env, **data} if isinstance(data, dict) else data
 
 

@@ -203,9 +203,7 @@ class EtcdRepository:
             found.add((name, instance_id))
         return found
 
-    def apply(
-        self, puts: Sequence[Instance], deletes: Sequence[Key], base: int, revision: int
-    ) -> None:
+    def apply(self, puts: Sequence[Instance], deletes: Sequence[Key], base: int, revision: int) -> None:
         ops: list[dict[str, Any]] = []
         new_leases: dict[Key, int] = {}
         for record in puts:

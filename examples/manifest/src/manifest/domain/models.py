@@ -25,9 +25,7 @@ MAX_ENDPOINT = 512
 def _metadata_total(value: dict[str, str]) -> dict[str, str]:
     size = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
     if size > MAX_METADATA_BYTES:
-        raise ValueError(
-            f"metadata is {size} bytes once encoded; the limit is {MAX_METADATA_BYTES} bytes"
-        )
+        raise ValueError(f"metadata is {size} bytes once encoded; the limit is {MAX_METADATA_BYTES} bytes")
     return value
 
 
@@ -37,9 +35,7 @@ def _json_object(value: object) -> object:
         try:
             return json.loads(value)
         except ValueError:
-            raise ValueError(
-                'expected a JSON object, e.g. \'{"rest": "<base URL>"}\''
-            ) from None
+            raise ValueError('expected a JSON object, e.g. \'{"rest": "<base URL>"}\'') from None
     return value
 
 
@@ -76,9 +72,7 @@ InstanceId = Annotated[
 ]
 Version = Annotated[str, Field(min_length=1, max_length=64, examples=["1.2.0"])]
 Tag = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[^\s,]+$")]
-Tags = Annotated[
-    list[Tag], Field(max_length=MAX_TAGS), AfterValidator(_unique), BeforeValidator(_text_list)
-]
+Tags = Annotated[list[Tag], Field(max_length=MAX_TAGS), AfterValidator(_unique), BeforeValidator(_text_list)]
 Dependencies = Annotated[
     list[ServiceName],
     Field(max_length=MAX_DEPENDENCIES),
@@ -141,9 +135,7 @@ class InstanceList(BaseModel):
     """Instances matching a lookup, with the registry revision they reflect."""
 
     index: int = Field(description="Registry revision the answer reflects (use it to watch).")
-    self_preservation: bool = Field(
-        description="True while the registry defers removals after a mass expiry."
-    )
+    self_preservation: bool = Field(description="True while the registry defers removals after a mass expiry.")
     instances: list[Instance]
 
 
@@ -177,9 +169,7 @@ class Event(BaseModel):
     name: str
     instance_id: str
     status: Status | None = Field(default=None, description="Status after the change.")
-    instance: Instance | None = Field(
-        default=None, description="The record after the change (absent once removed)."
-    )
+    instance: Instance | None = Field(default=None, description="The record after the change (absent once removed).")
 
 
 class WatchResult(BaseModel):

@@ -30,9 +30,7 @@ class Repository(Protocol):
         """Return the stored revision and every stored record."""
         ...
 
-    def apply(
-        self, puts: Sequence[Instance], deletes: Sequence[Key], base: int, revision: int
-    ) -> None:
+    def apply(self, puts: Sequence[Instance], deletes: Sequence[Key], base: int, revision: int) -> None:
         """Atomically store ``puts``, remove ``deletes`` and move the revision base -> revision.
 
         Raises StaleRevision when the stored revision is not ``base``; raises
@@ -72,9 +70,7 @@ class SQLiteRepository:
         if synchronous.upper() not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
             raise ValueError(f"unknown SQLite synchronous mode {synchronous!r}")
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(
-            str(self.path), isolation_level=None, check_same_thread=False, timeout=10
-        )
+        self._db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False, timeout=10)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(f"PRAGMA synchronous={synchronous.upper()}")
         self._db.execute("PRAGMA busy_timeout=10000")
@@ -88,25 +84,19 @@ class SQLiteRepository:
         with self._lock:
             self._db.execute("BEGIN")
             try:
-                revision = int(
-                    self._db.execute("SELECT value FROM meta WHERE key='revision'").fetchone()[0]
-                )
+                revision = int(self._db.execute("SELECT value FROM meta WHERE key='revision'").fetchone()[0])
                 rows = self._db.execute("SELECT record FROM instances").fetchall()
             finally:
                 self._db.execute("COMMIT")
             self._data_version = self._version()
         return revision, [Instance.model_validate_json(row[0]) for row in rows]
 
-    def apply(
-        self, puts: Sequence[Instance], deletes: Sequence[Key], base: int, revision: int
-    ) -> None:
+    def apply(self, puts: Sequence[Instance], deletes: Sequence[Key], base: int, revision: int) -> None:
         with self._lock:
             db = self._db
             db.execute("BEGIN IMMEDIATE")
             try:
-                stored = int(
-                    db.execute("SELECT value FROM meta WHERE key='revision'").fetchone()[0]
-                )
+                stored = int(db.execute("SELECT value FROM meta WHERE key='revision'").fetchone()[0])
                 if stored != base:
                     raise StaleRevision(f"store is at revision {stored}, expected {base}")
                 if puts:
@@ -116,9 +106,7 @@ class SQLiteRepository:
                         [(r.name, r.instance_id, r.model_dump_json()) for r in puts],
                     )
                 if deletes:
-                    db.executemany(
-                        "DELETE FROM instances WHERE name=? AND instance_id=?", list(deletes)
-                    )
+                    db.executemany("DELETE FROM instances WHERE name=? AND instance_id=?", list(deletes))
                 db.execute("UPDATE meta SET value=? WHERE key='revision'", (str(revision),))
             except BaseException:
                 db.execute("ROLLBACK")

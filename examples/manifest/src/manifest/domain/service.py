@@ -62,9 +62,7 @@ class RegistrySettings(EnvSettings):
     """Registry knobs, read from ``MANIFEST_*`` environment variables."""
 
     backend: Literal["sqlite", "etcd"] = "sqlite"
-    etcd_endpoints: str = Field(
-        default="http://127.0.0.1:2379", description="Comma-separated etcd client URLs."
-    )
+    etcd_endpoints: str = Field(default="http://127.0.0.1:2379", description="Comma-separated etcd client URLs.")
     etcd_prefix: str = "/manifest"
     sqlite_synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
     heartbeat_seconds: float = Field(default=5.0, gt=0)
@@ -129,14 +127,10 @@ class Service:
             from .etcd import EtcdRepository
 
             endpoints = [e.strip() for e in config.etcd_endpoints.split(",") if e.strip()]
-            repo: Repository = EtcdRepository(
-                endpoints, prefix=config.etcd_prefix, ttl_seconds=config.ttl_seconds
-            )
+            repo: Repository = EtcdRepository(endpoints, prefix=config.etcd_prefix, ttl_seconds=config.ttl_seconds)
         else:
             data_dir = Path(getattr(settings, "data_dir", None) or ".")
-            repo = SQLiteRepository(
-                data_dir / "manifest.sqlite3", synchronous=config.sqlite_synchronous
-            )
+            repo = SQLiteRepository(data_dir / "manifest.sqlite3", synchronous=config.sqlite_synchronous)
         service = cls(repo, config)
         service.start()
         expose_metrics(service)
@@ -210,9 +204,7 @@ class Service:
         if self._repo.changed_elsewhere():
             self._load()
 
-    def _commit(
-        self, changes: list[tuple[EventType, Instance | None, Key]], deletes: list[Key]
-    ) -> list[Event]:
+    def _commit(self, changes: list[tuple[EventType, Instance | None, Key]], deletes: list[Key]) -> list[Event]:
         """Persist a batch, then apply it to memory and publish its events. Lock held."""
         base = self._revision
         events: list[Event] = []
@@ -266,9 +258,7 @@ class Service:
     def _get(self, name: str, instance_id: str) -> Instance:
         record = self._records.get((name, instance_id))
         if record is None:
-            raise InstanceNotFound(
-                f"no instance {instance_id!r} of {name!r} is registered; register it first"
-            )
+            raise InstanceNotFound(f"no instance {instance_id!r} of {name!r} is registered; register it first")
         return record
 
     def _view(self, record: Instance) -> Instance:
@@ -327,9 +317,7 @@ class Service:
                 )
                 self._commit([("registered", record, key)], [])
             else:
-                update: dict[str, Any] = {
-                    k: v for k, v in fields.items() if getattr(current, k) != v
-                }
+                update: dict[str, Any] = {k: v for k, v in fields.items() if getattr(current, k) != v}
                 if current.status != "up" or current.reported_status != "up":
                     update |= {
                         "status": "up",
@@ -480,9 +468,7 @@ class Service:
             if not found:
                 raise ServiceNotFound(f"no instance of {name!r} is registered")
             found.sort(key=lambda r: r.instance_id)
-            return InstanceList(
-                index=self._revision, self_preservation=self.self_preservation, instances=found
-            )
+            return InstanceList(index=self._revision, self_preservation=self.self_preservation, instances=found)
 
     def list(
         self,
@@ -506,9 +492,7 @@ class Service:
                 and (name is None or r.name == name)
             ]
             found.sort(key=lambda r: (r.name, r.instance_id))
-            return InstanceList(
-                index=self._revision, self_preservation=self.self_preservation, instances=found
-            )
+            return InstanceList(index=self._revision, self_preservation=self.self_preservation, instances=found)
 
     def watch(
         self,
@@ -576,14 +560,12 @@ class Service:
             if (
                 cfg.self_preservation
                 and not self.self_preservation
-                and lapsing_up
-                >= max(cfg.self_preservation_min, math.ceil(cfg.self_preservation_ratio * up_count))
+                and lapsing_up >= max(cfg.self_preservation_min, math.ceil(cfg.self_preservation_ratio * up_count))
             ):
                 self.self_preservation = True
                 self._removal_tokens = 0.0
                 log.warning(
-                    "self-preservation on: %d of %d up instances lapsed in one sweep; "
-                    "removals deferred",
+                    "self-preservation on: %d of %d up instances lapsed in one sweep; removals deferred",
                     lapsing_up,
                     up_count,
                 )
@@ -611,9 +593,7 @@ class Service:
             )
             if self.self_preservation:
                 # no bursts: removals trickle out at the configured rate
-                self._removal_tokens = min(
-                    self._removal_tokens + elapsed * cfg.removals_per_minute / 60.0, 1.0
-                )
+                self._removal_tokens = min(self._removal_tokens + elapsed * cfg.removals_per_minute / 60.0, 1.0)
                 allowed = int(self._removal_tokens)
                 due = due[:allowed]
                 self._removal_tokens -= len(due)
@@ -687,15 +667,11 @@ def expose_metrics(service: Service) -> None:
             svc = ref() if ref else None
             if svc is None:
                 return
-            by_status = GaugeMetricFamily(
-                "manifest_instances", "Registered instances by status", labels=["status"]
-            )
+            by_status = GaugeMetricFamily("manifest_instances", "Registered instances by status", labels=["status"])
             for status, count in svc.counts().items():
                 by_status.add_metric([status], count)
             yield by_status
-            yield CounterMetricFamily(
-                "manifest_heartbeats", "Heartbeats received", value=svc.heartbeats_total
-            )
+            yield CounterMetricFamily("manifest_heartbeats", "Heartbeats received", value=svc.heartbeats_total)
             yield GaugeMetricFamily(
                 "manifest_heartbeats_per_second",
                 "Heartbeats per second over the last sweep interval",
@@ -706,9 +682,7 @@ def expose_metrics(service: Service) -> None:
                 "1 while removals are deferred after a mass expiry",
                 value=1.0 if svc.self_preservation else 0.0,
             )
-            yield CounterMetricFamily(
-                "manifest_removed", "Instances removed after the grace", value=svc.removed_total
-            )
+            yield CounterMetricFamily("manifest_removed", "Instances removed after the grace", value=svc.removed_total)
             yield GaugeMetricFamily("manifest_revision", "Registry revision", value=svc.revision)
 
     try:

@@ -84,7 +84,8 @@ class OperationGroup(TyperGroup):
         index = operation_index()
         rows = list(index.items()) + [
             (name, cmd.get_short_help_str(limit=formatter.width - 30))
-            for name, cmd in self.commands.items() if name not in index and not cmd.hidden
+            for name, cmd in self.commands.items()
+            if name not in index and not cmd.hidden
         ]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
@@ -99,8 +100,6 @@ app = typer.Typer(
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
 )
-
-
 
 
 def _is_bool(annotation: Any) -> bool:
@@ -161,12 +160,12 @@ def _command(op: Operation) -> Callable[..., None]:
             default: Any = typer.Argument(..., help=help_text, show_default=False)
             annotation: Any = str
         elif is_list(field.annotation):
-            default = typer.Option(None, f"--{name.replace('_', '-')}", help=help_text + " (repeatable)",
-                                   metavar="TEXT")
+            default = typer.Option(
+                None, f"--{name.replace('_', '-')}", help=help_text + " (repeatable)", metavar="TEXT"
+            )
             annotation = Optional[list[str]]  # noqa: UP045 - Typer reads this annotation at runtime
         elif is_structured(field.annotation):
-            default = typer.Option(None, f"--{name.replace('_', '-')}", help=help_text + " (JSON)",
-                                   metavar="JSON")
+            default = typer.Option(None, f"--{name.replace('_', '-')}", help=help_text + " (JSON)", metavar="JSON")
             annotation = Optional[str]  # noqa: UP045
             structured.add(name)
         elif _is_bool(field.annotation):
@@ -174,18 +173,36 @@ def _command(op: Operation) -> Callable[..., None]:
             default = typer.Option(None, f"--{flag}/--no-{flag}", help=help_text)
             annotation = Optional[bool]  # noqa: UP045
         else:
-            default = typer.Option(None, f"--{name.replace('_', '-')}", help=help_text,
-                                   metavar=getattr(field.annotation, "__name__", "TEXT").upper())
+            default = typer.Option(
+                None,
+                f"--{name.replace('_', '-')}",
+                help=help_text,
+                metavar=getattr(field.annotation, "__name__", "TEXT").upper(),
+            )
             annotation = Optional[str]  # noqa: UP045
-        params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY,
-                                        default=default, annotation=annotation))
-    params.append(inspect.Parameter(
-        "as_json", inspect.Parameter.KEYWORD_ONLY, annotation=bool,
-        default=typer.Option(False, "--json", help="Print JSON instead of text")))
-    params.append(inspect.Parameter(
-        "url", inspect.Parameter.KEYWORD_ONLY, annotation=Optional[str],  # noqa: UP045
-        default=typer.Option(None, "--url", envvar=URL_ENV, metavar="URL",
-                             help="Act on a running server at this URL instead of the local store")))
+        params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation))
+    params.append(
+        inspect.Parameter(
+            "as_json",
+            inspect.Parameter.KEYWORD_ONLY,
+            annotation=bool,
+            default=typer.Option(False, "--json", help="Print JSON instead of text"),
+        )
+    )
+    params.append(
+        inspect.Parameter(
+            "url",
+            inspect.Parameter.KEYWORD_ONLY,
+            annotation=Optional[str],  # noqa: UP045
+            default=typer.Option(
+                None,
+                "--url",
+                envvar=URL_ENV,
+                metavar="URL",
+                help="Act on a running server at this URL instead of the local store",
+            ),
+        )
+    )
 
     def command(**kwargs: Any) -> None:
         as_json = kwargs.pop("as_json")
@@ -223,8 +240,13 @@ def serve(
     from .rest import create_app
 
     settings = get_settings()
-    uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port,
-                log_level=settings.log_level.lower(), access_log=False)
+    uvicorn.run(
+        create_app(settings),
+        host=host or settings.host,
+        port=port or settings.port,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+    )
 
 
 @app.command()

@@ -25,12 +25,17 @@ API_PREFIX = "/v1"
 
 
 class Client:
-    def __init__(self, base_url: str, *, token: str | None = None, timeout: float = 10.0,
-                 transport: httpx.BaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        token: str | None = None,
+        timeout: float = 10.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
         token = token or os.environ.get("MANIFEST_API_TOKEN")
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self._http = httpx.Client(base_url=base_url.rstrip("/"), headers=headers,
-                                  timeout=timeout, transport=transport)
+        self._http = httpx.Client(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout, transport=transport)
 
     def __enter__(self) -> Client:
         return self
@@ -76,8 +81,7 @@ class Client:
         missing = [name for name in op.path_params if raw.get(name) is None]
         if missing:
             # Without its path parameters the route cannot be addressed at all.
-            raise validation_failed([{"loc": [n], "msg": "Field required", "type": "missing"}
-                                     for n in missing])
+            raise validation_failed([{"loc": [n], "msg": "Field required", "type": "missing"} for n in missing])
         path = op.path
         for name in op.path_params:
             path = path.replace("{" + name + "}", quote(str(raw.pop(name)), safe=""))

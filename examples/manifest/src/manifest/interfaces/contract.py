@@ -52,28 +52,41 @@ def _python(op: Operation, raw: dict[str, Any], target: str) -> str:
 
 
 def operation_reference() -> str:
-    lines = ["# Operations", "",
-             "Generated from the operation table by `python -m "
-             f"{PACKAGE}.interfaces.contract`; do not edit by hand.", ""]
+    lines = [
+        "# Operations",
+        "",
+        f"Generated from the operation table by `python -m {PACKAGE}.interfaces.contract`; do not edit by hand.",
+        "",
+    ]
     for op in OPERATIONS:
         example = next((ex for ex in op.examples if ex.error is None), None)
         raw = dict(example.input) if example else {}
         errors = ", ".join(f"`{e.code}`" for e in op.errors) or "none besides `validation_error`"
         lines += [
-            f"## `{op.name}`", "", op.description, "",
+            f"## `{op.name}`",
+            "",
+            op.description,
+            "",
             f"- REST: `{op.method} {API_PREFIX}{op.path}`",
             f"- read-only: {'yes' if op.read_only else 'no'}; destructive: {'yes' if op.destructive else 'no'}",
-            f"- errors: {errors}", "",
-            "```bash", _cli(op, raw), _curl(op, raw), "```", "",
+            f"- errors: {errors}",
+            "",
+            "```bash",
+            _cli(op, raw),
+            _curl(op, raw),
+            "```",
+            "",
             "```python",
             f"from {PACKAGE} import Service, get_settings",
             _python(op, raw, "Service.from_settings(get_settings())"),
             f"from {PACKAGE}.interfaces.client import Client",
             _python(op, raw, 'Client("http://127.0.0.1:8000")'),
-            "```", "",
+            "```",
+            "",
             "```json",
             json.dumps({"method": "tools/call", "params": {"name": op.name, "arguments": raw}}),
-            "```", "",
+            "```",
+            "",
         ]
     return "\n".join(lines)
 

@@ -34,16 +34,20 @@ def tool_for(op: Operation) -> types.Tool:
         input_schema=op.input_model.model_json_schema(),
         output_schema=op.output_model.model_json_schema(),
         annotations=types.ToolAnnotations(
-            title=op.summary, read_only_hint=op.read_only, destructive_hint=op.destructive,
-            idempotent_hint=op.read_only, open_world_hint=False),
+            title=op.summary,
+            read_only_hint=op.read_only,
+            destructive_hint=op.destructive,
+            idempotent_hint=op.read_only,
+            open_world_hint=False,
+        ),
     )
 
 
 def error_result(error: DomainError) -> types.CallToolResult:
     problem = error.to_problem(PROBLEM_TYPE)
     return types.CallToolResult(
-        content=[types.TextContent(type="text", text=json.dumps(problem))],
-        structured_content=problem, is_error=True)
+        content=[types.TextContent(type="text", text=json.dumps(problem))], structured_content=problem, is_error=True
+    )
 
 
 def create_mcp_server(service: Any, settings: Settings) -> Server[Any]:
@@ -71,12 +75,15 @@ def create_mcp_server(service: Any, settings: Settings) -> Server[Any]:
             return error_result(exc)
         data = result.model_dump(mode="json")
         return types.CallToolResult(
-            content=[types.TextContent(type="text", text=json.dumps(data))],
-            structured_content=data)
+            content=[types.TextContent(type="text", text=json.dumps(data))], structured_content=data
+        )
 
     return Server(
-        NAME, version=VERSION, instructions=DESCRIPTION,
-        on_list_tools=list_tools, on_call_tool=call_tool,
+        NAME,
+        version=VERSION,
+        instructions=DESCRIPTION,
+        on_list_tools=list_tools,
+        on_call_tool=call_tool,
     )
 
 

@@ -47,8 +47,12 @@ THREAD_LIMIT = 200
 
 
 def problem_response(error: DomainError, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse(error.to_problem(PROBLEM_TYPE), status_code=error.http_status,
-                        media_type="application/problem+json", headers=headers)
+    return JSONResponse(
+        error.to_problem(PROBLEM_TYPE),
+        status_code=error.http_status,
+        media_type="application/problem+json",
+        headers=headers,
+    )
 
 
 async def _read_input(op: Operation, request: Request, max_bytes: int) -> dict[str, Any]:
@@ -65,11 +69,11 @@ async def _read_input(op: Operation, request: Request, max_bytes: int) -> dict[s
             try:
                 data = json.loads(body)
             except ValueError as exc:
-                raise validation_failed([{"loc": ["body"], "msg": f"Malformed JSON: {exc}",
-                                          "type": "json_invalid"}]) from None
+                raise validation_failed(
+                    [{"loc": ["body"], "msg": f"Malformed JSON: {exc}", "type": "json_invalid"}]
+                ) from None
             if not isinstance(data, dict):
-                raise validation_failed([{"loc": ["body"], "msg": "Expected a JSON object",
-                                          "type": "model_type"}])
+                raise validation_failed([{"loc": ["body"], "msg": "Expected a JSON object", "type": "model_type"}])
             raw.update(data)
     else:
         fields = op.input_model.model_fields
@@ -90,16 +94,17 @@ def _endpoint(op: Operation) -> Callable[[Request], Awaitable[Response]]:
             result = run_operation(op, state.service, raw, "rest")
         else:
             result = await run_in_threadpool(run_operation, op, state.service, raw, "rest")
-        return Response(result.model_dump_json(), status_code=op.status_code,
-                        media_type="application/json")
+        return Response(result.model_dump_json(), status_code=op.status_code, media_type="application/json")
 
     endpoint.__name__ = op.name
     return endpoint
 
 
 def _problem_ref(description: str) -> dict[str, Any]:
-    return {"description": description, "content": {
-        "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+    return {
+        "description": description,
+        "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
 
 
 def _route_docs(op: Operation, components: dict[str, Any]) -> dict[str, Any]:
@@ -108,27 +113,38 @@ def _route_docs(op: Operation, components: dict[str, Any]) -> dict[str, Any]:
     components.update(schema.pop("$defs", {}))
     props: dict[str, Any] = schema.get("properties", {})
     required = set(schema.get("required", []))
-    params = [{"name": n, "in": "path", "required": True, "schema": props[n]}
-              for n in op.path_params]
+    params = [{"name": n, "in": "path", "required": True, "schema": props[n]} for n in op.path_params]
     rest = {n: s for n, s in props.items() if n not in op.path_params}
     extra: dict[str, Any] = {}
     if op.has_body:
-        body = {"type": "object", "title": schema.get("title"), "properties": rest,
-                "required": sorted(required & rest.keys()), "additionalProperties": False}
+        body = {
+            "type": "object",
+            "title": schema.get("title"),
+            "properties": rest,
+            "required": sorted(required & rest.keys()),
+            "additionalProperties": False,
+        }
         extra["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
     else:
-        params += [{"name": n, "in": "query", "required": n in required, "schema": s}
-                   for n, s in rest.items()]
+        params += [{"name": n, "in": "query", "required": n in required, "schema": s} for n, s in rest.items()]
     extra["parameters"] = params
     return extra
 
 
 def _problem_schema() -> dict[str, Any]:
-    return {"type": "object", "title": "Problem", "required": ["type", "title", "status", "code"],
-            "properties": {"type": {"type": "string"}, "title": {"type": "string"},
-                           "status": {"type": "integer"}, "detail": {"type": "string"},
-                           "code": {"type": "string"},
-                           "errors": {"type": "array", "items": {"type": "object"}}}}
+    return {
+        "type": "object",
+        "title": "Problem",
+        "required": ["type", "title", "status", "code"],
+        "properties": {
+            "type": {"type": "string"},
+            "title": {"type": "string"},
+            "status": {"type": "integer"},
+            "detail": {"type": "string"},
+            "code": {"type": "string"},
+            "errors": {"type": "array", "items": {"type": "object"}},
+        },
+    }
 
 
 class RequestIdMiddleware:
@@ -166,10 +182,16 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        error = (UnknownOperation(f"No operation at {request.method} {request.url.path}")
-                 if exc.status_code in (404, 405) else DomainError(str(exc.detail)))
-        return JSONResponse(error.to_problem(PROBLEM_TYPE) | {"status": exc.status_code},
-                            status_code=exc.status_code, media_type="application/problem+json")
+        error = (
+            UnknownOperation(f"No operation at {request.method} {request.url.path}")
+            if exc.status_code in (404, 405)
+            else DomainError(str(exc.detail))
+        )
+        return JSONResponse(
+            error.to_problem(PROBLEM_TYPE) | {"status": exc.status_code},
+            status_code=exc.status_code,
+            media_type="application/problem+json",
+        )
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -206,8 +228,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if hasattr(service, "close"):
                 service.close()
 
-    app = FastAPI(title=NAME, version=VERSION, description=DESCRIPTION,
-                  lifespan=lifespan, docs_url="/docs", redoc_url=None)
+    app = FastAPI(
+        title=NAME, version=VERSION, description=DESCRIPTION, lifespan=lifespan, docs_url="/docs", redoc_url=None
+    )
     app.state.settings = settings
     app.state.service = service
 
@@ -217,13 +240,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if op.mutating:
             errors.add(Unauthorized)
         responses: dict[int | str, dict[str, Any]] = {
-            err.http_status: _problem_ref(err.title)
-            for err in sorted(errors, key=lambda e: e.http_status)
+            err.http_status: _problem_ref(err.title) for err in sorted(errors, key=lambda e: e.http_status)
         }
         app.add_api_route(
-            API_PREFIX + op.path, _endpoint(op), methods=[op.method], status_code=op.status_code,
-            response_model=op.output_model, summary=op.summary, description=op.description,
-            operation_id=op.name, responses=responses, openapi_extra=_route_docs(op, components),
+            API_PREFIX + op.path,
+            _endpoint(op),
+            methods=[op.method],
+            status_code=op.status_code,
+            response_model=op.output_model,
+            summary=op.summary,
+            description=op.description,
+            operation_id=op.name,
+            responses=responses,
+            openapi_extra=_route_docs(op, components),
             tags=["operations"],
         )
 
@@ -249,16 +278,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from mcp.server.streamable_http_manager import StreamableHTTPASGIApp
     from starlette.routing import Route
 
-    app.router.routes.append(Route("/mcp", StreamableHTTPASGIApp(mcp_sessions),
-                                   methods=["GET", "POST", "DELETE"]))
+    app.router.routes.append(Route("/mcp", StreamableHTTPASGIApp(mcp_sessions), methods=["GET", "POST", "DELETE"]))
     app.add_middleware(RequestIdMiddleware)
 
     _add_error_handlers(app)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            schema = get_openapi(title=app.title, version=app.version,
-                                 description=app.description, routes=app.routes)
+            schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
             schema.setdefault("components", {}).setdefault("schemas", {}).update(components)
             app.openapi_schema = schema
         return app.openapi_schema
