@@ -13,24 +13,34 @@ from .domain.service import Service
 
 OPERATIONS: tuple[Operation, ...] = (
     Operation(
-        Service.create_note, "POST", "/notes", status_code=201, errors=(NoteAlreadyExists,),
+        Service.create_note,
+        "POST",
+        "/notes",
+        status_code=201,
+        errors=(NoteAlreadyExists,),
         examples=(
-            Example({"slug": "groceries", "title": "Groceries", "body": "milk, eggs",
-                     "tags": ["home"]}),
+            Example({"slug": "groceries", "title": "Groceries", "body": "milk, eggs", "tags": ["home"]}),
             Example({"slug": "garden", "title": "Garden", "tags": ["home", "outside"]}),
             Example({"slug": "groceries", "title": "Twice"}, error="note_already_exists"),
             Example({"slug": "Not A Slug", "title": "Bad"}, error="validation_error"),
         ),
     ),
     Operation(
-        Service.get_note, "GET", "/notes/{slug}", read_only=True, errors=(NoteNotFound,),
+        Service.get_note,
+        "GET",
+        "/notes/{slug}",
+        read_only=True,
+        errors=(NoteNotFound,),
         examples=(
             Example({"slug": "groceries"}),
             Example({"slug": "missing"}, error="note_not_found"),
         ),
     ),
     Operation(
-        Service.list_notes, "GET", "/notes", read_only=True,
+        Service.list_notes,
+        "GET",
+        "/notes",
+        read_only=True,
         examples=(
             Example({}),
             Example({"tag": "outside"}),
@@ -38,16 +48,22 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
     ),
     Operation(
-        Service.update_note, "PATCH", "/notes/{slug}", errors=(NoteNotFound, VersionConflict),
+        Service.update_note,
+        "PATCH",
+        "/notes/{slug}",
+        errors=(NoteNotFound, VersionConflict),
         examples=(
             Example({"slug": "groceries", "body": "milk, eggs, bread", "expected_version": 1}),
-            Example({"slug": "groceries", "title": "Stale", "expected_version": 1},
-                    error="version_conflict"),
+            Example({"slug": "groceries", "title": "Stale", "expected_version": 1}, error="version_conflict"),
             Example({"slug": "missing", "title": "Nobody"}, error="note_not_found"),
         ),
     ),
     Operation(
-        Service.delete_note, "DELETE", "/notes/{slug}", destructive=True, errors=(NoteNotFound,),
+        Service.delete_note,
+        "DELETE",
+        "/notes/{slug}",
+        destructive=True,
+        errors=(NoteNotFound,),
         examples=(
             Example({"slug": "garden"}),
             Example({"slug": "garden"}, error="note_not_found"),
