@@ -458,27 +458,14 @@ def run_examples(bin_dir: Path, work: Path) -> dict[str, list[dict[str, str]]]:
     def run(kind: str, text: str) -> str:
         live = text.replace(spec["url"], real_url)
         if kind == "shell":
-            proc = subprocess.run(
-                ["bash", "-c", live],
-                cwd=scratch,
-                env=env,
-                text=True,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                timeout=120,
-            )
+            argv = ["bash", "-c", live]
         else:
             code = scratch / "example.py"
             code.write_text(live)
-            proc = subprocess.run(
-                [str(bin_dir / "python"), str(code)],
-                cwd=scratch,
-                env=env,
-                text=True,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                timeout=120,
-            )
+            argv = [str(bin_dir / "python"), str(code)]
+        proc = subprocess.run(
+            argv, cwd=scratch, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120
+        )
         if proc.returncode != 0:
             raise RuntimeError(f"example failed (exit {proc.returncode}):\n{text}\n{proc.stdout}")
         return proc.stdout.replace(real_url, spec["url"]).replace(f"127.0.0.1:{port}", "127.0.0.1:8000")
