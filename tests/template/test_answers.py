@@ -18,6 +18,9 @@ BAD_ANSWERS = [
     ("package_name", "my-pkg", "valid Python identifier"),
     ("package_name", "fastapi", "shadow a dependency"),
     ("cli_name", "My CLI", "lower-case letters"),
+    ("project_name", "a" * 51, "50 characters"),
+    ("package_name", "p" * 51, "50 characters"),
+    ("cli_name", "c" * 51, "50 characters"),
     ("description", 'say "hi"', "double quotes"),
     ("author_email", "nobody", "e-mail address"),
     ("tier", "expert", "essential"),
@@ -28,9 +31,21 @@ BAD_ANSWERS = [
 @pytest.mark.parametrize(("question", "answer", "message"), BAD_ANSWERS)
 def test_bad_answer_is_refused(question: str, answer: str, message: str, tmp_path: Path) -> None:
     proc = subprocess.run(
-        [*copier_cmd(), "copy", "--defaults", "--vcs-ref", "HEAD", "--data", f"{question}={answer}",
-         str(REPO), str(tmp_path / "out")],
-        capture_output=True, text=True, timeout=120, check=False,
+        [
+            *copier_cmd(),
+            "copy",
+            "--defaults",
+            "--vcs-ref",
+            "HEAD",
+            "--data",
+            f"{question}={answer}",
+            str(REPO),
+            str(tmp_path / "out"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert proc.returncode != 0
     assert message in proc.stderr, proc.stderr[-1500:]
@@ -40,8 +55,20 @@ def test_bad_answer_is_refused(question: str, answer: str, message: str, tmp_pat
 def test_rendering_needs_no_trust(tmp_path: Path) -> None:
     """No tasks, migrations with code, or Jinja extensions: a plain copy must succeed."""
     proc = subprocess.run(
-        [*copier_cmd(), "copy", "--defaults", "--vcs-ref", "HEAD", "--data", "tier=advanced",
-         str(REPO), str(tmp_path / "out")],
-        capture_output=True, text=True, timeout=120, check=False,
+        [
+            *copier_cmd(),
+            "copy",
+            "--defaults",
+            "--vcs-ref",
+            "HEAD",
+            "--data",
+            "tier=advanced",
+            str(REPO),
+            str(tmp_path / "out"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr

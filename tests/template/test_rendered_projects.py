@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,9 +18,9 @@ LEFTOVER_JINJA = re.compile(r"\{\{|\{%|%\}|\{#")
 def _files(project: Path) -> set[str]:
     skip = {".venv", ".data", "__pycache__", ".pytest_cache", ".ruff_cache"}
     return {
-        str(p.relative_to(project)) for p in project.rglob("*")
-        if p.is_file() and not skip & set(p.relative_to(project).parts)
-        and not p.name.endswith(".egg-info")
+        str(p.relative_to(project))
+        for p in project.rglob("*")
+        if p.is_file() and not skip & set(p.relative_to(project).parts) and not p.name.endswith(".egg-info")
     }
 
 
@@ -57,9 +59,15 @@ def test_each_tier_is_a_strict_superset(rendered_project: Callable[[str], Path])
 
 def test_other_answers_render_and_pass(tmp_path: Path) -> None:
     """Names, licence and description flow through every file, and the result still works."""
-    project = render("advanced", tmp_path / "inventory-hub", project_name="inventory-hub",
-                     package_name="inventory", cli_name="inv", license="Proprietary",
-                     description="Tracks what is on the shelves & where it's kept")
+    project = render(
+        "advanced",
+        tmp_path / "inventory-hub",
+        project_name="inventory-hub",
+        package_name="inventory",
+        cli_name="inv",
+        license="Proprietary",
+        description="Tracks what is on the shelves & where it's kept",
+    )
     assert (project / "src" / "inventory" / "operations.py").is_file()
     pyproject = (project / "pyproject.toml").read_text()
     assert 'inv = "inventory.interfaces.cli:main"' in pyproject
@@ -68,6 +76,25 @@ def test_other_answers_render_and_pass(tmp_path: Path) -> None:
     tests = run_in(project, "pytest", "-q", "-p", "no:cacheprovider")
     assert tests.returncode == 0, tests.stdout[-4000:] + tests.stderr[-2000:]
     _assert_lint_clean(project)
+
+
+def test_longest_names_render_lint_clean(tmp_path: Path) -> None:
+    """Names at their 50-character limit and a long description still give code that passes the
+    project's own ruff rules and formatting (no install needed: ruff reads the rendered config)."""
+    name = "warehouse-inventory-reconciliation-server-ledger01"
+    assert len(name) == 50
+    description = "Reconciles warehouse counts against the ledger, " * 5 + "and reports every discrepancy."
+    project = render("advanced", tmp_path / "long", project_name=name, description=description)
+    assert (project / "src" / name.replace("-", "_")).is_dir()
+    for args in (["check"], ["format", "--check"]):
+        proc = subprocess.run(
+            [sys.executable, "-m", "ruff", *args, "--no-cache", "."],
+            cwd=project,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 def test_python_version_answer_sets_requires_python(tmp_path: Path) -> None:

@@ -22,10 +22,19 @@ def _free_port() -> int:
 def test_advanced_server_process(rendered_project: Callable[[str], Path], tmp_path: Path) -> None:
     project = rendered_project("advanced")
     port = _free_port()
-    env = {**os.environ, "NOTES_SERVER_DATA_DIR": str(tmp_path / "data"),
-           "NOTES_SERVER_API_TOKEN": "s3cret", "NOTES_SERVER_LOG_LEVEL": "DEBUG"}
-    proc = subprocess.Popen([str(project / ".venv/bin/notes-server"), "serve", "--port", str(port)],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    env = {
+        **os.environ,
+        "NOTES_SERVER_DATA_DIR": str(tmp_path / "data"),
+        "NOTES_SERVER_API_TOKEN": "s3cret",
+        "NOTES_SERVER_LOG_LEVEL": "DEBUG",
+    }
+    proc = subprocess.Popen(
+        [str(project / ".venv/bin/notes-server"), "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -48,11 +57,21 @@ def test_advanced_server_process(rendered_project: Callable[[str], Path], tmp_pa
         metrics = httpx.get(base + "/metrics").text
         assert 'operation_calls_total{interface="rest",operation="create_note",outcome="ok"} 1.0' in metrics
         # The CLI as a thin client of the running server, and the same note in the local store.
-        cli = subprocess.run([str(project / ".venv/bin/notes-server"), "get-note", "a", "--json",
-                              "--url", base], capture_output=True, text=True, env=env, timeout=60)
+        cli = subprocess.run(
+            [str(project / ".venv/bin/notes-server"), "get-note", "a", "--json", "--url", base],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+        )
         assert cli.returncode == 0 and '"slug": "a"' in cli.stdout, cli.stderr
-        local = subprocess.run([str(project / ".venv/bin/notes-server"), "list-notes", "--json"],
-                               capture_output=True, text=True, env=env, timeout=60)
+        local = subprocess.run(
+            [str(project / ".venv/bin/notes-server"), "list-notes", "--json"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+        )
         assert '"total": 1' in local.stdout
     finally:
         proc.terminate()
