@@ -19,7 +19,7 @@ __all__ = ["OPERATIONS", "DomainError", "Service", "Settings", "get_settings"]
 
 
 def __getattr__(name: str) -> Any:
-    # Loaded on first use, so that `manifest --help` imports neither pydantic nor the domain.
+    # Loaded on first use, so that the CLI's `--help` imports neither pydantic nor the domain.
     if name == "Service":
         from .core.native import native_api
         from .domain import service

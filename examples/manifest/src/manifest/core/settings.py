@@ -1,4 +1,7 @@
-"""Settings from environment variables (prefix ``MANIFEST_``), with embedded defaults."""
+"""Settings from environment variables, with embedded defaults.
+
+Every variable name starts with ``MANIFEST_``.
+"""
 
 from __future__ import annotations
 
@@ -38,7 +41,7 @@ class EnvSettings(BaseModel):
 
 
 class Settings(EnvSettings):
-    """This server's settings: ``MANIFEST_*`` variables over embedded defaults."""
+    """Settings: ``MANIFEST_*`` variables over embedded defaults."""
 
     data_dir: Path = Field(default=Path(".data"), description="Folder holding the SQLite store")
     host: str = "127.0.0.1"

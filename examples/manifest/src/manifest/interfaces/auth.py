@@ -10,13 +10,13 @@ from __future__ import annotations
 import hmac
 
 from ..core.errors import Unauthorized
-from ..core.settings import Settings
+from ..core.settings import ENV_PREFIX, Settings
 
 
 def require_token(settings: Settings, authorization: str | None) -> None:
     if not settings.api_token:
         raise Unauthorized(
-            "Mutating calls are disabled: set MANIFEST_API_TOKEN on the server"
+            f"Mutating calls are disabled: set {ENV_PREFIX}API_TOKEN on the server"
             " and send it as 'Authorization: Bearer <token>'"
         )
     scheme, _, token = (authorization or "").partition(" ")

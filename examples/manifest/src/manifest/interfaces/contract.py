@@ -1,6 +1,9 @@
 """Generated artifacts committed with the project: the OpenAPI contract (`openapi.json`) and
-the operation reference (`docs/operations.md`). Run `python -m manifest.interfaces.contract`
-after changing the operation table; the contract tests fail until you do."""
+the operation reference (`docs/operations.md`). After changing the operation table, regenerate
+both (the contract tests fail until you do) with:
+
+    python -m manifest.interfaces.contract
+"""
 
 from __future__ import annotations
 
