@@ -28,25 +28,15 @@ BAD_ANSWERS = [
 ]
 
 
+def _copy(data: str, dest: Path) -> subprocess.CompletedProcess[str]:
+    """A plain `copier copy` of this checkout with one answer given, the rest defaults."""
+    argv = [*copier_cmd(), "copy", "--defaults", "--vcs-ref", "HEAD", "--data", data, str(REPO), str(dest)]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
+
+
 @pytest.mark.parametrize(("question", "answer", "message"), BAD_ANSWERS)
 def test_bad_answer_is_refused(question: str, answer: str, message: str, tmp_path: Path) -> None:
-    proc = subprocess.run(
-        [
-            *copier_cmd(),
-            "copy",
-            "--defaults",
-            "--vcs-ref",
-            "HEAD",
-            "--data",
-            f"{question}={answer}",
-            str(REPO),
-            str(tmp_path / "out"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    proc = _copy(f"{question}={answer}", tmp_path / "out")
     assert proc.returncode != 0
     assert message in proc.stderr, proc.stderr[-1500:]
     assert not (tmp_path / "out" / "pyproject.toml").exists()
@@ -54,21 +44,5 @@ def test_bad_answer_is_refused(question: str, answer: str, message: str, tmp_pat
 
 def test_rendering_needs_no_trust(tmp_path: Path) -> None:
     """No tasks, migrations with code, or Jinja extensions: a plain copy must succeed."""
-    proc = subprocess.run(
-        [
-            *copier_cmd(),
-            "copy",
-            "--defaults",
-            "--vcs-ref",
-            "HEAD",
-            "--data",
-            "tier=advanced",
-            str(REPO),
-            str(tmp_path / "out"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    proc = _copy("tier=advanced", tmp_path / "out")
     assert proc.returncode == 0, proc.stderr
