@@ -79,19 +79,8 @@ def quickstart(session: nox.Session) -> None:
     _install(session, "test")
     target = ROOT / "my-server"
     if not (target / "pyproject.toml").exists():
-        session.run(
-            "copier",
-            "copy",
-            "--defaults",
-            "--vcs-ref",
-            "HEAD",
-            "--data",
-            "project_name=my-server",
-            "--data",
-            "tier=recommended",
-            str(ROOT),
-            str(target),
-        )
+        answers = ["--data", "project_name=my-server", "--data", "tier=recommended"]
+        session.run("copier", "copy", "--defaults", "--vcs-ref", "HEAD", *answers, str(ROOT), str(target))
     venv = target / ".venv"
     if not venv.exists():
         session.run("uv", "venv", "-q", "--python", sys.executable, str(venv))
