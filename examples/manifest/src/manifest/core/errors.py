@@ -18,6 +18,9 @@ class DomainError(Exception):
     title: ClassVar[str] = "Request failed"
     http_status: ClassVar[int] = 400
     exit_code: ClassVar[int] = 1
+    #: Whether the same call may succeed if tried again later (a transient fault). Callers
+    #: retry only errors that say so, and only calls that are safe to repeat.
+    retryable: ClassVar[bool] = False
     by_code: ClassVar[dict[str, type[DomainError]]] = {}
 
     def __init__(self, detail: str, *, errors: list[dict[str, Any]] | None = None) -> None:
@@ -39,6 +42,7 @@ class DomainError(Exception):
             "status": self.http_status,
             "detail": self.detail,
             "code": self.code,
+            "retryable": self.retryable,
         }
         if self.errors:
             problem["errors"] = self.errors
@@ -87,6 +91,26 @@ class Unavailable(DomainError):
     title = "Service unavailable"
     http_status = 503
     exit_code = 6
+    retryable = True
+
+
+class StoreUnavailable(DomainError):
+    """The server's store did not answer within its deadline; nothing was changed."""
+
+    code = "store_unavailable"
+    title = "Store unavailable"
+    http_status = 503
+    exit_code = 7
+    retryable = True
+
+
+class AddressInUse(DomainError):
+    """The address a server was asked to bind is taken (CLI ``serve`` only)."""
+
+    code = "address_in_use"
+    title = "Address in use"
+    http_status = 503
+    exit_code = 8
 
 
 class InternalError(DomainError):

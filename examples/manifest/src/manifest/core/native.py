@@ -10,7 +10,7 @@ import inspect
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from .observe import run_operation
+from .observe import run_operation, run_operation_async
 from .operation import Operation
 
 T = TypeVar("T")
@@ -19,15 +19,24 @@ T = TypeVar("T")
 def _validated(op: Operation) -> Callable[..., Any]:
     signature = inspect.signature(op.handler)
 
-    def method(self: Any, *args: Any, **kwargs: Any) -> Any:
+    def arguments(self: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
         try:
             bound = signature.bind(self, *args, **kwargs)
         except TypeError as exc:
             from .errors import ValidationFailed
 
             raise ValidationFailed(str(exc)) from None
-        raw = {k: v for k, v in bound.arguments.items() if k != "self"}
-        return run_operation(op, self, raw, "python")
+        return {k: v for k, v in bound.arguments.items() if k != "self"}
+
+    if op.is_async:
+
+        async def method(self: Any, *args: Any, **kwargs: Any) -> Any:
+            return await run_operation_async(op, self, arguments(self, args, kwargs), "python")
+
+    else:
+
+        def method(self: Any, *args: Any, **kwargs: Any) -> Any:
+            return run_operation(op, self, arguments(self, args, kwargs), "python")
 
     method.__name__ = op.name
     method.__doc__ = op.handler.__doc__

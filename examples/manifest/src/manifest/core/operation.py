@@ -50,6 +50,12 @@ class Operation:
     inline: bool = False
 
     @property
+    def is_async(self) -> bool:
+        """An ``async def`` handler: servers await it on their loop (it costs no worker thread
+        while it waits, e.g. a long poll); the CLI runs it with ``asyncio.run``."""
+        return inspect.iscoroutinefunction(self.handler)
+
+    @property
     def name(self) -> str:
         return self.handler.__name__
 
@@ -105,8 +111,11 @@ class Operation:
         except ValidationError as exc:
             raise validation_failed(exc.errors(include_url=False)) from None
 
-    def call(self, service: Any, arguments: BaseModel) -> BaseModel:
-        """Run the operation on a service with already validated arguments."""
+    def call(self, service: Any, arguments: BaseModel) -> Any:
+        """Run the operation on a service with already validated arguments.
+
+        Returns the output model, or for an ``async def`` handler the coroutine that makes it.
+        """
         # The unbound handler, so a validating subclass (see core/native.py) is not re-entered.
         return self.handler(service, **{n: getattr(arguments, n) for n in type(arguments).model_fields})
 

@@ -17,7 +17,7 @@ from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 
 from ..core.about import DESCRIPTION, NAME, VERSION
 from ..core.errors import DomainError, UnknownOperation
-from ..core.observe import run_operation
+from ..core.observe import dispatch
 from ..core.operation import Operation, find
 from ..core.settings import Settings
 from ..operations import OPERATIONS
@@ -66,11 +66,7 @@ def create_mcp_server(service: Any, settings: Settings) -> Server[Any]:
                 # Over HTTP the caller must present the token; stdio and in-process callers
                 # were started by the operator and are trusted like the local CLI.
                 require_token(settings, request.headers.get("authorization"))
-            arguments = params.arguments or {}
-            if op.inline:
-                result = run_operation(op, service, arguments, "mcp")
-            else:
-                result = await anyio.to_thread.run_sync(run_operation, op, service, arguments, "mcp")
+            result = await dispatch(op, service, params.arguments or {}, "mcp")
         except DomainError as exc:
             return error_result(exc)
         data = result.model_dump(mode="json")

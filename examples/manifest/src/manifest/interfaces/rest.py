@@ -19,7 +19,6 @@ import anyio
 from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..core import logs
@@ -34,7 +33,7 @@ from ..core.errors import (
     ValidationFailed,
     validation_failed,
 )
-from ..core.observe import observers, run_operation
+from ..core.observe import dispatch, observers
 from ..core.operation import Operation, is_list
 from ..core.settings import Settings, get_settings
 from ..domain.service import Service
@@ -90,10 +89,7 @@ def _endpoint(op: Operation) -> Callable[[Request], Awaitable[Response]]:
         if op.mutating:
             require_token(state.settings, request.headers.get("authorization"))
         raw = await _read_input(op, request, state.settings.max_body_bytes)
-        if op.inline:
-            result = run_operation(op, state.service, raw, "rest")
-        else:
-            result = await run_in_threadpool(run_operation, op, state.service, raw, "rest")
+        result = await dispatch(op, state.service, raw, "rest")
         return Response(result.model_dump_json(), status_code=op.status_code, media_type="application/json")
 
     endpoint.__name__ = op.name
@@ -142,6 +138,7 @@ def _problem_schema() -> dict[str, Any]:
             "status": {"type": "integer"},
             "detail": {"type": "string"},
             "code": {"type": "string"},
+            "retryable": {"type": "boolean"},
             "errors": {"type": "array", "items": {"type": "object"}},
         },
     }
