@@ -51,8 +51,12 @@ class Operation:
     destructive: bool = False
     status_code: int = 200
     examples: tuple[Example, ...] = field(default=())
-    #: The handler only touches memory (no disk or network wait): servers run it on the event
-    #: loop instead of a worker thread, which takes the thread hop off hot paths.
+    #: The handler never waits (memory only, or a read that cannot block): servers run it on the
+    #: event loop instead of a worker thread, which takes the thread hop (about a third of a
+    #: small read's cost) off hot paths. Reads of a SQLite store in WAL mode qualify: readers
+    #: see the last committed snapshot and never wait on a writer's lock. Anything that can wait
+    #: (writes, which queue for the write lock; network calls) must leave this False, or it
+    #: stalls every other request while it waits.
     inline: bool = False
 
     @property

@@ -111,8 +111,10 @@ class Guard:
         max_body_bytes: int,
         echo_request_id: bool,
         problem_type: str,
+        routes: Any = None,
     ) -> None:
         self.app = app
+        self.routes = routes  # a routes.RouteTable: operation routes called without the framework
         self.any_host = False
         self.host_names: set[str] = set()  # any port
         self.host_ports: set[str] = set()  # exactly name:port
@@ -220,8 +222,15 @@ class Guard:
                     message["headers"] = [*message.get("headers", ()), *extra]
             await send(message)
 
+        app = self.app
+        if self.routes is not None:
+            path = scope["path"]
+            root = scope.get("root_path", "")
+            found = self.routes.find(scope["method"], path[len(root) :] if root and path.startswith(root) else path)
+            if found is not None:
+                app, scope["path_params"] = found
         try:
-            await self.app(scope, counted_receive if scope["method"] in _BODY_METHODS else receive, tracked_send)
+            await app(scope, counted_receive if scope["method"] in _BODY_METHODS else receive, tracked_send)
         except PayloadTooLarge as exc:
             if started:
                 raise
