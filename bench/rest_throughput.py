@@ -110,8 +110,9 @@ end
 function done(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(
-    'WRK_JSON {"requests": %d, "duration_us": %d, "errors": %d, "p50_us": %d, "p99_us": %d}\\n',
-    summary.requests, summary.duration, e.connect + e.read + e.write + e.status + e.timeout,
+    'WRK_JSON {"requests": %d, "duration_us": %d, "status_errors": %d, '
+      .. '"socket_errors": %d, "p50_us": %d, "p99_us": %d}\\n',
+    summary.requests, summary.duration, e.status, e.connect + e.read + e.write + e.timeout,
     latency:percentile(50), latency:percentile(99)))
 end
 """.replace("SEED", str(SEED_NOTES))
@@ -171,7 +172,8 @@ def server(
 
 def run_wrk(wrk: str, script: Path, base: str, pid: int, args: list[str], opts: argparse.Namespace) -> dict[str, float]:
     """One wrk run; wrk's own CPU comes from the kernel's accounting of the waited-for child."""
-    argv = [wrk, f"-t{opts.threads}", f"-c{opts.connections}", f"-d{opts.duration}s", "-s", str(script), base, "--"]
+    argv = [wrk, f"-t{opts.threads}", f"-c{opts.connections}", f"-d{opts.duration}s", "--timeout", "10s"]
+    argv += ["-s", str(script), base, "--"]
     before, server_before = resource.getrusage(resource.RUSAGE_CHILDREN), cpu_seconds(pid)
     started = time.perf_counter()
     proc = subprocess.run([*argv, *args], capture_output=True, text=True, timeout=opts.duration + 60, check=False)
@@ -181,8 +183,8 @@ def run_wrk(wrk: str, script: Path, base: str, pid: int, args: list[str], opts: 
     if proc.returncode != 0 or line is None:
         raise SystemExit(f"wrk failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     data = json.loads(line.removeprefix("WRK_JSON "))
-    if data["errors"]:
-        raise SystemExit(f"wrk saw {data['errors']} failed requests against {base}: {args}")
+    if data["status_errors"] or data["socket_errors"] > data["requests"] // 1000:
+        raise SystemExit(f"wrk saw failed requests against {base} {args}: {data}")
     seconds = data["duration_us"] / 1e6
     wrk_cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return {
@@ -190,6 +192,7 @@ def run_wrk(wrk: str, script: Path, base: str, pid: int, args: list[str], opts: 
         "p50_ms": data["p50_us"] / 1000,
         "p99_ms": data["p99_us"] / 1000,
         "requests": data["requests"],
+        "socket_errors": data["socket_errors"],
         "wrk_cpu_share": wrk_cpu / wall,
         "server_cpu_share": server_cpu / seconds,
         "server_cpu_us_per_request": server_cpu * 1e6 / data["requests"],

@@ -88,6 +88,14 @@ def default_hosts(bind_host: str, public_url: str | None) -> list[str]:
     return hosts
 
 
+def public_origins(allowed: list[str], public_url: str | None) -> list[str]:
+    """The allowed origins plus the public URL's own (pages served behind a TLS proxy)."""
+    if not public_url:
+        return allowed
+    parts = urlsplit(public_url)
+    return [*allowed, f"{parts.scheme}://{parts.netloc}"] if parts.scheme and parts.netloc else allowed
+
+
 def _split_host(value: str) -> tuple[str, str | None]:
     """``name[:port]`` (IPv6 in brackets) -> (lower-case name, port or None)."""
     value = value.strip().lower()
