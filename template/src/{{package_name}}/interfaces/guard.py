@@ -255,5 +255,6 @@ class Guard:
 
     async def _send_problem(self, send: Any, error: DomainError, rid: str, extra: list[tuple[bytes, bytes]]) -> None:
         body, headers = encode_problem(error, self.problem_type, rid)
-        await send({"type": "http.response.start", "status": error.http_status, "headers": [*headers, *extra]})
+        headers = [*headers, (b"content-length", str(len(body)).encode()), *extra]
+        await send({"type": "http.response.start", "status": error.http_status, "headers": headers})
         await send({"type": "http.response.body", "body": body})

@@ -128,6 +128,7 @@ class OperationEndpoint:
         except DomainError as exc:
             body, headers = encode_problem(exc, self.problem_type, logs.request_id.get())
             status = exc.http_status
+        headers = [*headers, (b"content-length", str(len(body)).encode())]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
