@@ -122,7 +122,7 @@ class Operation:
             raise validation_failed(exc.errors(include_url=False)) from None
         if self.method.upper() == "PATCH" and not self._changes(arguments):
             raise validation_failed(
-                [{"loc": ["body"], "msg": "An update needs at least one field to change", "type": "missing"}]
+                [{"loc": [], "msg": "An update needs at least one field to change", "type": "missing"}]
             )
         return arguments
 
