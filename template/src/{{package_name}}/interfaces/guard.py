@@ -240,18 +240,16 @@ class Guard:
         try:
             await app(scope, counted_receive if scope["method"] in _BODY_METHODS else receive, tracked_send)
         except PayloadTooLarge as exc:
-            if started:
-                raise
-            await self._send_problem(send, exc, rid, extra)
+            if not started:
+                await self._send_problem(send, exc, rid, extra)
         except Exception:
             # Nothing the routes did not turn into a problem may leave as a bare 500 or a dropped
-            # connection: log it with the request id and answer a sanitized problem carrying it.
+            # connection: log it once, here, with the request id, and answer a sanitized problem
+            # carrying the same id (unless FastAPI's last-resort handler already answered one).
             self.log.exception("unhandled error")
-            if started:
-                raise
-            await self._send_problem(
-                send, InternalError("The server hit an unexpected error; see its logs."), rid, extra
-            )
+            if not started:
+                error = InternalError("The server hit an unexpected error; see its logs.")
+                await self._send_problem(send, error, rid, extra)
 
     async def _send_problem(self, send: Any, error: DomainError, rid: str, extra: list[tuple[bytes, bytes]]) -> None:
         body, headers = encode_problem(error, self.problem_type, rid)
