@@ -77,10 +77,13 @@ def is_loopback(host: str) -> bool:
 
 
 def default_hosts(bind_host: str, public_url: str | None) -> list[str]:
-    """Loopback names when bound to loopback; otherwise the bound host and the public URL's host."""
+    """Loopback names when bound to loopback; otherwise the bound host and the public URL's host
+    (plus the loopback names when bound to every interface, which includes loopback)."""
     if is_loopback(bind_host):
         return list(LOOPBACK_NAMES)
     hosts = [f"[{bind_host}]" if ":" in bind_host else bind_host]
+    if bind_host in ("0.0.0.0", "::", ""):
+        hosts += LOOPBACK_NAMES
     if public_url:
         public = urlsplit(public_url).hostname
         if public:
