@@ -46,13 +46,15 @@ def child_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def advanced_project(workdir: Path) -> tuple[Path, Path]:
+def advanced_project(workdir: Path, vcs_ref: str | None = "HEAD") -> tuple[Path, Path]:
     """Render and install the Advanced tier into `workdir`; return (project, venv python).
+
+    `vcs_ref` picks the template's commit (None: the working tree), e.g. to measure a change.
 
     The venv is byte-compiled once, as `pip install` (or `uv pip install --compile-bytecode`)
     would leave it, so the first measured run does not pay for compiling every module.
     """
-    project = render("advanced", workdir / "notes-server")
+    project = render("advanced", workdir / "notes-server", vcs_ref=vcs_ref)
     python = install(project)
     subprocess.run(
         [str(python), "-m", "compileall", "-q", "-j", "0", str(project / ".venv" / "lib"), str(project / "src")],

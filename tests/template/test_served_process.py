@@ -19,6 +19,43 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _refusals(base: str, port: int) -> None:
+    """What the guard refuses on a server started as users start it (bound to loopback)."""
+    auth = {"Authorization": "Bearer s3cret"}
+    evil_host = httpx.get(base + "/v1/notes", headers={"Host": "evil.example"})
+    assert evil_host.status_code == 400 and evil_host.json()["code"] == "host_not_allowed"
+    assert httpx.get(f"http://localhost:{port}/v1/notes").status_code == 200  # loopback names, any port
+    mcp_host = httpx.post(base + "/mcp", json={}, headers={"Host": "evil.example"})
+    assert mcp_host.status_code == 400 and mcp_host.json()["code"] == "host_not_allowed"
+    # A web page's cross-site form post: text/plain needs no CORS preflight, so the browser sends it.
+    cross = httpx.post(
+        base + "/v1/notes",
+        content=b'{"slug": "csrf", "title": "X"}',
+        headers={**auth, "Content-Type": "text/plain", "Origin": "http://evil.example"},
+    )
+    assert cross.status_code == 403 and cross.json()["code"] == "origin_not_allowed"
+    plain = httpx.post(
+        base + "/v1/notes", content=b'{"slug": "plain", "title": "X"}', headers={**auth, "Content-Type": "text/plain"}
+    )
+    assert plain.status_code == 415 and plain.json()["code"] == "unsupported_media_type"
+    wrong = httpx.put(base + "/v1/notes", headers=auth)
+    assert wrong.status_code == 405 and "POST" in wrong.headers["allow"]
+    # A chunked body larger than the limit is answered 413 while the client is still sending.
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(
+            b"POST /v1/notes HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer s3cret\r\n"
+            b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+        )
+        chunk = b"a" * 8192
+        for _ in range(10):  # 80 KiB, over the 64 KiB default, with no final chunk
+            sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+        answer = b""
+        while b"payload_too_large" not in answer and (part := sock.recv(65536)):
+            answer += part
+    assert answer.startswith(b"HTTP/1.1 413") and b"payload_too_large" in answer
+    assert httpx.get(base + "/v1/notes").json()["total"] == 0  # nothing above was stored
+
+
 def test_advanced_server_process(rendered_project: Callable[[str], Path], tmp_path: Path) -> None:
     project = rendered_project("advanced")
     port = _free_port()
@@ -47,9 +84,13 @@ def test_advanced_server_process(rendered_project: Callable[[str], Path], tmp_pa
             assert proc.poll() is None and time.monotonic() < deadline, "server did not start"
             time.sleep(0.1)
         assert httpx.get(base + "/ready").json() == {"status": "ready"}
+        head = httpx.head(base + "/health")
+        assert head.status_code == 200 and head.content == b""
         note = {"slug": "a", "title": "A"}
         refused = httpx.post(base + "/v1/notes", json=note)
         assert refused.status_code == 401 and refused.json()["code"] == "unauthorized"
+        assert refused.headers["www-authenticate"].startswith("Bearer")
+        _refusals(base, port)
         created = httpx.post(base + "/v1/notes", json=note, headers={"Authorization": "Bearer s3cret"})
         assert created.status_code == 201, created.text
         rid = httpx.get(base + "/v1/notes/a", headers={"X-Request-ID": "trace-123"})

@@ -30,6 +30,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "GET",
         "/notes/{slug}",
         read_only=True,
+        inline=True,  # a SQLite read in WAL mode never waits on a writer: no worker thread needed
         errors=(NoteNotFound,),
         examples=(
             Example({"slug": "groceries"}),
@@ -41,6 +42,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "GET",
         "/notes",
         read_only=True,
+        inline=True,
         examples=(
             Example({}),
             Example({"tag": "outside"}),
