@@ -58,7 +58,7 @@ class SqliteNoteRepository:
     def add(self, note: Note) -> bool:
         with transaction(self._conn(), write=True) as conn:
             cur = conn.execute(
-                "INSERT OR IGNORE INTO notes VALUES (?, ?, ?, ?, ?)",
+                "INSERT OR IGNORE INTO notes (slug, title, body, tags, version) VALUES (?, ?, ?, ?, ?)",
                 (note.slug, note.title, note.body, json.dumps(note.tags), note.version),
             )
             return cur.rowcount == 1
