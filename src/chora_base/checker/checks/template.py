@@ -195,13 +195,11 @@ class TP003(_TP):
             )
         if len(text.strip()) < 40:
             return "`AGENTS.md` is empty. Describe where code goes, the commands to run and the operations."
+        gaps = [doc_gaps("AGENTS.md", text, chora_project, chora_probe)]
         usage = chora_project.read_text("docs/usage.md") if "docs/usage.md" in text else None
-        return doc_gaps(
-            "AGENTS.md" + (" with docs/usage.md" if usage else ""),
-            text + "\n" + (usage or ""),
-            chora_project,
-            chora_probe,
-        )
+        if usage is not None:  # the usage page AGENTS.md sends agents to
+            gaps.append(doc_gaps("docs/usage.md", usage, chora_project, chora_probe))
+        return "\n".join(g for g in gaps if g)
 
 
 class TP004(_TP):
