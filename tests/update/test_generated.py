@@ -57,6 +57,7 @@ def test_docs_and_client_follow_the_owners_table(tmp_path: Path) -> None:
     assert "notes-server count-notes --tag home" in readme and "`count_notes`: Count the notes" in readme
     assert "| `note_not_found` | Note not found | 404 | 3 | no |" in readme
     assert "`NOTES_SERVER_MAX_JSON_DEPTH`" in readme and "refuses to start" in readme
+    assert (project / "src" / PKG / "py.typed").is_file()
     assert "`count_notes`: Count the notes" in (project / "AGENTS.md").read_text()
     assert '"name": "count_notes"' not in (project / "docs" / "usage.md").read_text()  # no MCP at Essential
     client = (project / "src" / PKG / "interfaces" / "client.py").read_text()
