@@ -1,12 +1,15 @@
-"""Regenerate the template's committed contract files from a real rendering.
+"""Regenerate the template's committed generated files from real renderings.
 
-A rendered project (Recommended+) ships `openapi.json` and `docs/operations.md`, produced by its
-own `python -m <pkg>.interfaces.contract`. Copier renders without running code (no --trust),
-so the template carries them as Jinja files made here: render with sentinel answers, run the
-project's generator, then turn the sentinels back into Jinja expressions.
+A rendered project generates part of itself from its own operation table, error classes and
+settings with `python -m <pkg>.interfaces.contract`: the marked regions of README.md and
+AGENTS.md, `docs/usage.md` and the typed client at every tier, plus `openapi.json` and
+`docs/operations.md` from Recommended up. Copier renders without running code (no --trust), so
+the template carries these as Jinja files made here: render each tier with sentinel answers,
+run the project's generator (README.md and AGENTS.md removed first, so they are written whole),
+then turn the sentinels back into Jinja expressions.
 
-Run it after changing the example domain or the REST/contract plumbing:
-`python -m chora_base.contracts` (the rendered projects' own contract tests fail until you do).
+Run it after changing the example domain, the generators or anything they read:
+`python -m chora_base.contracts` (the rendered projects' own drift tests fail until you do).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from chora_base.render import REPO, install, render
+from chora_base.render import REPO, TIERS, install, render
 
 SENTINELS = {
     "project_name": "sentinel-project-x",
@@ -24,7 +27,16 @@ SENTINELS = {
     "cli_name": "sentinel-cli-x",
     "description": "Sentinel description x",
 }
-FILES = {"openapi.json": "openapi.json", "docs/operations.md": "docs/operations.md"}
+PKG = "src/{{package_name}}"
+# Generated file in a rendered project -> its template file, and the lowest tier that has it.
+FILES = {
+    "README.md": ("README.md.jinja", 1),
+    "AGENTS.md": ("AGENTS.md.jinja", 1),
+    "docs/usage.md": ("docs/usage.md.jinja", 1),
+    f"src/{SENTINELS['package_name']}/interfaces/client.py": (f"{PKG}/interfaces/client.py.jinja", 1),
+    "openapi.json": ("{% if tier_level >= 2 %}openapi.json{% endif %}.jinja", 2),
+    "docs/operations.md": ("docs/{% if tier_level >= 2 %}operations.md{% endif %}.jinja", 2),
+}
 
 
 def _to_jinja(text: str, json_file: bool) -> str:
@@ -32,36 +44,54 @@ def _to_jinja(text: str, json_file: bool) -> str:
     text = "{% raw %}" + text + "{% endraw %}"
     if json_file:
         text = text.replace(f'"{SENTINELS["description"]}"', "{% endraw %}{{ description | tojson }}{% raw %}")
+    text = text.replace(SENTINELS["package_name"].upper(), "{% endraw %}{{ package_name | upper }}{% raw %}")
     for answer, sentinel in SENTINELS.items():
         text = text.replace(sentinel, "{% endraw %}{{ " + answer + " }}{% raw %}")
-    return text
+    return text.replace("{% raw %}{% endraw %}", "")
 
 
 def render_and_generate(tier: str, work: Path) -> dict[str, str]:
-    dest = render(tier, work / tier, **SENTINELS)
+    dest = render(tier, work / tier, vcs_ref=None, **SENTINELS)
     python = install(dest, extras=None)
+    for name in ("README.md", "AGENTS.md"):
+        (dest / name).unlink(missing_ok=True)
     subprocess.run(
         [str(python), "-m", f"{SENTINELS['package_name']}.interfaces.contract"],
         cwd=dest,
         check=True,
         stdout=subprocess.DEVNULL,
     )
-    return {name: (dest / name).read_text() for name in FILES}
+    return {name: (dest / name).read_text() for name, (_, lowest) in FILES.items() if TIERS.index(tier) + 1 >= lowest}
 
 
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        outputs = {tier: render_and_generate(tier, Path(tmp)) for tier in ("recommended", "advanced")}
-    for name, target in FILES.items():
-        rec = _to_jinja(outputs["recommended"][name], name.endswith(".json"))
-        adv = _to_jinja(outputs["advanced"][name], name.endswith(".json"))
-        # Only Recommended+ projects carry these: the top-level name renders empty below that.
-        top, _, rest = target.partition("/")
-        path = REPO / "template" / ("{% if tier_level >= 2 %}" + top + "{% endif %}")
-        path = path / rest if rest else path
-        path = path.with_name(path.name + ".jinja")
+        outputs = {tier: render_and_generate(tier, Path(tmp)) for tier in TIERS}
+    for name, (target, lowest) in FILES.items():
+        variants = {
+            tier: _to_jinja(outputs[tier][name], name.endswith(".json")) for tier in TIERS if name in outputs[tier]
+        }
+        if lowest == 1:
+            text = (
+                "{% if tier_level >= 3 %}"
+                + variants["advanced"]
+                + "{% elif tier_level >= 2 %}"
+                + variants["recommended"]
+                + "{% else %}"
+                + variants["essential"]
+                + "{% endif %}"
+            )
+        else:
+            text = (
+                "{% if tier_level >= 3 %}"
+                + variants["advanced"]
+                + "{% else %}"
+                + variants["recommended"]
+                + "{% endif %}"
+            )
+        path = REPO / "template" / target
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("{% if tier_level >= 3 %}" + adv + "{% else %}" + rec + "{% endif %}")
+        path.write_text(text)
         print(f"wrote {path.relative_to(REPO)}", file=sys.stderr)
 
 

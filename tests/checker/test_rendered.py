@@ -7,6 +7,7 @@ import re
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -130,6 +131,41 @@ def test_deleted_agents_md_fails_tp003(rendered_project: Rendered, broken_copy: 
     assert tp003.status == "fail"
     assert "`AGENTS.md` is missing" in tp003.message and "copier update" in tp003.message
     assert not report.ok
+
+
+def _without_lines(text: str, *words: str) -> str:
+    return "".join(line for line in text.splitlines(keepends=True) if not any(w in line for w in words))
+
+
+# (check, file, how the owner's copy goes wrong, what the check must say)
+DOC_BREAKS = [
+    ("TP002", "README.md", lambda t: t + "\n```bash\nnotes-server frobnicate --json\n```\n", "`frobnicate`, which"),
+    (
+        "TP002",
+        "README.md",
+        lambda t: _without_lines(t, "delete-note", "delete_note"),
+        "does not document `delete_note`",
+    ),
+    ("TP003", "AGENTS.md", lambda t: t + "\n| operation |\n| --- |\n| `create_widget` |\n", "`create_widget`, which"),
+    ("TP003", "docs/usage.md", lambda t: _without_lines(t, "delete-note", "delete_note"), "`delete_note`"),
+]
+
+
+@pytest.mark.parametrize(("check_id", "name", "edit", "said"), DOC_BREAKS)
+def test_docs_that_disagree_with_the_table_fail(
+    rendered_project: Rendered, broken_copy: Rendered, check_id: str, name: str, edit: Any, said: str
+) -> None:
+    original = rendered_project("essential")
+    project = broken_copy("essential")
+    assert (
+        result(run_checks(project, python=original / ".venv" / "bin" / "python", select=[check_id]), check_id).status
+        == "pass"
+    )
+    path = project / name
+    path.write_text(edit(path.read_text()))
+    found = result(run_checks(project, python=original / ".venv" / "bin" / "python", select=[check_id]), check_id)
+    assert found.status == "fail" and said in found.message, found.message
+    assert "python -m notes_server.interfaces.contract" in found.message
 
 
 def test_unmapped_error_fails_id001(rendered_project: Rendered, broken_copy: Rendered) -> None:

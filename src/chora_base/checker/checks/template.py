@@ -7,7 +7,9 @@ import re
 import yaml
 
 from chora_base.checker.catalog import TIERS
+from chora_base.checker.checks._common import INFRA_COMMANDS, cli_command, operations, probe_problem
 from chora_base.checker.checks.base import ChoraCheck, upgrade_hint
+from chora_base.checker.probe import Probe
 from chora_base.checker.project import ANSWERS_FILE, ProjectInfo
 
 FAMILY = "capability-server-template"
@@ -86,13 +88,82 @@ class TP001(_TP):
         return ""
 
 
+_TABLE_OP = re.compile(r"^\|\s*`([A-Za-z_][\w-]*)`")
+_TOOL_CALL = re.compile(r'"method":\s*"tools/call",\s*"params":\s*\{\s*"name":\s*"([^"]+)"')
+
+
+_FENCE = re.compile(r"^```[^\n]*\n(.*?)^```", re.DOTALL | re.MULTILINE)
+_INLINE = re.compile(r"`([^`\n]+)`")
+
+
+def code_of(text: str) -> list[str]:
+    """The code in a Markdown text: fenced blocks and inline spans (prose is left out, so a
+    sentence that starts with the program's name is not taken for a command)."""
+    blocks = _FENCE.findall(text)
+    return blocks + _INLINE.findall(_FENCE.sub("", text))
+
+
+def documented(text: str, cli_name: str | None) -> set[str]:
+    """Operations a document claims exist: commands after the CLI's name in code, MCP
+    `tools/call` names, and the first column of a table headed `operation`. Names come back as
+    written (CLI commands with hyphens, the rest as Python names)."""
+    found: set[str] = set()
+    if cli_name:
+        command = re.compile(
+            # after a space, slash or line start, but not `from <pkg> import` when the names agree
+            rf"(?:^|(?<=[\s/]))(?<!from )(?<!import ){re.escape(cli_name)}"
+            r"[ \t]+([a-z][a-z0-9]*(?:-[a-z0-9]+)*)(?![\w-])",
+            re.MULTILINE,
+        )
+        for snippet in code_of(text):
+            found |= set(command.findall(snippet))
+    found |= set(_TOOL_CALL.findall(text))
+    in_table = False
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")] if line.lstrip().startswith("|") else []
+        if not cells:
+            in_table = False
+        elif cells[0].lower() in ("operation", "operations"):
+            in_table = True
+        elif in_table and (match := _TABLE_OP.match(line.strip())):
+            found.add(match.group(1))
+    return found
+
+
+def doc_gaps(name: str, text: str, project: ProjectInfo, probe: Probe) -> str:
+    """What `text` (the document `name`) leaves out of the operation table, or documents that
+    the table and CLI do not have; empty when they agree or the project cannot be probed."""
+    if probe_problem(probe) or not probe.section("operations").get("ok"):
+        return ""
+    ops = [op["name"] for op in operations(probe)]
+    words = set(re.findall(r"[\w-]+", text))
+    missing = [op for op in ops if op not in words and cli_command(op) not in words]
+    known = set(ops) | {cli_command(op) for op in ops} | INFRA_COMMANDS
+    known |= set(probe.section("cli").get("commands", []))
+    stale = sorted(documented(text, project.cli_name) - known)
+    regenerate = f"`python -m {project.package}.interfaces.contract`" if project.package else "the generator"
+    lines = []
+    if missing:
+        lines.append(f"{name} does not document {', '.join(f'`{m}`' for m in missing)}.")
+    if stale:
+        lines.append(f"{name} documents {', '.join(f'`{m}`' for m in stale)}, which the operation table does not have.")
+    if lines:
+        lines.append(
+            f"Regenerate its marked regions from the table with {regenerate} (the template's "
+            "README.md and AGENTS.md carry them), or fix the text by hand."
+        )
+    return " ".join(lines)
+
+
 class TP002(_TP):
-    "README.md explains how to use every interface"
+    "README.md shows every operation of the table on each interface, and nothing the table lacks"
 
     tier = "essential"
-    rationale = "A user should be able to call the server from the README alone."
+    rationale = (
+        "A user should be able to call the server from the README alone, and every command it shows should exist."
+    )
 
-    def check(self, chora_project: ProjectInfo) -> str:
+    def check(self, chora_project: ProjectInfo, chora_probe: Probe) -> str:
         text = chora_project.read_text("README.md")
         if text is None:
             return "Add a `README.md` with usage of the CLI, REST API and Python API."
@@ -102,28 +173,33 @@ class TP002(_TP):
                 f"README.md does not mention {', '.join(missing)}. Document each interface "
                 "with a runnable example (the template's README has one per interface)."
             )
-        return ""
+        return doc_gaps("README.md", text, chora_project, chora_probe)
 
 
 class TP003(_TP):
-    "AGENTS.md tells AI agents how to use this server"
+    "AGENTS.md (with the usage page it links) covers every operation, and nothing the table lacks"
 
     tier = "essential"
     rationale = (
-        "Agents discover how to call a server from AGENTS.md; without it they guess commands and error handling."
+        "Agents learn how to work on and call a server from AGENTS.md and its usage page; a missing "
+        "or invented operation sends them wrong."
     )
 
-    def check(self, chora_project: ProjectInfo) -> str:
+    def check(self, chora_project: ProjectInfo, chora_probe: Probe) -> str:
         text = chora_project.read_text("AGENTS.md")
         if text is None:
             return (
-                "`AGENTS.md` is missing. Restore it (`git checkout -- AGENTS.md`) or re-render "
-                "it from the template with `copier update`; it tells agents which "
-                "operations exist and how errors are reported."
+                "`AGENTS.md` is missing. Restore it (`git checkout -- AGENTS.md`) or write it afresh "
+                f"with `python -m {chora_project.package or '<package>'}.interfaces.contract` (or "
+                "`copier update`); it tells agents where code goes and which operations exist."
             )
         if len(text.strip()) < 40:
-            return "`AGENTS.md` is empty. Describe the operations, interfaces and error codes."
-        return ""
+            return "`AGENTS.md` is empty. Describe where code goes, the commands to run and the operations."
+        gaps = [doc_gaps("AGENTS.md", text, chora_project, chora_probe)]
+        usage = chora_project.read_text("docs/usage.md") if "docs/usage.md" in text else None
+        if usage is not None:  # the usage page AGENTS.md sends agents to
+            gaps.append(doc_gaps("docs/usage.md", usage, chora_project, chora_probe))
+        return "\n".join(g for g in gaps if g)
 
 
 class TP004(_TP):

@@ -11,7 +11,7 @@ import threading
 from pathlib import Path
 from typing import Protocol
 
-from ..core.store import connect, transaction
+from ..core.store import Migration, connect, migrate, transaction
 from .models import Note
 
 
@@ -23,17 +23,21 @@ class NoteRepository(Protocol):
     def list(self, tag: str | None, limit: int, offset: int) -> tuple[list[Note], int]: ...
 
 
+#: The store's schema, one step per change, run in order on every store that has not run it yet
+#: (see core/store.py). Append a step for any change to what is stored; never edit a shipped one.
+MIGRATIONS: tuple[Migration, ...] = (
+    "CREATE TABLE IF NOT EXISTS notes (slug TEXT PRIMARY KEY, title TEXT NOT NULL,"
+    " body TEXT NOT NULL, tags TEXT NOT NULL, version INTEGER NOT NULL)",
+)
+
+
 class SqliteNoteRepository:
     """Notes in one SQLite file; safe for several threads and processes at once."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._local = threading.local()  # sqlite3 connections must stay on their thread
-        with transaction(self._conn(), write=True) as conn:
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS notes (slug TEXT PRIMARY KEY, title TEXT NOT NULL,"
-                " body TEXT NOT NULL, tags TEXT NOT NULL, version INTEGER NOT NULL)"
-            )
+        migrate(self._conn(), MIGRATIONS)
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -54,7 +58,7 @@ class SqliteNoteRepository:
     def add(self, note: Note) -> bool:
         with transaction(self._conn(), write=True) as conn:
             cur = conn.execute(
-                "INSERT OR IGNORE INTO notes VALUES (?, ?, ?, ?, ?)",
+                "INSERT OR IGNORE INTO notes (slug, title, body, tags, version) VALUES (?, ?, ?, ?, ?)",
                 (note.slug, note.title, note.body, json.dumps(note.tags), note.version),
             )
             return cur.rowcount == 1
