@@ -171,14 +171,16 @@ def owner_edits(project: Path, package: str = "notes_server", readme: bool = Tru
     )
     service = src / "domain" / "service.py"
     _replace(
-        service, "from .models import Body, Note, NoteList,", "from .models import Body, Note, NoteCount, NoteList,"
+        service,
+        "from .models import Body, Cursor, Limit, Note, NoteList,",
+        "from .models import Body, Cursor, Limit, Note, NoteCount, NoteList,",
     )
     service.write_text(
         service.read_text()
         + (
             "\n    def count_notes(self, tag: Tag | None = None) -> NoteCount:\n"
             '        """Count the notes, optionally only those carrying a tag."""\n'
-            "        _, total = self.repository.list(tag, 1, 0)\n"
+            "        total = len(self.repository.list(tag, 1_000_000, None))\n"
             "        return NoteCount(total=total, tag=tag)\n"
         )
     )

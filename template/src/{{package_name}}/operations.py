@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .core.operation import Example, Operation
 from .domain.errors import NoteAlreadyExists, NoteNotFound, VersionConflict
-from .domain.service import Service
+from .domain.service import Service, cursor_after
 
 OPERATIONS: tuple[Operation, ...] = (
     Operation(
@@ -46,7 +46,11 @@ OPERATIONS: tuple[Operation, ...] = (
         examples=(
             Example({}),
             Example({"tag": "outside"}),
+            Example({"limit": 1}),  # the first page of two: next_cursor is set
+            Example({"limit": 1, "cursor": cursor_after("garden")}),  # the last page: next_cursor is null
             Example({"limit": 0}, error="validation_error"),
+            Example({"limit": 201}, error="validation_error"),
+            Example({"cursor": "not-a-cursor"}, error="validation_error"),
         ),
     ),
     Operation(

@@ -14,6 +14,13 @@ Slug = Annotated[
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Body = Annotated[str, Field(max_length=10_000)]
 Tag = Annotated[str, StringConstraints(pattern=r"^[a-z0-9-]{1,32}$")]
+Cursor = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=128),
+    Field(description="Opaque: the next_cursor of the previous page, passed back unchanged"),
+]
+Limit = Annotated[int, Field(ge=1, le=200, description="Notes per page (at most 200)")]
+Version = Annotated[int, Field(ge=1, le=2**63 - 1, description="A note's version, as last read")]
 
 
 class Note(BaseModel):
@@ -25,5 +32,7 @@ class Note(BaseModel):
 
 
 class NoteList(BaseModel):
+    """One page of notes. There is no total: counting would cost a scan of every note per page."""
+
     items: list[Note]
-    total: int
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page")

@@ -20,7 +20,7 @@ class NoteRepository(Protocol):
     def add(self, note: Note) -> bool: ...
     def replace(self, note: Note, expected_version: int) -> bool: ...
     def remove(self, slug: str) -> Note | None: ...
-    def list(self, tag: str | None, limit: int, offset: int) -> tuple[list[Note], int]: ...
+    def list(self, tag: str | None, limit: int, after: str | None) -> list[Note]: ...
 
 
 #: The store's schema, one step per change, run in order on every store that has not run it yet
@@ -79,13 +79,16 @@ class SqliteNoteRepository:
             conn.execute("DELETE FROM notes WHERE slug = ?", (slug,))
             return self._note(row)
 
-    def list(self, tag: str | None, limit: int, offset: int) -> tuple[list[Note], int]:
-        where, args = (
-            ("", ()) if tag is None else ("WHERE EXISTS (SELECT 1 FROM json_each(notes.tags) WHERE value = ?)", (tag,))
+    def list(self, tag: str | None, limit: int, after: str | None) -> list[Note]:
+        """Up to ``limit`` notes with a slug after ``after``, in slug order (a keyset page:
+        each page costs the same however deep it is, and inserts never shift later pages)."""
+        clauses, args = ["slug > ?"], [after or ""]
+        if tag is not None:
+            clauses.append("EXISTS (SELECT 1 FROM json_each(notes.tags) WHERE value = ?)")
+            args.append(tag)
+        rows = (
+            self._conn()
+            .execute(f"SELECT * FROM notes WHERE {' AND '.join(clauses)} ORDER BY slug LIMIT ?", (*args, limit))
+            .fetchall()
         )
-        conn = self._conn()
-        total = conn.execute(f"SELECT COUNT(*) FROM notes {where}", args).fetchone()[0]
-        rows = conn.execute(
-            f"SELECT * FROM notes {where} ORDER BY slug LIMIT ? OFFSET ?", (*args, limit, offset)
-        ).fetchall()
-        return [self._note(r) for r in rows], total
+        return [self._note(r) for r in rows]
