@@ -1,0 +1,174 @@
+"""Problems around a CLI command — settings, URLs, the data folder, the store, crashes — each
+turned into one line the user can act on, with an exit code of its own (see core/errors.py).
+
+Loaded only when a command needs it; nothing here runs on `--help`.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from ..core.errors import DomainError, InvalidSettings, StoreUnavailable
+
+_TYPES = {int: "an integer", float: "a number", bool: "true or false", str: "text", Path: "a folder path"}
+
+
+def _expected(field: Any) -> str:
+    """What a valid value of a settings field looks like, in words."""
+    from .cli_params import describe
+
+    param = describe("x", field)
+    if param.choices:
+        return "one of " + ", ".join(str(c) for c in param.choices)
+    if param.repeatable:
+        return "a comma-separated list"
+    core = field.annotation
+    words = next((text for kind, text in _TYPES.items() if kind in (core, *getattr(core, "__args__", ()))), "a value")
+    return f"{words} ({param.bounds})" if param.bounds else words
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "...'"
+
+
+def settings_problem(
+    model: type[Any], errors: list[dict[str, Any]], options: dict[str, str] | None = None
+) -> InvalidSettings:
+    """One InvalidSettings naming each bad variable (or option), its value and what would work.
+
+    `errors` are pydantic error dicts of `model` (an EnvSettings subclass); `options` maps a
+    field set on the command line to its option name (`port` -> `--port`).
+    """
+    prefix = getattr(model, "env_prefix", "")
+    parts = []
+    for err in errors:
+        name = str(err.get("loc", ["?"])[0]) if err.get("loc") else "?"
+        field = model.model_fields.get(name)
+        source = (options or {}).get(name) or f"{prefix}{name.upper()}"
+        value = err.get("input", os.environ.get(source))
+        fix = f"use {_expected(field)}" if field is not None else "fix it"
+        if field is not None and source.startswith(prefix) and not field.is_required():
+            fix += " or unset it"
+        parts.append(f"{source}={_shown(value)} is invalid ({err.get('msg', 'bad value')}); {fix}")
+    return InvalidSettings("; ".join(parts) or f"Invalid settings ({prefix}*)")
+
+
+def from_validation_error(exc: Exception, options: dict[str, str] | None = None) -> InvalidSettings | None:
+    """A pydantic ValidationError raised while building an EnvSettings subclass, as one line.
+
+    Domain code may read its own settings class (say `RegistrySettings`) deep inside
+    `Service.from_settings`; the class is found by the error's title so its prefix is named.
+    """
+    from ..core.settings import EnvSettings
+
+    pending = [EnvSettings]
+    while pending:
+        cls = pending.pop()
+        if cls.__name__ == getattr(exc, "title", None):
+            return settings_problem(cls, exc.errors(include_url=False), options)  # type: ignore[attr-defined]
+        pending.extend(cls.__subclasses__())
+    return None
+
+
+def check_url(url: str, source: str) -> None:
+    """Refuse a server URL that cannot work before anything is sent to it."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - parsing the port raises on a malformed one
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname) and url.isprintable() and " " not in url
+    except ValueError:
+        ok = False
+    if not ok:
+        raise InvalidSettings(f"{source}={_shown(url)} is not an http(s) URL; use e.g. http://127.0.0.1:8000")
+
+
+def _data_dir_problem(data_dir: Path) -> str | None:
+    """Why `data_dir` cannot hold a store, if the reason is the folder itself."""
+    path = data_dir.absolute()
+    try:
+        existing = next((p for p in (path, *path.parents) if p.exists()), None)
+    except OSError as exc:  # e.g. a name longer than the filesystem allows
+        return exc.strerror or str(exc)
+    if existing is None:
+        return None
+    if not existing.is_dir():
+        return f"{existing} is a file, not a folder" if existing == path else f"{existing} is a file"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"{existing} is not writable"
+    return None
+
+
+def store_problem(exc: Exception, settings: Any, env_prefix: str) -> DomainError:
+    """The error to report when opening the store raised `exc`.
+
+    The folder's own faults (a file in its place, no permission, a name the filesystem refuses)
+    are the user's settings to fix (exit 2); anything else is the store failing (exit 7).
+    """
+    if isinstance(exc, DomainError):
+        return exc
+    if (found := from_validation_error(exc)) is not None:
+        return found
+    data_dir = getattr(settings, "data_dir", None)
+    if data_dir is not None:
+        reason = _data_dir_problem(Path(data_dir))
+        if reason is None and isinstance(exc, OSError) and not isinstance(exc, sqlite3.Error):
+            reason = exc.strerror or errno.errorcode.get(exc.errno or 0, str(exc))
+        if reason is not None:
+            return InvalidSettings(
+                f"{env_prefix}DATA_DIR={_shown(str(data_dir))} cannot hold the store: {reason}; "
+                "point it at a writable folder"
+            )
+    detail = " ".join(str(exc).split()) or type(exc).__name__
+    where = f" in {data_dir}" if data_dir is not None else ""
+    return StoreUnavailable(f"Cannot open the store{where}: {detail}")
+
+
+class CrashLog(logging.Handler):
+    """Log records of one CLI run, kept out of the terminal and written to a file if any come.
+
+    The CLI shows one line per problem; the traceback behind an unexpected error is here, and
+    the line names this file.
+    """
+
+    def __init__(self, package: str) -> None:
+        super().__init__(logging.WARNING)
+        self.package = package
+        self.path: Path | None = None
+
+    def _open(self) -> Path:
+        if self.path is None:
+            import tempfile
+
+            stamp = time.strftime("%Y%m%dT%H%M%S")
+            fd, name = tempfile.mkstemp(prefix=f"{self.package}-{stamp}-", suffix=".log")
+            os.close(fd)
+            self.path = Path(name)
+        return self.path
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            with self._open().open("a", encoding="utf-8") as out:
+                out.write(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s").format(record) + "\n")
+        except OSError:
+            self.path = None  # nowhere to write: the one-line message still goes out
+
+    def write_exception(self, exc: BaseException) -> Path | None:
+        record = logging.LogRecord(self.package, logging.ERROR, "", 0, "unexpected error", None, None)
+        record.exc_info = (type(exc), exc, exc.__traceback__)
+        self.emit(record)
+        return self.path
+
+    def install(self) -> None:
+        root = logging.getLogger()
+        # With a handler on the root logger, Python's last-resort handler (which would print
+        # tracebacks on stderr) is never used.
+        if self not in root.handlers:
+            root.addHandler(self)
