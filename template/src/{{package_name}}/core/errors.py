@@ -16,16 +16,16 @@ code  meaning
 2     the call or the configuration is wrong: ``validation_error``, ``unknown_operation``,
       ``payload_too_large``, ``invalid_settings`` (a setting, ``--url``, ``--host``/``--port``
       or the data folder)
-3-4   the domain's own errors (``domain/errors.py``); 3 and 4 and any code from 9 up are free
-      for them
+3, 4  the domain's own errors (``domain/errors.py``); a domain may also use 9 and above
 5     ``unauthorized``
 6     ``unavailable``: a remote server could not be reached
 7     ``store_unavailable``: the store could not be opened or did not answer in time
 8     ``address_in_use``: ``serve`` could not bind its address
 ====  =====================================================================================
 
-Codes 1, 2 and 5-8 belong to the classes here; a domain error never reuses them (a rendered
-test checks it), so a script can tell an infrastructure failure from a domain answer.
+Codes 1, 2 and 5-8 belong to the classes here: a domain error uses one only by subclassing
+the class that owns it (a rendered test checks this), so a script can tell an infrastructure
+failure from a domain answer by the exit code alone.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ Loaded only when a command needs it; nothing here runs on `--help`.
 from __future__ import annotations
 
 import errno
+import json
 import logging
 import os
 import sqlite3
@@ -15,7 +16,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..core.errors import DomainError, InvalidSettings, StoreUnavailable
+from ..core.errors import (
+    AddressInUse,
+    DomainError,
+    InternalError,
+    InvalidSettings,
+    StoreUnavailable,
+    ValidationFailed,
+)
 
 _TYPES = {int: "an integer", float: "a number", bool: "true or false", str: "text", Path: "a folder path"}
 
@@ -50,7 +58,10 @@ def settings_problem(
     prefix = getattr(model, "env_prefix", "")
     parts = []
     for err in errors:
-        name = str(err.get("loc", ["?"])[0]) if err.get("loc") else "?"
+        if not err.get("loc"):  # a rule across several settings
+            parts.append(f"Invalid settings ({prefix}*): {err.get('msg', 'bad combination')}")
+            continue
+        name = str(err["loc"][0])
         field = model.model_fields.get(name)
         source = (options or {}).get(name) or f"{prefix}{name.upper()}"
         value = err.get("input", os.environ.get(source))
@@ -172,3 +183,113 @@ class CrashLog(logging.Handler):
         # tracebacks on stderr) is never used.
         if self not in root.handlers:
             root.addHandler(self)
+
+
+def report(exc: BaseException, as_json: bool, package: str) -> int:
+    """Show any failure of a run as one line (or a problem object) and return its exit code."""
+    import typer
+
+    if type(exc).__name__ == "NoArgsIsHelpError":
+        exc.show()  # type: ignore[attr-defined]
+        return 2
+    if isinstance(exc, DomainError):
+        error = exc
+    elif hasattr(exc, "format_message") and isinstance(getattr(exc, "exit_code", None), int):
+        ctx = getattr(exc, "ctx", None)  # a usage error found by the parser
+        hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+        error = ValidationFailed(_one_line(exc.format_message()) + hint)  # type: ignore[attr-defined]
+    elif type(exc).__name__ == "Abort":
+        typer.echo("Aborted.", err=True)
+        return 1
+    else:
+        path = crash_log(package).write_exception(exc)
+        where = f"the traceback is in {path}" if path else "no log file could be written"
+        error = InternalError(f"Unexpected {type(exc).__name__}: {_one_line(str(exc))[:200]}; {where}")
+    logged = _CRASH_LOG.path if _CRASH_LOG else None
+    if isinstance(error, InternalError) and logged and str(logged) not in error.detail:
+        error.detail = f"{error.detail} The traceback is in {logged}"
+    if as_json:
+        typer.echo(json.dumps(error.to_problem(f"urn:{package}:error")))
+    else:
+        typer.echo(f"error[{error.code}]: {_one_line(error.detail)}", err=True)
+    return error.exit_code
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+_CRASH_LOG: CrashLog | None = None
+
+
+def crash_log(package: str) -> CrashLog:
+    """The run's log file for tracebacks (created only when something is written to it)."""
+    global _CRASH_LOG
+    if _CRASH_LOG is None:
+        _CRASH_LOG = CrashLog(package)
+    _CRASH_LOG.install()
+    return _CRASH_LOG
+
+
+def is_loopback(host: str) -> bool:
+    import ipaddress  # here and in bind(): only `serve` pays for them
+
+    if host.lower() == "localhost" or host.lower().endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def bind(settings: Any, host_source: str, port_source: str) -> Any:
+    """The listening address, bound here so a taken or impossible one is one clear line."""
+    import socket
+
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            settings.host, settings.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except (socket.gaierror, UnicodeError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise InvalidSettings(f"{host_source}={settings.host!r} is not a usable address ({reason})") from None
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        where = f"{settings.host}:{settings.port}"
+        if exc.errno == errno.EADDRINUSE:
+            raise AddressInUse(f"{where} is already in use by another program; choose another {port_source}") from None
+        if exc.errno in (errno.EACCES, errno.EPERM):
+            raise InvalidSettings(f"Binding {where} is not permitted; use a port above 1023 ({port_source})") from None
+        raise InvalidSettings(f"Cannot bind {where} ({exc.strerror}); check {host_source}") from None
+    return sock
+
+
+def load_settings(**options: Any) -> Any:
+    """The settings of this run, or one InvalidSettings line naming each bad variable/option.
+
+    `options` are values given on the command line; they win over the environment. URL
+    settings are checked too, since a malformed one would only fail later, deep in a call.
+    """
+    from pydantic import ValidationError
+
+    from ..core.settings import ENV_PREFIX, Settings, get_settings
+
+    given = {name: value for name, value in options.items() if value is not None}
+    flags = {name: "--" + name.replace("_", "-") for name in given}
+    try:
+        settings = get_settings()  # a bad variable is reported even when an option overrides it
+    except ValidationFailed as exc:
+        raise settings_problem(Settings, exc.errors or []) from None
+    try:
+        settings = Settings(**given) if given else settings
+    except ValidationError as exc:
+        raise settings_problem(Settings, exc.errors(include_url=False), flags) from None
+    for name in type(settings).model_fields:
+        value = getattr(settings, name)
+        if (name == "url" or name.endswith("_url")) and isinstance(value, str):
+            check_url(value, flags.get(name) or ENV_PREFIX + name.upper())
+    return settings
