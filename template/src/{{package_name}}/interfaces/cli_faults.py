@@ -143,10 +143,10 @@ def store_problem(exc: Exception, settings: Any, env_prefix: str) -> DomainError
 
 
 class CrashLog(logging.Handler):
-    """Log records of one CLI run, kept out of the terminal and written to a file if any come.
+    """Error records of one CLI run, kept out of the terminal and written to a file if any come.
 
     The CLI shows one line per problem; the traceback behind an unexpected error is here, and
-    the line names this file.
+    the line names this file. Warnings are shown as one line each, without a traceback.
     """
 
     def __init__(self, package: str) -> None:
@@ -165,6 +165,11 @@ class CrashLog(logging.Handler):
         return self.path
 
     def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno < logging.ERROR:  # a warning is news for the user, not a crash
+            import sys
+
+            print(f"warning: {' '.join(record.getMessage().split())}", file=sys.stderr)
+            return
         try:
             with self._open().open("a", encoding="utf-8") as out:
                 out.write(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s").format(record) + "\n")
