@@ -2,7 +2,9 @@
 
 Measures `python -c pass`, `python -c "import typer"` (the project's venv interpreter),
 `<cli> --help` and `<cli> list-notes --json` on an empty data folder: warm-up runs first, then
-interleaved rounds so machine drift hits every command alike. Target: CLI median <= 150 ms.
+interleaved rounds so machine drift hits every command alike. Targets, as ratios in one run:
+`--help` <= 1.2x `import typer`, the domain command <= 1.2x the floor below (and, on a quiet
+machine, a median within 150 ms).
 
 A third baseline, the domain-command floor, imports only what any in-process domain command
 must load (Typer to parse arguments, pydantic with one validated model, sqlite3 for the store)
@@ -33,6 +35,7 @@ from _common import (
 )
 
 TARGET_MS = 150.0
+TARGET_RATIO = 1.2
 FLOOR = "floor: typer + pydantic model + sqlite3"
 FLOOR_CODE = """import sqlite3, typer
 from pydantic import BaseModel
@@ -152,16 +155,22 @@ def main() -> None:
     print(f"\nCLI start-up, {runs} interleaved runs each after {opts.warmup} warm-up rounds (ms)")
     print_table(["command", "median", "p90", "vs pass", "vs import typer", "vs floor", "CPU median"], rows)
 
+    # The targets are ratios to a baseline measured in the same run (issue: `--help` <= 1.2x
+    # `import typer`, a domain command <= 1.2x the floor); CPU time is shown beside wall time
+    # because it moves less when other work shares the machine.
     verdicts = {}
+    ratios = {}
     for name in (n for n in names if n.startswith(CLI)):
-        met = stats[name]["median"] <= TARGET_MS
-        verdicts[name] = met
+        base_name = "python -c 'import typer'" if name.endswith("--help") else FLOOR
+        wall = stats[name]["median"] / stats[base_name]["median"]
+        cpu = cpu_stats[name]["median"] / cpu_stats[base_name]["median"]
+        ratios[name] = {"baseline": base_name, "wall": wall, "cpu": cpu}
+        verdicts[name] = wall <= TARGET_RATIO
         print(
-            f"target median <= {TARGET_MS:.0f} ms for `{name}`: "
-            f"{'MET' if met else 'MISSED'} ({stats[name]['median']:.1f} ms)"
+            f"target <= {TARGET_RATIO}x `{base_name}` for `{name}`: {'MET' if wall <= TARGET_RATIO else 'MISSED'} "
+            f"(wall {wall:.2f}x, CPU {cpu:.2f}x; median {stats[name]['median']:.1f} ms, "
+            f"{'within' if stats[name]['median'] <= TARGET_MS else 'above'} the {TARGET_MS:.0f} ms budget)"
         )
-    if floor_ms > TARGET_MS:
-        print(f"note: the domain-command floor alone takes {floor_ms:.1f} ms, above the target")
     for prof in profiles:
         print(
             f"\n10 largest imports of `{prof['command']}` (cumulative ms; "
@@ -194,6 +203,8 @@ def main() -> None:
                 for name, s in stats.items()
             },
             "cpu_ms": cpu_stats,
+            "target_ratio": TARGET_RATIO,
+            "ratios_to_baseline": ratios,
             "target_met": verdicts,
             "domain_floor_code": FLOOR_CODE,
             "import_profiles": profiles,
