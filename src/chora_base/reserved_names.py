@@ -7,8 +7,8 @@ installed with its dev extras, the largest closure any tier installs, plus the s
 library of the interpreter that runs this script.
 
 ``python -m chora_base.reserved_names`` renders, installs and rewrites
-``questions/reserved-names.jinja``, which copier.yml's validators import; a test compares
-the file with a fresh install, so a new dependency anywhere in the closure fails it.
+``template/_questions/reserved-names.jinja``, which copier.yml's validators import; a test checks the
+file against a fresh install, so a new dependency anywhere in the closure fails it.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from pathlib import Path
 
 from chora_base.render import REPO, install, render
 
-OUTPUT = REPO / "questions" / "reserved-names.jinja"
+OUTPUT = REPO / "template" / "_questions" / "reserved-names.jinja"
 IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 # Always reserved, whatever the closure: the build backend and the installers a user may run
 # in the project's environment (`python -m venv` brings pip; hatchling builds the wheel).
@@ -86,7 +86,12 @@ def read_current() -> dict[str, list[str]]:
 
 
 def main() -> None:
-    OUTPUT.write_text(to_jinja(render_and_collect()), encoding="utf-8")
+    names = render_and_collect()
+    # Names reserved under another Python (a module it still ships, a dependency only it
+    # installs) stay reserved: the list only grows unless it is deleted and regenerated.
+    if OUTPUT.exists():
+        names = {key: sorted(set(value) | set(read_current().get(key, []))) for key, value in names.items()}
+    OUTPUT.write_text(to_jinja(names), encoding="utf-8")
     print(f"wrote {OUTPUT.relative_to(REPO)}", file=sys.stderr)
 
 
