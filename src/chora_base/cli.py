@@ -41,7 +41,7 @@ def _add_check(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "--python",
         type=Path,
         help="interpreter of the project's environment for behaviour checks "
-        "(default: <path>/.venv/bin/python, else this interpreter)",
+        "(default: <path>/.venv/bin/python, else the active $VIRTUAL_ENV, else this interpreter)",
     )
     p.add_argument(
         "--select",

@@ -23,6 +23,7 @@ from chora_base.render import REPO, TIERS, install, render
 
 SENTINELS = {
     "project_name": "sentinel-project-x",
+    "project_slug": "sentinel-slug-x",
     "package_name": "sentinel_pkg_x",
     "cli_name": "sentinel-cli-x",
     "description": "Sentinel description x",
@@ -43,7 +44,10 @@ def _to_jinja(text: str, json_file: bool) -> str:
     """Escape the generated text for Jinja, then put the answers back where the sentinels are."""
     text = "{% raw %}" + text + "{% endraw %}"
     if json_file:
-        text = text.replace(f'"{SENTINELS["description"]}"', "{% endraw %}{{ description | tojson }}{% raw %}")
+        # to_json is json.dumps, as the project's generator writes it (Jinja's tojson would
+        # HTML-escape `<`, `&` and `'`, and the drift test would then fail on them).
+        for answer in ("project_name", "description"):
+            text = text.replace(f'"{SENTINELS[answer]}"', "{% endraw %}{{ " + answer + " | trim | to_json }}{% raw %}")
     text = text.replace(SENTINELS["package_name"].upper(), "{% endraw %}{{ package_name | upper }}{% raw %}")
     for answer, sentinel in SENTINELS.items():
         text = text.replace(sentinel, "{% endraw %}{{ " + answer + " }}{% raw %}")

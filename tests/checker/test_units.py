@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -167,7 +168,7 @@ def test_summary_file_gets_markdown_and_stdout_gets_the_format(
     summary.write_text("earlier step\n")
     proc = chora_cli("check", project, "--select", "TP003", "--format", "json", "--summary", summary)
     assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout)["checks"][0]["id"] == "TP001"
+    assert [c["id"] for c in json.loads(proc.stdout)["checks"]] == ["TP003"]
     text = summary.read_text()
     assert text.startswith("earlier step\n")  # appended, never truncated
     assert "## chora-base check" in text and "[TP003](" in text
@@ -227,3 +228,61 @@ def test_start_probe_only_when_a_behaviour_check_is_selected(tmp_path: Path) -> 
         assert "`import xpkg` failed" in (behaviour.fatal or "")
     finally:
         behaviour.stop()
+
+
+def _check_json(project: Path, *args: str, virtual_env: Path | None = None) -> dict:
+    """`chora-base check --format json` as a process, with or without an activated venv."""
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "GITHUB_STEP_SUMMARY")}
+    env["PYTHONPATH"] = str(REPO / "src")
+    if virtual_env is not None:
+        env["VIRTUAL_ENV"] = str(virtual_env)
+    proc = subprocess.run(
+        [sys.executable, "-m", "chora_base.cli", "check", str(project), "--format", "json", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=300,
+    )
+    assert proc.returncode in (0, 1), proc.stderr
+    return json.loads(proc.stdout)
+
+
+def _fake_venv(path: Path) -> Path:
+    """A directory laid out like a venv whose python is this interpreter (a link, as in a venv)."""
+    (path / "bin").mkdir(parents=True)
+    (path / "bin" / "python").symlink_to(Path(sys.executable))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("select", "expected"),
+    [
+        (["--select", "TP003"], ["TP003"]),
+        (["--select", "TP003,RG001"], ["TP003", "RG001"]),
+        (["--select", "RG", "--select", "TP002"], ["TP002", "RG001", "RG002"]),
+    ],
+)
+def test_select_reports_only_the_selected_checks(tmp_path: Path, select: list[str], expected: list[str]) -> None:
+    report = _check_json(_minimal(tmp_path), *select)
+    assert [c["id"] for c in report["checks"]] == expected
+
+
+def test_ignore_on_the_command_line_still_lists_what_it_skipped(tmp_path: Path) -> None:
+    report = _check_json(_minimal(tmp_path), "--select", "TP", "--ignore", "TP003")
+    statuses = {c["id"]: c["status"] for c in report["checks"]}
+    assert statuses["TP003"] == "not-run" and all(i.startswith("TP") for i in statuses)
+
+
+@pytest.mark.parametrize("project_venv", [False, True])
+def test_probe_runs_in_the_project_venv_then_the_active_one(tmp_path: Path, project_venv: bool) -> None:
+    project = _minimal(tmp_path / "p")
+    with (project / "pyproject.toml").open("a") as f:
+        f.write('[project.scripts]\nx = "xpkg.interfaces.cli:main"\n')
+    active = _fake_venv(tmp_path / "active")
+    own = _fake_venv(project / ".venv") if project_venv else None
+    report = _check_json(project, "--select", "MI001", virtual_env=active)
+    assert report["interpreter"] == str((own or active) / "bin" / "python")
+    # Without an activated venv or a project venv, the checker's own interpreter runs it.
+    if own is None:
+        assert _check_json(project, "--select", "MI001")["interpreter"] == str(Path(sys.executable).absolute())

@@ -155,3 +155,57 @@ def test_screenshots(watched: Watched, site_url: str, output_dir: Path) -> None:
     page.screenshot(path=str(output_dir / "registry-protocol-spec.png"), full_page=True)
     for name in ("home.png", "home-full.png", "registry-protocol-spec.png"):
         assert (output_dir / name).stat().st_size > 10_000, name
+
+
+def site_pages() -> list[str]:
+    pages = ["", "checks/", "running-the-checker/"]
+    for sap in SAPS:
+        pages += [f"{sap.slug}/", *(f"{sap.slug}/{artifact}/" for artifact in ARTIFACTS)]
+    return pages
+
+
+# Elements of the article wider than the box that shows them (a scroll bar, or content cut off).
+OVERFLOWING = """
+() => {
+  const wide = [];
+  for (const el of document.querySelectorAll(
+      "article pre > code, article .md-typeset__scrollwrap, article table")) {
+    if (el.scrollWidth > el.clientWidth + 1) {
+      wide.push(`${el.tagName.toLowerCase()} ${el.scrollWidth}>${el.clientWidth}: ${el.innerText.slice(0, 80)}`);
+    }
+  }
+  const page = document.documentElement;
+  if (page.scrollWidth > page.clientWidth + 1) wide.push(`page ${page.scrollWidth}>${page.clientWidth}`);
+  return wide;
+}
+"""
+
+
+@pytest.mark.parametrize("width", [1280, 800])
+def test_code_blocks_and_tables_fit_the_column(browser: Browser, site_url: str, width: int) -> None:
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    page = context.new_page()
+    try:
+        wide = {}
+        for path in site_pages():
+            page.goto(f"{site_url}{path}", wait_until="load")
+            found = page.evaluate(OVERFLOWING)
+            if found:
+                wide[path] = found
+        assert not wide, wide
+    finally:
+        context.close()
+
+
+def test_sidebar_sections_open_landing_pages_and_name_their_sap(watched: Watched, site_url: str) -> None:
+    page = watched.page
+    page.goto(f"{site_url}registry/ledger/", wait_until="load")
+    assert page.title().startswith("Registry ledger")
+    sidebar = page.locator("nav.md-nav--primary")
+    labels = [t.strip() for t in sidebar.locator("a.md-nav__link").all_inner_texts() if t.strip()]
+    for artifact in ("charter", "protocol spec", "guide for agents", "adoption blueprint", "ledger"):
+        assert f"Registry {artifact}" in labels, labels
+    assert len([label for label in labels if label.endswith(" ledger")]) == len(SAPS)
+    sidebar.get_by_role("link", name="Registry", exact=True).first.click()
+    page.wait_for_url(f"{site_url}registry/")
+    assert page.locator("article h1").inner_text().replace("¶", "").strip() == "Registry"

@@ -33,7 +33,10 @@ def test_interface_examples_cover_every_interface() -> None:
 
 
 # Files outside saps/_generated/ that pages may include: each is executed by a test.
-TESTED_INCLUDES = {"tests/update/commands.sh": "tests/update/test_update.py"}
+TESTED_INCLUDES = {
+    "tests/update/commands.sh": "tests/update/test_update.py",
+    "tests/docs/bring-up-by-hand.sh": "tests/docs/test_blueprint_steps.py",
+}
 
 
 def test_every_included_snippet_is_generated_or_tested() -> None:

@@ -8,6 +8,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import urlparse
 
+import pytest
 import yaml
 
 from chora_base.checker.catalog import all_checks
@@ -136,3 +137,96 @@ def test_a_broken_internal_link_fails_the_strict_build(tmp_path: Path) -> None:
     )
     assert proc.returncode != 0
     assert "no-such-section" in proc.stdout + proc.stderr
+
+
+ARTIFACT_LABELS = {
+    "capability-charter": "charter",
+    "protocol-spec": "protocol spec",
+    "AGENTS": "guide for agents",
+    "adoption-blueprint": "adoption blueprint",
+    "ledger": "ledger",
+}
+
+
+def _title(page: Path) -> str:
+    return re.search(r"<title>(.*?)</title>", page.read_text(encoding="utf-8"), flags=re.S).group(1)
+
+
+def test_nav_and_titles_name_the_sap_of_every_page(built_site: Path) -> None:
+    """Six SAPs with the same five artifacts: every label, and so every page title, says which
+    SAP it belongs to, and no two pages share a label."""
+    sections = {
+        next(iter(item)): next(iter(item.values())) for item in mkdocs_config()["nav"] if isinstance(item, dict)
+    }
+    labels: list[str] = []
+    for sap in SAPS:
+        entries = sections[sap.title]
+        assert entries[0] == f"{sap.slug}/index.md", sap.slug  # the section opens its landing page
+        short = next(iter(entries[1])).rsplit(" charter", 1)[0]
+        assert short.lower() in sap.title.lower(), (short, sap.title)
+        for entry, (artifact, label) in zip(entries[1:], ARTIFACT_LABELS.items(), strict=True):
+            ((shown, path),) = entry.items()
+            assert (shown, path) == (f"{short} {label}", f"{sap.slug}/{artifact}.md")
+            assert _title(built_site / sap.slug / artifact / "index.html").startswith(f"{shown} - ")
+            labels.append(shown)
+        assert _title(built_site / sap.slug / "index.html").startswith(f"{sap.title} - ")
+    assert len(labels) == len(set(labels))
+
+
+def test_every_sap_has_a_landing_page_linking_its_artifacts(built_site: Path) -> None:
+    for sap in SAPS:
+        source = (REPO / "saps" / sap.slug / "index.md").read_text(encoding="utf-8")
+        assert source.startswith(f"# {sap.title}\n"), sap.slug
+        html = (built_site / sap.slug / "index.html").read_text(encoding="utf-8")
+        article = html.split("<article", 1)[1].split("</article>", 1)[0]
+        for artifact in ARTIFACT_LABELS:
+            assert f'href="{artifact}/"' in article, (sap.slug, artifact)
+        assert f'href="../checks/#{sap.slug}"' in article, sap.slug
+        assert f'id="{sap.slug}"' in (built_site / "checks" / "index.html").read_text(encoding="utf-8")
+
+
+def test_running_the_checker_page_covers_install_ci_hook_and_ignores(built_site: Path) -> None:
+    text = (REPO / "saps" / "running-the-checker.md").read_text(encoding="utf-8")
+    for needed in (
+        "uvx --from",
+        "pipx run",
+        "pipx install",
+        "GITHUB_STEP_SUMMARY",
+        "id: chora-base-check",
+        "[tool.chora-base.ignore]",
+        "_src_path",
+        "_commit",
+        "VIRTUAL_ENV",
+        "--select",
+    ):
+        assert needed in text, needed
+    hooks = yaml.safe_load((REPO / ".pre-commit-hooks.yaml").read_text(encoding="utf-8"))
+    assert "chora-base-check" in {h["id"] for h in hooks}  # the hook the page tells people to use
+    assert (built_site / "running-the-checker" / "index.html").is_file()
+
+
+# By-hand definition-of-done items whose subject a check covers, and the check they must cite.
+CHECKED_SUBJECTS = [
+    ("under `/v1`", "id008"),
+    ("a count and a latency series", "id010"),
+    ("without a token get `unauthorized`", "id009"),
+    ("No peer address appears", "rg001"),
+    ("`chora-base check` passes", "tp006"),
+    ("registry URL and token are set", "rg002"),
+]
+
+
+def _by_hand_items() -> list[str]:
+    items = []
+    for sap in SAPS:
+        text = (REPO / "saps" / sap.slug / "adoption-blueprint.md").read_text(encoding="utf-8")
+        items += re.findall(r"^- \[ \] \*\(by hand\)\*.*(?:\n  .*)*", text, flags=re.M)
+    return items
+
+
+@pytest.mark.parametrize(("subject", "check_id"), CHECKED_SUBJECTS)
+def test_by_hand_items_cite_the_check_that_covers_them(subject: str, check_id: str) -> None:
+    items = [item for item in _by_hand_items() if subject in item]
+    assert items, subject
+    for item in items:
+        assert f"#{check_id})" in item, item

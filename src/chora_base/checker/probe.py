@@ -16,11 +16,21 @@ PROBE_SCRIPT = Path(__file__).with_name("_probe.py")
 PROBE_TIMEOUT = 120.0
 
 
-def default_python(root: Path) -> Path:
-    """The project's virtual environment if it has one, else the checker's own interpreter."""
-    for candidate in (root / ".venv" / "bin" / "python", root / ".venv" / "Scripts" / "python.exe"):
+def _venv_python(venv: Path) -> Path | None:
+    for candidate in (venv / "bin" / "python", venv / "Scripts" / "python.exe"):
         if candidate.exists():
             return candidate
+    return None
+
+
+def default_python(root: Path) -> Path:
+    """The interpreter the project runs in: its own ``.venv``, else the virtual environment
+    the user activated (``VIRTUAL_ENV``: tox, nox, Poetry or a venv kept elsewhere), else the
+    checker's own interpreter (a checker installed into the project's environment)."""
+    active = os.environ.get("VIRTUAL_ENV")
+    for venv in (root / ".venv", Path(active) if active else None):
+        if venv is not None and (python := _venv_python(venv)):
+            return python
     return Path(sys.executable)
 
 

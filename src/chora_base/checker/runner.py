@@ -175,6 +175,8 @@ def run_checks(
 
     results = []
     for name, check in checks.items():
+        if select_set and not is_allowed(select_set, frozenset(), name):
+            continue  # --select reports only what it chose; --ignore still shows "not-run"
         common = {
             "id": name,
             "family": check.family,
@@ -211,6 +213,8 @@ def run_checks(
             report.probe_timings = {**timings, "total": probe.data.get("seconds", 0.0)}
     if declared is None and tier is None:
         report.notes.append("No tier declared in .copier-answers.yml; judged as essential.")
+    if probe.ran:
+        report.notes.append(f"Behaviour checks ran under {probe.python}.")
     if report.partial:
         report.notes.append("Partial run (--select/--ignore): checks not run do not count.")
     report.seconds = time.perf_counter() - started

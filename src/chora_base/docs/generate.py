@@ -261,7 +261,12 @@ def _questions() -> str:
         else:
             allowed = "checked by a validator" if spec.get("validator") else "any"
         default = str(spec.get("default", ""))
-        shown = "derived from the answers above" if "{{" in default else f"`{_cell(default)}`"
+        if "strftime" in default:
+            shown = "the current year"
+        elif "{{" in default:
+            shown = "derived from the answers above"
+        else:
+            shown = f"`{_cell(default)}`"
         rows.append(f"| `{key}` | {_cell(spec.get('help', ''))} | {shown} | {allowed} |")
     return "\n".join(rows) + "\n"
 
