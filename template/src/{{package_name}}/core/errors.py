@@ -101,6 +101,28 @@ class PayloadTooLarge(DomainError):
     exit_code = 2
 
 
+# Refused by the HTTP guard before any operation runs (interfaces/guard.py).
+class HostNotAllowed(DomainError):
+    code = "host_not_allowed"
+    title = "Host not allowed"
+    http_status = 400
+    exit_code = 2
+
+
+class OriginNotAllowed(DomainError):
+    code = "origin_not_allowed"
+    title = "Origin not allowed"
+    http_status = 403
+    exit_code = 2
+
+
+class UnsupportedMediaType(DomainError):
+    code = "unsupported_media_type"
+    title = "Unsupported media type"
+    http_status = 415
+    exit_code = 2
+
+
 class Unauthorized(DomainError):
     code = "unauthorized"
     title = "Not authorized"
