@@ -85,11 +85,12 @@ def quickstart(session: nox.Session) -> None:
     if not venv.exists():
         session.run("uv", "venv", "-q", "--python", sys.executable, str(venv))
     session.run("uv", "pip", "install", "-q", "-p", str(venv / "bin" / "python"), "-e", f"{target}[dev]")
-    env = {"MY_SERVER_DATA_DIR": str(target / ".data")}
     if os.environ.get("QUICKSTART_CHECK_ONLY"):  # used by the test of this command
-        session.run(str(venv / "bin" / "my-server"), "--help", env=env)
+        session.run(str(venv / "bin" / "my-server"), "--help")
         return
-    session.run(str(venv / "bin" / "my-server"), "serve", env=env)
+    # The server's default data folder is the project's per-user one, so the README's next CLI
+    # command sees the same store from any directory.
+    session.run(str(venv / "bin" / "my-server"), "serve")
 
 
 @nox.session(python=PYTHON)
