@@ -59,9 +59,7 @@ class Settings(EnvSettings):
     allowed_origins: list[str] = Field(
         default=[], description="Origins (scheme://host[:port]) allowed to call from a browser"
     )
-    allow_public_bind: bool = Field(
-        default=False, description="Allow binding a non-loopback address with no API token"
-    )
+    allow_public_bind: bool = Field(default=False, description="Allow binding a non-loopback address with no API token")
     max_long_polls: int = Field(default=100, ge=1, le=100_000, description="Concurrent long polls served")
     mcp_max_sessions: int = Field(default=100, ge=1, le=100_000, description="Open MCP sessions over HTTP")
     mcp_session_idle_seconds: float = Field(
