@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from .harness import (
+    AS_OPERATOR,
     AUTH,
     TOKEN,
     Etcd,
@@ -74,7 +75,8 @@ def registry(python: Path, tmp_path: Path, backend: dict) -> Iterator[Registry]:
 @pytest.fixture
 def servers(python: Path, tmp_path: Path, registry: Registry) -> Iterator[list]:
     started = [start_server(python, tmp_path, registry.url, f"server{i}") for i in range(2)]
-    yield started
+    ids = [wait_for(lambda p=port: registry.instance_at(p), timeout=30) for _, port in started]
+    yield [(proc, instance_id) for (proc, _), instance_id in zip(started, ids, strict=True)]
     for proc, _ in started:
         proc.kill9()
 
@@ -197,7 +199,10 @@ def test_bad_input_on_every_operation_is_refused_and_changes_nothing(registry: R
         assert problem["code"] == "validation_error" and problem["detail"], problem
         assert r.headers["content-type"] == "application/problem+json"
     # not found / gone, each with its own code
-    assert httpx.put(base + "/instances/svc/zz/heartbeat", headers=AUTH).json()["code"] == "instance_not_found"
+    assert (
+        httpx.put(base + "/instances/svc/zz/heartbeat", headers=AUTH, json=AS_OPERATOR).json()["code"]
+        == "instance_not_found"
+    )
     assert httpx.get(base + "/services/nobody").json()["code"] == "service_not_found"
     gone = httpx.get(base + "/watch", params={"index": 10**6, "wait": 0})
     assert gone.status_code == 410 and gone.json()["code"] == "revision_compacted"
@@ -284,7 +289,7 @@ def test_self_preservation_over_http(python: Path, tmp_path: Path) -> None:
         assert len(reg.statuses("fleet")) >= 9
         assert "manifest_self_preservation 1.0" in httpx.get(reg.url + "/metrics").text
         for i in range(10):  # heartbeats come back: the mode ends by itself
-            httpx.put(reg.url + f"/v1/instances/fleet/i{i}/heartbeat", headers=AUTH)
+            httpx.put(reg.url + f"/v1/instances/fleet/i{i}/heartbeat", headers=AUTH, json=AS_OPERATOR)
         wait_for(lambda: not reg.list()["self_preservation"], timeout=3)
     finally:
         reg.proc.kill9()
@@ -314,7 +319,7 @@ def test_etcd_cluster_loses_its_leader_and_the_registry_keeps_answering(python: 
             )
             assert r.status_code == 200, r.text
         for i in range(30):
-            r = httpx.put(reg.url + f"/v1/instances/svc/i{i}/heartbeat", headers=AUTH)
+            r = httpx.put(reg.url + f"/v1/instances/svc/i{i}/heartbeat", headers=AUTH, json=AS_OPERATOR)
             assert r.status_code == 200
         assert cluster.leader() != leader
         # a registry restart reads everything back from the surviving members
