@@ -355,3 +355,91 @@ def test_restart_grace_starts_with_traffic_not_with_the_process(make, clock):
     clock.advance(2)
     restarted.sweep()
     assert restarted.get(name="notes").instances[0].status == "unknown"
+
+
+def test_leases_own_instances_and_the_operator_token_owns_all(make):
+    from manifest.domain.errors import LeaseMismatch
+
+    svc = make(operator_token="operator-token-0123456789")
+    lease = svc.register(name="notes", instance_id="a").lease_token  # the registry makes one
+    for call in (
+        lambda t: svc.heartbeat(name="notes", instance_id="a", lease_token=t),
+        lambda t: svc.update(name="notes", instance_id="a", version="9", lease_token=t),
+        lambda t: svc.deregister(name="notes", instance_id="a", lease_token=t),
+        lambda t: svc.register(name="notes", instance_id="a", version="9", lease_token=t),
+    ):
+        for stranger in (None, "someone-elses-lease"):
+            with pytest.raises(LeaseMismatch):
+                call(stranger)
+    assert svc.get(name="notes").instances[0].version == "0.0.0"
+    assert "lease" not in svc.get(name="notes").instances[0].model_dump_json()
+    svc.heartbeat(name="notes", instance_id="a", lease_token=lease)
+    svc.deregister(name="notes", instance_id="a", lease_token="operator-token-0123456789")
+
+
+def test_list_pages_follow_the_cursor(make):
+    svc = make()
+    for i in range(25):
+        reg(svc, instance_id=f"i{i:02d}")
+    seen, cursor = [], None
+    while True:
+        page = svc.list(limit=10, cursor=cursor)
+        assert len(page.instances) <= 10
+        seen += [i.instance_id for i in page.instances]
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert seen == [f"i{i:02d}" for i in range(25)]
+
+
+def test_a_stalled_store_answers_store_unavailable_and_blocks_no_heartbeat(make):
+    from manifest.core.errors import StoreUnavailable
+
+    svc = make()
+    svc.store_timeout = 0.5
+    reg(svc)
+    release = threading.Event()
+    real_apply = svc._repo.apply
+
+    def stuck(*args: object, **kwargs: object) -> None:
+        release.wait(5)
+        raise StoreUnavailable("stuck")
+
+    svc._repo.apply = stuck  # type: ignore[method-assign]
+    errors: list = []
+    writer = threading.Thread(target=lambda: _catch(errors, lambda: reg(svc, instance_id="b")))
+    writer.start()
+    time.sleep(0.1)
+    # while a write waits on the store, heartbeats and lookups answer at once
+    assert svc.heartbeat(name="notes", instance_id="a", lease_token=LEASE).status == "up"
+    assert svc.get(name="notes").instances[0].instance_id == "a"
+    with pytest.raises(StoreUnavailable):  # a second write gives up at the deadline
+        reg(svc, instance_id="c")
+    release.set()
+    writer.join()
+    assert [type(e) for e in errors] == [StoreUnavailable]
+    svc._repo.apply = real_apply  # type: ignore[method-assign]
+    assert [i.instance_id for i in svc.list().instances] == ["a"]
+
+
+def test_long_polls_are_bounded(make):
+    from manifest.domain.errors import TooManyWatches
+
+    svc = make()
+    svc.max_long_polls = 2
+
+    async def flood() -> list:
+        index = svc.revision
+        tasks = [asyncio.create_task(svc.watch(index=index, wait=0.5)) for _ in range(3)]
+        return await asyncio.gather(*tasks, return_exceptions=True)
+
+    results = asyncio.run(flood())
+    assert sum(isinstance(r, TooManyWatches) for r in results) == 1
+    assert svc.long_polls == 0
+
+
+def _catch(errors: list, call) -> None:
+    try:
+        call()
+    except Exception as exc:
+        errors.append(exc)
