@@ -226,7 +226,7 @@ def test_serve_port_flag_registers_that_port_with_its_own_instance(
 ) -> None:
     procs = [start_server(python, tmp_path, shared.url, f"flag{i}", port_flag=True) for i in range(2)]
     try:
-        ids = [wait_for(lambda p=port: shared.instance_at(p), timeout=40) for _, port in procs]
+        ids = [wait_for(lambda p=port: shared.instance_at(p), timeout=90) for _, port in procs]
         assert len(set(ids)) == 2  # two servers on one host, two records
         first, _ = procs[0]
         first.terminate()  # a clean stop removes its own record only

@@ -75,7 +75,7 @@ def registry(python: Path, tmp_path: Path, backend: dict) -> Iterator[Registry]:
 @pytest.fixture
 def servers(python: Path, tmp_path: Path, registry: Registry) -> Iterator[list]:
     started = [start_server(python, tmp_path, registry.url, f"server{i}") for i in range(2)]
-    ids = [wait_for(lambda p=port: registry.instance_at(p), timeout=30) for _, port in started]
+    ids = [wait_for(lambda p=port: registry.instance_at(p), timeout=90) for _, port in started]
     yield [(proc, instance_id) for (proc, _), instance_id in zip(started, ids, strict=True)]
     for proc, _ in started:
         proc.kill9()
