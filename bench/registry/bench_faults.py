@@ -228,14 +228,14 @@ def main() -> None:
             )
             hb, plain = heartbeat_lua(work, args.fleet), plain_lua(work)
             # 1. lookups vs heartbeats vs etcd's gateway, 32 connections each, one after the other
-            results["heartbeat_32"] = collect({"hb": wrk(reg.url, hb, secs, 32)})["hb"]
+            results["heartbeat_32"] = collect({"hb": wrk(reg.url + "/", hb, secs, 32)})["hb"]
             results["lookup_32"] = collect({"lookup": wrk(reg.url + "/v1/services/billing", plain, secs, 32)})["lookup"]
             results["etcd_get_32"] = collect(
                 {"etcd": wrk(etcd.url(etcd.names[0]) + "/v3/kv/range", etcd_get_lua(work), secs, 32)}
             )["etcd"]
             # 2. heartbeats + /health without a fault, then while a write waits 10 s on a locked store
             results["baseline"] = collect(
-                {"hb": wrk(reg.url, hb, secs, 16), "health": wrk(reg.url + "/health", plain, secs, 1)}
+                {"hb": wrk(reg.url + "/", hb, secs, 16), "health": wrk(reg.url + "/health", plain, secs, 1)}
             )
             locker = lock_store(work / "data" / "manifest.sqlite3", max(10.0, secs + 3))
             pool = ThreadPoolExecutor(1)
@@ -248,7 +248,7 @@ def main() -> None:
             )
             time.sleep(0.5)
             results["locked_store"] = collect(
-                {"hb": wrk(reg.url, hb, secs, 16), "health": wrk(reg.url + "/health", plain, secs, 1)}
+                {"hb": wrk(reg.url + "/", hb, secs, 16), "health": wrk(reg.url + "/health", plain, secs, 1)}
             )
             results["locked_store"]["stalled_write_status"] = stalled.result().status_code
             locker.wait()
@@ -260,7 +260,7 @@ def main() -> None:
             results["long_polls"] = collect({"health": wrk(reg.url + "/health", plain, secs, 1)})
             # 4. 32 clients paging the fleet while heartbeats go on
             results["readers"] = collect(
-                {"hb": wrk(reg.url, hb, secs, 16), "pager": wrk(reg.url, pager_lua(work), secs, 32)}
+                {"hb": wrk(reg.url + "/", hb, secs, 16), "pager": wrk(reg.url + "/", pager_lua(work), secs, 32)}
             )
             polls.join(timeout=1)
         finally:
