@@ -119,7 +119,7 @@ def wrk(url: str, script: Path, seconds: float, connections: int) -> subprocess.
     return subprocess.Popen(
         [WRK, "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "20s", "-s", str(script), url],
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
         text=True,
     )
 
@@ -131,8 +131,10 @@ def collect(procs: dict[str, subprocess.Popen[str]]) -> dict[str, dict[str, floa
     out: dict[str, dict[str, float]] = {}
     for name, proc in procs.items():
         text, _ = proc.communicate()
-        line = [ln for ln in text.splitlines() if ln.startswith("{")][-1]
-        data = json.loads(line)
+        lines = [ln for ln in text.splitlines() if ln.startswith("{")]
+        if not lines:
+            raise RuntimeError(f"wrk ({name}) printed no summary: {text[-500:]!r}")
+        data = json.loads(lines[-1])
         data["rate_per_s"] = round(data["requests"] / data["seconds"], 1)
         out[name] = data
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
