@@ -117,7 +117,7 @@ def plain_lua(workdir: Path) -> Path:
 
 def wrk(url: str, script: Path, seconds: float, connections: int) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [WRK, "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "20s", "-s", str(script), url],
+        [WRK, "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "20s", "-s", str(script), url],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
