@@ -35,6 +35,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from tests.registry.harness import (  # noqa: E402
+    AS_OPERATOR,
     AUTH,
     Etcd,
     Registry,
@@ -222,7 +223,11 @@ def main() -> None:
         }
         results["heartbeat"] = {
             "registry": paced(
-                1000, args.seconds, lambda c, i: c.ok("PUT", f"/v1/instances/fleet/i{i % 200}/heartbeat"), R, AUTH
+                1000,
+                args.seconds,
+                lambda c, i: c.ok("PUT", f"/v1/instances/fleet/i{i % 200}/heartbeat", AS_OPERATOR),
+                R,
+                AUTH,
             ),
             "etcd": paced(
                 1000, args.seconds, lambda c, i: c.ok("POST", "/v3/lease/keepalive", {"ID": str(lease)}), E, NOAUTH

@@ -22,6 +22,10 @@ EXAMPLE = ROOT / "examples" / "manifest"
 OUTPUT = ROOT / "tests" / "output"
 TOKEN = "registry-test-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
+# The registry's operator token: as lease_token it acts on any instance (tests that play the
+# operator send it; tests of ownership play registrants with their own leases).
+OPERATOR = "operator-test-token-0001"
+AS_OPERATOR = {"lease_token": OPERATOR}
 
 
 def free_port() -> int:
@@ -192,6 +196,7 @@ def registry_env(
         "MANIFEST_HEARTBEAT_SECONDS": str(max(ttl / 4, 0.2)),
         "MANIFEST_SWEEP_SECONDS": "0.2",
         "MANIFEST_ETCD_PREFIX": prefix,
+        "MANIFEST_OPERATOR_TOKEN": OPERATOR,
     }
     if etcd:
         env["MANIFEST_ETCD_ENDPOINTS"] = etcd
@@ -217,17 +222,40 @@ class Registry:
         self.wait_ready()
 
     def list(self, **params: Any) -> dict[str, Any]:
-        r = httpx.get(self.url + "/v1/instances", params=params, timeout=5)
+        """Every page of the listing, joined (the first page's index)."""
+        r = httpx.get(self.url + "/v1/instances", params={"limit": 1000, **params}, timeout=5)
         r.raise_for_status()
-        return r.json()
+        first = r.json()
+        page = first
+        while page.get("next_cursor"):
+            r = httpx.get(
+                self.url + "/v1/instances", params={"limit": 1000, **params, "cursor": page["next_cursor"]}, timeout=5
+            )
+            r.raise_for_status()
+            page = r.json()
+            first["instances"] += page["instances"]
+        return first
+
+    def instance_at(self, port: int, name: str = "manifest") -> str | None:
+        """The instance id registered for the server serving ``port`` (its REST endpoint)."""
+        for record in self.list(name=name)["instances"]:
+            if record["interfaces"].get("rest") == f"http://127.0.0.1:{port}":
+                return record["instance_id"]
+        return None
 
     def statuses(self, name: str | None = None) -> dict[str, str]:
         params = {"name": name} if name else {}
         return {i["instance_id"]: i["status"] for i in self.list(**params)["instances"]}
 
 
-def start_server(python: Path, workdir: Path, registry_url: str, label: str) -> tuple[Proc, str]:
-    """A rendered server (the example itself, on its own port and store) that registers."""
+def start_server(
+    python: Path, workdir: Path, registry_url: str, label: str, *, port_flag: bool = False
+) -> tuple[Proc, int]:
+    """A rendered server (the example itself, on its own port and store) that registers.
+
+    Returns the process and its port; the registry names the instance (``Registry.instance_at``).
+    With ``port_flag`` the port is given as ``serve --port N`` instead of in the environment.
+    """
     port = free_port()
     env = {
         "PATH": os.environ.get("PATH", ""),
@@ -238,6 +266,9 @@ def start_server(python: Path, workdir: Path, registry_url: str, label: str) -> 
         "MANIFEST_REGISTRY_URL": registry_url,
         "MANIFEST_REGISTRY_TOKEN": TOKEN,
     }
-    proc = Proc([str(python.with_name("manifest")), "serve"], env, workdir / f"{label}.log")
-    instance_id = f"{socket.gethostname()}-{port}"
-    return proc, instance_id
+    args = [str(python.with_name("manifest")), "serve"]
+    if port_flag:
+        del env["MANIFEST_PORT"]
+        args += ["--port", str(port)]
+    proc = Proc(args, env, workdir / f"{label}.log")
+    return proc, port

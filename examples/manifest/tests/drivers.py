@@ -3,6 +3,8 @@ same way, so tests can compare interfaces directly. Template-owned: generic over
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import json
 import os
 import socket
@@ -64,7 +66,10 @@ class NativeDriver:
 
     def call(self, name: str, raw: dict[str, Any]) -> Outcome:
         try:
-            return "ok", getattr(self.service, name)(**raw).model_dump(mode="json")
+            result = getattr(self.service, name)(**raw)
+            if inspect.isawaitable(result):  # an async def operation (e.g. a long poll)
+                result = asyncio.run(result)
+            return "ok", result.model_dump(mode="json")
         except DomainError as exc:
             return "error", exc.code
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 
@@ -11,6 +12,8 @@ from manifest.domain.errors import InstanceNotFound, RevisionCompacted, ServiceN
 from manifest.domain.repository import SQLiteRepository
 from manifest.domain.service import RegistrySettings, Service
 from manifest.operations import OPERATIONS
+
+LEASE = "lease-for-domain-tests"
 
 
 class Clock:
@@ -49,8 +52,13 @@ def make(tmp_path, clock):
         svc.close()
 
 
+def watch(svc: Service, **kw: object):
+    """Run the async watch to completion, as the CLI does."""
+    return asyncio.run(svc.watch(**kw))
+
+
 def reg(svc: Service, name: str = "notes", instance_id: str = "a", **kw: object):
-    return svc.register(name=name, instance_id=instance_id, **kw)
+    return svc.register(name=name, instance_id=instance_id, lease_token=LEASE, **kw)
 
 
 def test_register_is_idempotent(make):
@@ -67,10 +75,10 @@ def test_register_is_idempotent(make):
 def test_update_changes_only_given_fields(make):
     svc = make()
     reg(svc, version="1.0", tags=["x"], metadata={"k": "v"})
-    updated = svc.update(name="notes", instance_id="a", version="2.0")
+    updated = svc.update(lease_token=LEASE, name="notes", instance_id="a", version="2.0")
     assert updated.version == "2.0" and updated.tags == ["x"] and updated.metadata == {"k": "v"}
     with pytest.raises(InstanceNotFound):
-        svc.update(name="notes", instance_id="zz", version="2.0")
+        svc.update(lease_token=LEASE, name="notes", instance_id="zz", version="2.0")
 
 
 def test_ttl_marks_unknown_then_grace_removes(make, clock):
@@ -94,16 +102,16 @@ def test_ttl_marks_unknown_then_grace_removes(make, clock):
 def test_heartbeat_brings_unknown_back_and_keeps_reported_status(make, clock):
     svc = make()
     reg(svc)
-    svc.report_status(name="notes", instance_id="a", status="draining", reason="upgrade")
+    svc.report_status(lease_token=LEASE, name="notes", instance_id="a", status="draining", reason="upgrade")
     clock.advance(16)
     svc.sweep()
     assert svc.get(name="notes").instances[0].status == "unknown"
-    ack = svc.heartbeat(name="notes", instance_id="a")
+    ack = svc.heartbeat(lease_token=LEASE, name="notes", instance_id="a")
     assert ack.status == "draining"
-    svc.report_status(name="notes", instance_id="a", status="up")
-    assert svc.heartbeat(name="notes", instance_id="a").status == "up"
+    svc.report_status(lease_token=LEASE, name="notes", instance_id="a", status="up")
+    assert svc.heartbeat(lease_token=LEASE, name="notes", instance_id="a").status == "up"
     with pytest.raises(InstanceNotFound):
-        svc.heartbeat(name="notes", instance_id="other")
+        svc.heartbeat(lease_token=LEASE, name="notes", instance_id="other")
 
 
 def test_heartbeats_touch_memory_only_and_make_no_events(make, clock):
@@ -112,20 +120,20 @@ def test_heartbeats_touch_memory_only_and_make_no_events(make, clock):
     revision = svc.revision
     for _ in range(50):
         clock.advance(1)
-        svc.heartbeat(name="notes", instance_id="a")
+        svc.heartbeat(lease_token=LEASE, name="notes", instance_id="a")
         svc.sweep()
     assert svc.revision == revision  # flap damping: no transition, no event, no write
-    assert svc.watch(index=revision, wait=0).events == []
+    assert watch(svc, index=revision, wait=0).events == []
 
 
 def test_only_transitions_are_events(make, clock):
     svc = make()
     reg(svc)
     start = svc.revision
-    svc.report_status(name="notes", instance_id="a", status="down")
-    svc.report_status(name="notes", instance_id="a", status="down")
-    svc.report_status(name="notes", instance_id="a", status="down")
-    events = svc.watch(index=start, wait=0).events
+    svc.report_status(lease_token=LEASE, name="notes", instance_id="a", status="down")
+    svc.report_status(lease_token=LEASE, name="notes", instance_id="a", status="down")
+    svc.report_status(lease_token=LEASE, name="notes", instance_id="a", status="down")
+    events = watch(svc, index=start, wait=0).events
     assert [(e.type, e.status) for e in events] == [("status", "down")]
 
 
@@ -133,7 +141,7 @@ def test_restart_keeps_everything_and_gives_one_ttl_of_grace(make, clock):
     svc = make()
     for i in range(5):
         reg(svc, instance_id=f"i{i}")
-    svc.report_status(name="notes", instance_id="i0", status="draining")
+    svc.report_status(lease_token=LEASE, name="notes", instance_id="i0", status="draining")
     svc.close()
     clock.advance(600)  # the registry was down for ten minutes
     restarted = make()
@@ -144,7 +152,7 @@ def test_restart_keeps_everything_and_gives_one_ttl_of_grace(make, clock):
     restarted.sweep()
     assert all(i.status != "unknown" for i in restarted.list().instances)
     for i in range(1, 5):
-        restarted.heartbeat(name="notes", instance_id=f"i{i}")
+        restarted.heartbeat(lease_token=LEASE, name="notes", instance_id=f"i{i}")
     clock.advance(2)
     restarted.sweep()
     statuses = {i.instance_id: i.status for i in restarted.list().instances}
@@ -188,7 +196,7 @@ def test_self_preservation_defers_and_rate_limits_removals(make, clock):
     assert 5 <= len(svc.list().instances) <= 7
     # heartbeats come back: the mode ends by itself
     for i in svc.list().instances:
-        svc.heartbeat(name="notes", instance_id=i.instance_id)
+        svc.heartbeat(lease_token=LEASE, name="notes", instance_id=i.instance_id)
     svc.sweep()
     assert svc.list().self_preservation is False
 
@@ -199,13 +207,13 @@ def test_few_lapses_do_not_trigger_self_preservation(make, clock):
         reg(svc, instance_id=f"i{i}")
     clock.advance(10)
     for i in range(18):
-        svc.heartbeat(name="notes", instance_id=f"i{i}")
+        svc.heartbeat(lease_token=LEASE, name="notes", instance_id=f"i{i}")
     clock.advance(6)
     svc.sweep()  # 2 of 20 lapse: under 3 and under 15 %
     assert svc.self_preservation is False
     clock.advance(61)
     for i in range(18):
-        svc.heartbeat(name="notes", instance_id=f"i{i}")
+        svc.heartbeat(lease_token=LEASE, name="notes", instance_id=f"i{i}")
     svc.sweep()
     assert len(svc.list().instances) == 18
 
@@ -214,7 +222,7 @@ def test_watch_returns_changes_since_index_and_long_polls(make, clock):
     svc = make()
     index = svc.list().index
     result: list = []
-    waiter = threading.Thread(target=lambda: result.append(svc.watch(index=index, wait=5)))
+    waiter = threading.Thread(target=lambda: result.append(watch(svc, index=index, wait=5)))  # a loop of its own
     waiter.start()
     time.sleep(0.2)
     assert waiter.is_alive()
@@ -224,7 +232,7 @@ def test_watch_returns_changes_since_index_and_long_polls(make, clock):
     assert result[0].index == index + 1
     # a name filter ignores other services
     reg(svc, name="notes", instance_id="n1")
-    assert svc.watch(index=index + 1, name="search", wait=0).events == []
+    assert watch(svc, index=index + 1, name="search", wait=0).events == []
 
 
 def test_watch_index_out_of_history_is_compacted(make, clock):
@@ -232,32 +240,32 @@ def test_watch_index_out_of_history_is_compacted(make, clock):
     for i in range(30):
         reg(svc, instance_id=f"i{i}")
     with pytest.raises(RevisionCompacted):
-        svc.watch(index=1, wait=0)
+        watch(svc, index=1, wait=0)
     with pytest.raises(RevisionCompacted):
-        svc.watch(index=svc.revision + 5, wait=0)
-    assert svc.watch(index=svc.revision - 3, wait=0).events
+        watch(svc, index=svc.revision + 5, wait=0)
+    assert watch(svc, index=svc.revision - 3, wait=0).events
     svc.close()
     restarted = make()
     with pytest.raises(RevisionCompacted):
-        restarted.watch(index=restarted.revision - 1, wait=0)
-    assert restarted.watch(index=restarted.revision, wait=0).events == []
+        watch(restarted, index=restarted.revision - 1, wait=0)
+    assert watch(restarted, index=restarted.revision, wait=0).events == []
 
 
 def test_deregister_removes_now(make):
     svc = make()
     reg(svc)
-    gone = svc.deregister(name="notes", instance_id="a")
+    gone = svc.deregister(lease_token=LEASE, name="notes", instance_id="a")
     assert gone.index == svc.revision
     with pytest.raises(InstanceNotFound):
-        svc.deregister(name="notes", instance_id="a")
-    assert [e.type for e in svc.watch(index=gone.index - 1, wait=0).events] == ["deregistered"]
+        svc.deregister(lease_token=LEASE, name="notes", instance_id="a")
+    assert [e.type for e in watch(svc, index=gone.index - 1, wait=0).events] == ["deregistered"]
 
 
 def test_filters(make):
     svc = make()
     reg(svc, name="notes", instance_id="a", tags=["core"], interfaces={"rest": "http://h:1"})
     reg(svc, name="search", instance_id="b", interfaces={"mcp": "http://h:2/mcp"})
-    svc.report_status(name="search", instance_id="b", status="down")
+    svc.report_status(lease_token=LEASE, name="search", instance_id="b", status="down")
     assert [i.name for i in svc.list(tag="core").instances] == ["notes"]
     assert [i.name for i in svc.list(interface="mcp").instances] == ["search"]
     assert [i.name for i in svc.list(status="down").instances] == ["search"]
@@ -312,12 +320,12 @@ def test_a_failed_write_changes_nothing(make):
     svc = make()
     reg(svc)
 
-    def broken(*args: object) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
         raise OSError("disk full")
 
     svc._repo.apply = broken  # type: ignore[method-assign]
     with pytest.raises(OSError):
-        svc.update(name="notes", instance_id="a", version="9")
+        svc.update(lease_token=LEASE, name="notes", instance_id="a", version="9")
     with pytest.raises(OSError):
         reg(svc, instance_id="b")
     assert [i.version for i in svc.list().instances] == ["0.0.0"]
@@ -347,3 +355,91 @@ def test_restart_grace_starts_with_traffic_not_with_the_process(make, clock):
     clock.advance(2)
     restarted.sweep()
     assert restarted.get(name="notes").instances[0].status == "unknown"
+
+
+def test_leases_own_instances_and_the_operator_token_owns_all(make):
+    from manifest.domain.errors import LeaseMismatch
+
+    svc = make(operator_token="operator-token-0123456789")
+    lease = svc.register(name="notes", instance_id="a").lease_token  # the registry makes one
+    for call in (
+        lambda t: svc.heartbeat(name="notes", instance_id="a", lease_token=t),
+        lambda t: svc.update(name="notes", instance_id="a", version="9", lease_token=t),
+        lambda t: svc.deregister(name="notes", instance_id="a", lease_token=t),
+        lambda t: svc.register(name="notes", instance_id="a", version="9", lease_token=t),
+    ):
+        for stranger in (None, "someone-elses-lease"):
+            with pytest.raises(LeaseMismatch):
+                call(stranger)
+    assert svc.get(name="notes").instances[0].version == "0.0.0"
+    assert "lease" not in svc.get(name="notes").instances[0].model_dump_json()
+    svc.heartbeat(name="notes", instance_id="a", lease_token=lease)
+    svc.deregister(name="notes", instance_id="a", lease_token="operator-token-0123456789")
+
+
+def test_list_pages_follow_the_cursor(make):
+    svc = make()
+    for i in range(25):
+        reg(svc, instance_id=f"i{i:02d}")
+    seen, cursor = [], None
+    while True:
+        page = svc.list(limit=10, cursor=cursor)
+        assert len(page.instances) <= 10
+        seen += [i.instance_id for i in page.instances]
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert seen == [f"i{i:02d}" for i in range(25)]
+
+
+def test_a_stalled_store_answers_store_unavailable_and_blocks_no_heartbeat(make):
+    from manifest.core.errors import StoreUnavailable
+
+    svc = make()
+    svc.store_timeout = 0.5
+    reg(svc)
+    release = threading.Event()
+    real_apply = svc._repo.apply
+
+    def stuck(*args: object, **kwargs: object) -> None:
+        release.wait(5)
+        raise StoreUnavailable("stuck")
+
+    svc._repo.apply = stuck  # type: ignore[method-assign]
+    errors: list = []
+    writer = threading.Thread(target=lambda: _catch(errors, lambda: reg(svc, instance_id="b")))
+    writer.start()
+    time.sleep(0.1)
+    # while a write waits on the store, heartbeats and lookups answer at once
+    assert svc.heartbeat(name="notes", instance_id="a", lease_token=LEASE).status == "up"
+    assert svc.get(name="notes").instances[0].instance_id == "a"
+    with pytest.raises(StoreUnavailable):  # a second write gives up at the deadline
+        reg(svc, instance_id="c")
+    release.set()
+    writer.join()
+    assert [type(e) for e in errors] == [StoreUnavailable]
+    svc._repo.apply = real_apply  # type: ignore[method-assign]
+    assert [i.instance_id for i in svc.list().instances] == ["a"]
+
+
+def test_long_polls_are_bounded(make):
+    from manifest.domain.errors import TooManyWatches
+
+    svc = make()
+    svc.max_long_polls = 2
+
+    async def flood() -> list:
+        index = svc.revision
+        tasks = [asyncio.create_task(svc.watch(index=index, wait=0.5)) for _ in range(3)]
+        return await asyncio.gather(*tasks, return_exceptions=True)
+
+    results = asyncio.run(flood())
+    assert sum(isinstance(r, TooManyWatches) for r in results) == 1
+    assert svc.long_polls == 0
+
+
+def _catch(errors: list, call) -> None:
+    try:
+        call()
+    except Exception as exc:
+        errors.append(exc)

@@ -7,8 +7,16 @@ rely on the instances earlier ones registered.
 
 from __future__ import annotations
 
+from .core.errors import StoreUnavailable
 from .core.operation import Example, Operation
-from .domain.errors import InstanceNotFound, RevisionCompacted, ServiceNotFound
+from .domain.errors import (
+    InstanceNotFound,
+    LeaseMismatch,
+    RevisionCompacted,
+    RevisionConflict,
+    ServiceNotFound,
+    TooManyWatches,
+)
 from .domain.service import Service
 
 _NOTES = {
@@ -17,6 +25,10 @@ _NOTES = {
     "cli": "notes-server",
     "python": "notes_server",
 }
+# Lease tokens the examples bring on registration (a real client keeps the one register answers).
+_NOTES_LEASE = "lease-notes-host1-8001"
+_SEARCH_LEASE = "lease-search-host2-8002"
+_WRITES = (StoreUnavailable, RevisionConflict)
 
 OPERATIONS: tuple[Operation, ...] = (
     Operation(
@@ -33,6 +45,7 @@ OPERATIONS: tuple[Operation, ...] = (
                     "tags": ["notes", "core"],
                     "dependencies": ["manifest"],
                     "metadata": {"owner": "docs-team"},
+                    "lease_token": _NOTES_LEASE,
                 }
             ),
             Example(
@@ -44,6 +57,7 @@ OPERATIONS: tuple[Operation, ...] = (
                     "tags": ["notes", "core"],
                     "dependencies": ["manifest"],
                     "metadata": {"owner": "docs-team"},
+                    "lease_token": _NOTES_LEASE,
                 }
             ),
             Example(
@@ -53,17 +67,31 @@ OPERATIONS: tuple[Operation, ...] = (
                     "version": "0.3.0",
                     "interfaces": {"rest": "http://127.0.0.1:8002"},
                     "tags": ["search"],
+                    "lease_token": _SEARCH_LEASE,
                 }
             ),
+            # the same instance claimed without its lease: refused, the record is untouched
+            Example({"name": "search", "instance_id": "host2-8002", "version": "9.9.9"}, error="lease_mismatch"),
             Example({"name": "Bad Name", "instance_id": "x"}, error="validation_error"),
             Example({"name": "big", "instance_id": "x", "metadata": {"blob": "x" * 2000}}, error="validation_error"),
+            Example(
+                {"name": "evil", "instance_id": "x", "interfaces": {"rest": "javascript:alert(1)"}},
+                error="validation_error",
+            ),
+            Example(
+                {"name": "evil", "instance_id": "x", "interfaces": {"rest": "http://169.254.169.254/latest"}},
+                error="validation_error",
+            ),
+            Example({"name": "evil", "instance_id": "x", "tags": ["a\u202eb"]}, error="validation_error"),
         ),
+        errors=(LeaseMismatch, *_WRITES),
     ),
     Operation(
         Service.get,
         "GET",
         "/services/{name}",
         read_only=True,
+        inline=True,  # memory only: the hottest read
         errors=(ServiceNotFound,),
         examples=(
             Example({"name": "notes-server"}),
@@ -75,8 +103,13 @@ OPERATIONS: tuple[Operation, ...] = (
         "GET",
         "/instances",
         read_only=True,
+        inline=True,  # memory only, one bounded page
         examples=(
             Example({}),
+            Example({"limit": 1}),
+            Example({"limit": 1, "cursor": "WyJub3Rlcy1zZXJ2ZXIiLCJob3N0MS04MDAxIl0="}),
+            Example({"limit": 5000}, error="validation_error"),
+            Example({"cursor": "bm90LWEtY3Vyc29y"}, error="validation_error"),
             Example({"status": "up", "tag": "notes"}),
             Example({"interface": "mcp"}),
             Example({"status": "sleeping"}, error="validation_error"),
@@ -86,32 +119,63 @@ OPERATIONS: tuple[Operation, ...] = (
         Service.heartbeat,
         "PUT",
         "/instances/{name}/{instance_id}/heartbeat",
-        errors=(InstanceNotFound,),
+        errors=(InstanceNotFound, LeaseMismatch),
         inline=True,  # a memory update on the hottest path
         examples=(
-            Example({"name": "notes-server", "instance_id": "host1-8001"}),
-            Example({"name": "notes-server", "instance_id": "gone"}, error="instance_not_found"),
+            Example({"name": "notes-server", "instance_id": "host1-8001", "lease_token": _NOTES_LEASE}),
+            Example({"name": "notes-server", "instance_id": "host1-8001"}, error="lease_mismatch"),
+            Example(
+                {"name": "notes-server", "instance_id": "host1-8001", "lease_token": _SEARCH_LEASE},
+                error="lease_mismatch",
+            ),
+            Example(
+                {"name": "notes-server", "instance_id": "gone", "lease_token": _NOTES_LEASE}, error="instance_not_found"
+            ),
         ),
     ),
     Operation(
         Service.report_status,
         "PUT",
         "/instances/{name}/{instance_id}/status",
-        errors=(InstanceNotFound,),
+        errors=(InstanceNotFound, LeaseMismatch, *_WRITES),
         examples=(
-            Example({"name": "search", "instance_id": "host2-8002", "status": "draining", "reason": "rolling upgrade"}),
+            Example(
+                {
+                    "name": "search",
+                    "instance_id": "host2-8002",
+                    "status": "draining",
+                    "reason": "rolling upgrade",
+                    "lease_token": _SEARCH_LEASE,
+                }
+            ),
             Example({"name": "search", "instance_id": "host2-8002", "status": "unknown"}, error="validation_error"),
-            Example({"name": "search", "instance_id": "nope", "status": "down"}, error="instance_not_found"),
+            Example(
+                {"name": "search", "instance_id": "nope", "status": "down", "lease_token": _SEARCH_LEASE},
+                error="instance_not_found",
+            ),
         ),
     ),
     Operation(
         Service.update,
         "PATCH",
         "/instances/{name}/{instance_id}",
-        errors=(InstanceNotFound,),
+        errors=(InstanceNotFound, LeaseMismatch, *_WRITES),
         examples=(
-            Example({"name": "notes-server", "instance_id": "host1-8001", "version": "1.1.0"}),
-            Example({"name": "notes-server", "instance_id": "gone", "version": "2.0.0"}, error="instance_not_found"),
+            Example(
+                {"name": "notes-server", "instance_id": "host1-8001", "version": "1.1.0", "lease_token": _NOTES_LEASE}
+            ),
+            Example(
+                {"name": "notes-server", "instance_id": "host1-8001", "lease_token": _NOTES_LEASE},
+                error="validation_error",
+            ),
+            Example(
+                {"name": "notes-server", "instance_id": "host1-8001", "version": "1.2.0\u200b"},
+                error="validation_error",
+            ),
+            Example(
+                {"name": "notes-server", "instance_id": "gone", "version": "2.0.0", "lease_token": _NOTES_LEASE},
+                error="instance_not_found",
+            ),
         ),
     ),
     Operation(
@@ -119,7 +183,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "GET",
         "/watch",
         read_only=True,
-        errors=(RevisionCompacted,),
+        errors=(RevisionCompacted, TooManyWatches),
         examples=(
             # Watch from the revision the previous examples reached (what a list would return):
             # every process sees the same answer, whichever interface asks.
@@ -133,10 +197,16 @@ OPERATIONS: tuple[Operation, ...] = (
         "DELETE",
         "/instances/{name}/{instance_id}",
         destructive=True,
-        errors=(InstanceNotFound,),
+        errors=(InstanceNotFound, LeaseMismatch, *_WRITES),
         examples=(
-            Example({"name": "search", "instance_id": "host2-8002"}),
-            Example({"name": "search", "instance_id": "host2-8002"}, error="instance_not_found"),
+            Example(
+                {"name": "search", "instance_id": "host2-8002", "lease_token": _NOTES_LEASE}, error="lease_mismatch"
+            ),
+            Example({"name": "search", "instance_id": "host2-8002", "lease_token": _SEARCH_LEASE}),
+            Example(
+                {"name": "search", "instance_id": "host2-8002", "lease_token": _SEARCH_LEASE},
+                error="instance_not_found",
+            ),
         ),
     ),
 )

@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from ..core.errors import DomainError
+from ..core.errors import DomainError, StoreUnavailable
+
+__all__ = [
+    "ERRORS",
+    "InstanceNotFound",
+    "LeaseMismatch",
+    "RevisionCompacted",
+    "RevisionConflict",
+    "ServiceNotFound",
+    "StoreUnavailable",
+    "TooManyWatches",
+]
 
 
 class InstanceNotFound(DomainError):
@@ -32,18 +43,41 @@ class RevisionCompacted(DomainError):
     exit_code = 4
 
 
-class StoreUnavailable(DomainError):
-    """The storage backend did not answer in time; nothing was changed."""
+class LeaseMismatch(DomainError):
+    """The call did not carry this instance's lease token (nor the operator token)."""
 
-    code = "store_unavailable"
-    title = "Registry storage unavailable"
+    code = "lease_mismatch"
+    title = "Not the owner of this instance"
+    http_status = 403
+    exit_code = 5
+
+
+class RevisionConflict(DomainError):
+    """Another process kept changing the store while this write retried; try again."""
+
+    code = "revision_conflict"
+    title = "Concurrent change"
+    http_status = 409
+    exit_code = 4
+    retryable = True
+
+
+class TooManyWatches(DomainError):
+    """Every long-poll slot of this server is taken; retry later (or with wait=0)."""
+
+    code = "too_many_watches"
+    title = "Too many long polls"
     http_status = 503
     exit_code = 6
+    retryable = True
 
 
 ERRORS: tuple[type[DomainError], ...] = (
     InstanceNotFound,
     ServiceNotFound,
     RevisionCompacted,
+    LeaseMismatch,
+    RevisionConflict,
+    TooManyWatches,
     StoreUnavailable,
 )

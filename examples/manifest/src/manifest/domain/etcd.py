@@ -21,6 +21,7 @@ import json
 import random
 import threading
 import time
+import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -28,7 +29,7 @@ import httpx
 
 from .errors import StoreUnavailable
 from .models import Instance
-from .repository import Key, StaleRevision
+from .repository import Key, StaleRevision, dump_record, load_record
 
 
 def _b64(value: str | bytes) -> str:
@@ -68,6 +69,7 @@ class EtcdClient:
         self.endpoints = [e.rstrip("/") for e in endpoints]
         self.deadline = deadline
         self._current = 0
+        self._timeout = timeout
         self._lock = threading.Lock()
         self._http = httpx.Client(
             timeout=httpx.Timeout(timeout, connect=min(timeout, 1.0)),
@@ -77,17 +79,23 @@ class EtcdClient:
     def close(self) -> None:
         self._http.close()
 
-    def call(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        """POST ``body`` to ``/v3/<path>``, failing over between endpoints until the deadline."""
-        stop = time.monotonic() + self.deadline
+    def call(self, path: str, body: dict[str, Any], *, until: float | None = None) -> dict[str, Any]:
+        """POST ``body`` to ``/v3/<path>``, failing over between endpoints until the deadline.
+
+        ``until`` (a ``time.monotonic()`` instant) bounds several calls that form one write.
+        """
+        stop = until if until is not None else time.monotonic() + self.deadline
         attempt = 0
         last = "no attempt made"
         while True:
             with self._lock:
                 index = self._current
             url = f"{self.endpoints[index]}/v3/{path}"
+            left = stop - time.monotonic()
+            if left <= 0:
+                raise StoreUnavailable(f"etcd did not answer in time ({last}); nothing changed")
             try:
-                response = self._http.post(url, content=json.dumps(body))
+                response = self._http.post(url, content=json.dumps(body), timeout=min(left, self._timeout))
                 if response.status_code == 200:
                     return response.json()
                 text = response.text
@@ -101,7 +109,7 @@ class EtcdClient:
                     self._current = (index + 1) % len(self.endpoints)
             attempt += 1
             if time.monotonic() >= stop:
-                raise StoreUnavailable(f"etcd did not answer within {self.deadline}s ({last})")
+                raise StoreUnavailable(f"etcd did not answer in time ({last}); nothing changed")
             if attempt % len(self.endpoints) == 0:
                 time.sleep(min(0.5, 0.05 * attempt) * (0.5 + random.random()))
 
@@ -111,8 +119,8 @@ class EtcdClient:
         data = self.call("kv/range", {"key": _b64(prefix), "range_end": prefix_end(prefix)})
         return data.get("kvs", [])
 
-    def get(self, key: str) -> dict[str, Any] | None:
-        kvs = self.call("kv/range", {"key": _b64(key)}).get("kvs", [])
+    def get(self, key: str, *, until: float | None = None) -> dict[str, Any] | None:
+        kvs = self.call("kv/range", {"key": _b64(key)}, until=until).get("kvs", [])
         return kvs[0] if kvs else None
 
     def put(self, key: str, value: str | bytes, lease: int | None = None) -> None:
@@ -121,11 +129,13 @@ class EtcdClient:
             body["lease"] = str(lease)
         self.call("kv/put", body)
 
-    def txn(self, compare: list[dict[str, Any]], success: list[dict[str, Any]]) -> dict[str, Any]:
-        return self.call("kv/txn", {"compare": compare, "success": success})
+    def txn(
+        self, compare: list[dict[str, Any]], success: list[dict[str, Any]], *, until: float | None = None
+    ) -> dict[str, Any]:
+        return self.call("kv/txn", {"compare": compare, "success": success}, until=until)
 
-    def grant(self, ttl: int) -> int:
-        return int(self.call("lease/grant", {"TTL": str(ttl)})["ID"])
+    def grant(self, ttl: int, *, until: float | None = None) -> int:
+        return int(self.call("lease/grant", {"TTL": str(ttl)}, until=until)["ID"])
 
     def keepalive(self, lease: int) -> bool:
         """Renew a lease; False when etcd no longer knows it (it expired)."""
@@ -133,9 +143,9 @@ class EtcdClient:
         return int(result.get("TTL", 0) or 0) > 0
 
     def revoke(self, lease: int) -> None:
-        # a lease that cannot be revoked simply expires
+        # a lease that cannot be revoked soon simply expires
         with contextlib.suppress(StoreUnavailable):
-            self.call("lease/revoke", {"ID": str(lease)})
+            self.call("lease/revoke", {"ID": str(lease)}, until=time.monotonic() + min(self.deadline, 2.0))
 
 
 def put_op(key: str, value: str, lease: int | None = None) -> dict[str, Any]:
@@ -149,6 +159,10 @@ def delete_op(key: str) -> dict[str, Any]:
     return {"request_delete_range": {"key": _b64(key)}}
 
 
+def _revision_of(stored: str | None) -> int:
+    return int(stored.split("/", 1)[0]) if stored else 0
+
+
 class EtcdRepository:
     """Registry storage in etcd; liveness keys on per-instance leases."""
 
@@ -158,13 +172,16 @@ class EtcdRepository:
         *,
         prefix: str = "/manifest",
         ttl_seconds: float = 15.0,
+        timeout: float = 5.0,
         client: EtcdClient | None = None,
     ) -> None:
-        self.client = client or EtcdClient(endpoints)
+        self.client = client or EtcdClient(endpoints, deadline=timeout)
+        self.timeout = timeout
         self.prefix = prefix.rstrip("/")
         self.lease_ttl = max(2, round(ttl_seconds))
         self._leases: dict[Key, int] = {}
         self._renewed: dict[Key, float] = {}
+        self._stored_revision: str | None = None
         self._lock = threading.Lock()
 
     # keys
@@ -180,11 +197,9 @@ class EtcdRepository:
 
     def load(self) -> tuple[int, list[Instance]]:
         meta = self.client.get(self._revision_key)
-        revision = int(_unb64(meta["value"]).decode()) if meta else 0
-        records = [
-            Instance.model_validate_json(_unb64(kv["value"]))
-            for kv in self.client.get_prefix(f"{self.prefix}/instances/")
-        ]
+        stored = _unb64(meta["value"]).decode() if meta else None
+        revision = _revision_of(stored)
+        records = [load_record(_unb64(kv["value"])) for kv in self.client.get_prefix(f"{self.prefix}/instances/")]
         leases: dict[Key, int] = {}
         for kv in self.client.get_prefix(f"{self.prefix}/alive/"):
             parts = _unb64(kv["key"]).decode()[len(self.prefix) + len("/alive/") :].split("/", 1)
@@ -192,6 +207,7 @@ class EtcdRepository:
                 leases[(parts[0], parts[1])] = int(kv["lease"])
         with self._lock:
             self._leases = leases
+            self._stored_revision = stored
         return revision, records
 
     def alive_keys(self) -> set[Key]:
@@ -203,23 +219,34 @@ class EtcdRepository:
             found.add((name, instance_id))
         return found
 
-    def apply(self, puts: Sequence[Instance], deletes: Sequence[Key], base: int, revision: int) -> None:
+    def apply(
+        self, puts: Sequence[Instance], deletes: Sequence[Key], base: int, revision: int, *, until: float | None = None
+    ) -> None:
+        if until is None:  # one deadline for the grants and the transaction
+            until = time.monotonic() + self.timeout
         ops: list[dict[str, Any]] = []
         new_leases: dict[Key, int] = {}
         for record in puts:
             key = (record.name, record.instance_id)
-            ops.append(put_op(self._record_key(key), record.model_dump_json()))
+            ops.append(put_op(self._record_key(key), dump_record(record)))
             if record.status != "unknown":
                 with self._lock:
                     known = key in self._leases
                 if not known:
-                    lease = self.client.grant(self.lease_ttl)
+                    lease = self.client.grant(self.lease_ttl, until=until)
                     new_leases[key] = lease
                     ops.append(put_op(self._alive_key(key), "", lease))
         for key in deletes:
             ops.append(delete_op(self._record_key(key)))
             ops.append(delete_op(self._alive_key(key)))
-        ops.append(put_op(self._revision_key, str(revision)))
+        # "<revision>/<nonce>": a batch recognises its own landing after a failover retry, and
+        # never mistakes another writer's batch of the same revision number for it
+        tagged = f"{revision}/{uuid.uuid4().hex[:12]}"
+        ops.append(put_op(self._revision_key, tagged))
+        with self._lock:
+            base_value = self._stored_revision
+        if base_value is None or _revision_of(base_value) != base:
+            base_value = str(base)
         if base == 0:
             # a fresh store has no revision key yet: it must still be absent
             compare = [
@@ -236,21 +263,23 @@ class EtcdRepository:
                     "key": _b64(self._revision_key),
                     "target": "VALUE",
                     "result": "EQUAL",
-                    "value": _b64(str(base)),
+                    "value": _b64(base_value),
                 }
             ]
-        result = self.client.txn(compare, ops)
+        # Past the deadline the batch is reported as not applied (new leases simply expire). If
+        # etcd commits it later anyway, the revision moved: the next write sees StaleRevision
+        # and the service reloads, so memory and store meet again.
+        result = self.client.txn(compare, ops, until=until)
         if not result.get("succeeded"):
-            current = self.client.get(self._revision_key)
-            stored = int(_unb64(current["value"]).decode()) if current else 0
-            if stored == revision:
-                pass  # our own transaction landed before a failover retried it
-            else:
+            current = self.client.get(self._revision_key, until=until + self.timeout)
+            stored = _unb64(current["value"]).decode() if current else None
+            if stored != tagged:  # not our own batch landing before a failover retried it
                 for lease in new_leases.values():
                     self.client.revoke(lease)
-                raise StaleRevision(f"etcd is at revision {stored}, expected {base}")
+                raise StaleRevision(f"etcd is at revision {_revision_of(stored)}, expected {base}")
         now = time.monotonic()
         with self._lock:
+            self._stored_revision = tagged
             for key, lease in new_leases.items():
                 self._leases[key] = lease
                 self._renewed[key] = now
@@ -263,6 +292,10 @@ class EtcdRepository:
 
     def changed_elsewhere(self) -> bool:
         return False
+
+    def ping(self) -> None:
+        """A linearizable read: it needs a leader and a quorum, as every write does."""
+        self.client.get(self._revision_key, until=time.monotonic() + min(self.timeout, 2.0))
 
     def mark_alive(self, keys: Iterable[Key]) -> None:
         """Renew the leases of instances that heartbeated (at most once per third of a TTL)."""

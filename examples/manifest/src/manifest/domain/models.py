@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr
+
+from .rules import command_endpoint, http_endpoint, module_endpoint, safe_text
 
 # -- bounds -----------------------------------------------------------------------------
 
@@ -50,6 +52,14 @@ def _unique(value: list[str]) -> list[str]:
     return list(dict.fromkeys(value))
 
 
+def _safe_keys(value: dict[str, str]) -> dict[str, str]:
+    for key, item in value.items():
+        safe_text(key)
+        # values may hold prose, but never text that reorders or hides itself
+        safe_text(item.replace("\n", "").replace("\t", ""))
+    return value
+
+
 ServiceName = Annotated[
     str,
     Field(
@@ -70,8 +80,17 @@ InstanceId = Annotated[
         examples=["host1-8000"],
     ),
 ]
-Version = Annotated[str, Field(min_length=1, max_length=64, examples=["1.2.0"])]
-Tag = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[^\s,]+$")]
+Version = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[0-9A-Za-z][0-9A-Za-z.+_~-]*$",
+        description="Version: letters, digits, '.', '+', '_', '~' or '-' (1-64 chars).",
+        examples=["1.2.0"],
+    ),
+]
+Tag = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[^\s,]+$"), AfterValidator(safe_text)]
 Tags = Annotated[list[Tag], Field(max_length=MAX_TAGS), AfterValidator(_unique), BeforeValidator(_text_list)]
 Dependencies = Annotated[
     list[ServiceName],
@@ -79,15 +98,39 @@ Dependencies = Annotated[
     AfterValidator(_unique),
     BeforeValidator(_text_list),
 ]
-MetadataKey = Annotated[str, Field(min_length=1, max_length=64)]
+MetadataKey = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(safe_text)]
 MetadataValue = Annotated[str, Field(max_length=MAX_METADATA_VALUE)]
 Metadata = Annotated[
     dict[MetadataKey, MetadataValue],
     Field(max_length=MAX_METADATA_KEYS),
     AfterValidator(_metadata_total),
+    AfterValidator(_safe_keys),
     BeforeValidator(_json_object),
 ]
-Endpoint = Annotated[str, Field(min_length=1, max_length=MAX_ENDPOINT)]
+Reason = Annotated[str, Field(max_length=256), AfterValidator(safe_text)]
+HttpEndpoint = Annotated[str, Field(min_length=1, max_length=MAX_ENDPOINT), AfterValidator(http_endpoint)]
+CommandEndpoint = Annotated[str, Field(min_length=1, max_length=128), AfterValidator(command_endpoint)]
+ModuleEndpoint = Annotated[str, Field(min_length=1, max_length=128), AfterValidator(module_endpoint)]
+LeaseToken = Annotated[
+    str,
+    Field(
+        min_length=16,
+        max_length=128,
+        pattern=r"^[A-Za-z0-9._~-]+$",
+        description="The instance's lease token (register answers it); the operator token also works.",
+        examples=["lease-notes-host1-0001"],
+    ),
+]
+Limit = Annotated[int, Field(ge=1, le=1000, description="Most instances in one page (1-1000).")]
+Cursor = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=512,
+        pattern=r"^[A-Za-z0-9_=-]+$",
+        description="Opaque: the next_cursor of the previous page.",
+    ),
+]
 
 Status = Literal["up", "unknown", "down", "draining"]
 """Effective status: ``unknown`` is only ever set by the registry (missed heartbeats)."""
@@ -101,10 +144,10 @@ class Interfaces(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    cli: Endpoint | None = Field(default=None, description="CLI command name.")
-    rest: Endpoint | None = Field(default=None, description="Base URL of the REST API.")
-    mcp: Endpoint | None = Field(default=None, description="URL of the MCP endpoint.")
-    python: Endpoint | None = Field(default=None, description="Importable package name.")
+    cli: CommandEndpoint | None = Field(default=None, description="CLI command name.")
+    rest: HttpEndpoint | None = Field(default=None, description="Base URL of the REST API (http or https).")
+    mcp: HttpEndpoint | None = Field(default=None, description="URL of the MCP endpoint (http or https).")
+    python: ModuleEndpoint | None = Field(default=None, description="Importable package name.")
 
     def kinds(self) -> list[str]:
         return [k for k in ("cli", "rest", "mcp", "python") if getattr(self, k)]
@@ -129,6 +172,17 @@ class Instance(BaseModel):
     last_heartbeat: float = Field(description="Unix time of the last heartbeat seen.")
     status_changed_at: float = Field(description="Unix time of the last status transition.")
     revision: int = Field(description="Registry revision of the last change to this record.")
+    # A digest of the lease token: stored with the record, never part of an answer.
+    _lease_digest: str | None = PrivateAttr(default=None)
+
+
+class Registration(Instance):
+    """The registered record plus the lease token that proves ownership of it.
+
+    Keep the token: heartbeat, status, update and deregister of this instance require it.
+    """
+
+    lease_token: str = Field(description="Send it with every later call about this instance.")
 
 
 class InstanceList(BaseModel):
@@ -137,6 +191,12 @@ class InstanceList(BaseModel):
     index: int = Field(description="Registry revision the answer reflects (use it to watch).")
     self_preservation: bool = Field(description="True while the registry defers removals after a mass expiry.")
     instances: list[Instance]
+
+
+class InstancePage(InstanceList):
+    """One page of a listing, in (name, instance id) order."""
+
+    next_cursor: str | None = Field(description="Pass as cursor for the next page; null on the last page.")
 
 
 class HeartbeatAck(BaseModel):

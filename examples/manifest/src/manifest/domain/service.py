@@ -1,7 +1,8 @@
 """The registry service: registration, heartbeats, health, lookups and watch.
 
-State lives in memory and is written through to a repository (SQLite or etcd):
-records and status transitions are persisted, heartbeats only touch memory.
+State lives in memory and is written through to a repository (SQLite or etcd): records and
+status transitions are persisted, heartbeats only touch memory. How writes reach storage
+without blocking anyone else is explained in ``state.py``; health over time in ``health.py``.
 
 Health, with the defaults (all configurable through ``MANIFEST_*`` settings):
 
@@ -12,36 +13,48 @@ Health, with the defaults (all configurable through ``MANIFEST_*`` settings):
   instances, the registry assumes the fault is on its side: the instances still become
   ``unknown`` but removals are deferred and rate-limited until enough heartbeats come back;
 - flap damping: an event is recorded only when a status actually changes.
+
+Ownership: register answers a lease token; every later call about that instance carries it
+(see ``leases.py``).
 """
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import bisect
-import contextlib
-import logging
-import math
+import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import Field
 
-from ..core.settings import EnvSettings
-from .errors import InstanceNotFound, RevisionCompacted, ServiceNotFound
+from ..core.errors import ValidationFailed
+from . import leases
+from .config import RegistrySettings
+from .errors import InstanceNotFound, RevisionCompacted, ServiceNotFound, TooManyWatches
+from .health import Sweeper
+from .metrics import expose_metrics
 from .models import (
+    Cursor,
     Dependencies,
     Deregistered,
-    Event,
     EventType,
     HeartbeatAck,
     InstanceId,
     InstanceList,
+    InstancePage,
     InterfaceKind,
     Interfaces,
     InterfacesInput,
+    LeaseToken,
+    Limit,
     Metadata,
+    Reason,
+    Registration,
     ReportedStatus,
     ServiceName,
     Status,
@@ -51,34 +64,15 @@ from .models import (
     WatchResult,
 )
 from .models import Instance as Instance
-from .repository import Key, Repository, SQLiteRepository, StaleRevision
+from .repository import Key, Repository, SQLiteRepository
+from .state import Plan
 
-log = logging.getLogger("manifest.registry")
+__all__ = ["Instance", "RegistrySettings", "Service"]
 
 WAIT_LIMIT = 60.0
 
 
-class RegistrySettings(EnvSettings):
-    """Registry knobs, read from ``MANIFEST_*`` environment variables."""
-
-    backend: Literal["sqlite", "etcd"] = "sqlite"
-    etcd_endpoints: str = Field(default="http://127.0.0.1:2379", description="Comma-separated etcd client URLs.")
-    etcd_prefix: str = "/manifest"
-    sqlite_synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
-    heartbeat_seconds: float = Field(default=5.0, gt=0)
-    ttl_seconds: float = Field(default=15.0, gt=0)
-    grace_seconds: float = Field(default=60.0, ge=0)
-    sweep_seconds: float = Field(default=1.0, gt=0)
-    self_preservation: bool = True
-    self_preservation_ratio: float = Field(default=0.15, ge=0, le=1)
-    self_preservation_min: int = Field(default=3, ge=1)
-    removals_per_minute: float = Field(
-        default=6.0, ge=0, description="Removal budget while self-preservation is active."
-    )
-    event_history: int = Field(default=10_000, ge=10)
-
-
-class Service:
+class Service(Sweeper):
     """The manifest registry: where capability servers register and find each other."""
 
     def __init__(
@@ -88,172 +82,38 @@ class Service:
         *,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
+        store_timeout: float = 5.0,
+        max_long_polls: int = 100,
     ) -> None:
-        self.config = config or RegistrySettings()
-        self._repo = repository
-        self._clock = clock
-        self._wall = wall
-        self._lock = threading.RLock()
-        self._changed = threading.Condition(self._lock)
-        self._records: dict[Key, Instance] = {}
-        self._beats: dict[Key, float] = {}
-        self._unknown_since: dict[Key, float] = {}
-        self._fresh: set[Key] = set()
-        self._log: list[Event] = []
-        self._log_revs: list[int] = []
-        self._floor = 0
-        self._revision = 0
-        self.self_preservation = False
-        self._removal_tokens = 0.0
-        self._last_sweep = clock()
-        self.heartbeats_total = 0
-        self.removed_total = 0
-        self.lapsed_total = 0
-        self._hb_sample = (clock(), 0)
-        self.heartbeat_rate = 0.0
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._armed = False
-        self._loaded_at = clock()
-        self._load()
-
-    # -- construction ----------------------------------------------------------------------
+        super().__init__(repository, config, clock=clock, wall=wall, store_timeout=store_timeout)
+        self._init_sweeper()
+        self.max_long_polls = max_long_polls
+        self._polls = 0
+        self._polls_lock = threading.Lock()
 
     @classmethod
     def from_settings(cls, settings: Any) -> Service:
         """Build the registry from the application settings (backend chosen by MANIFEST_BACKEND)."""
         config = RegistrySettings()
+        timeout = float(getattr(settings, "store_timeout_seconds", 5.0))
         if config.backend == "etcd":
             from .etcd import EtcdRepository
 
             endpoints = [e.strip() for e in config.etcd_endpoints.split(",") if e.strip()]
-            repo: Repository = EtcdRepository(endpoints, prefix=config.etcd_prefix, ttl_seconds=config.ttl_seconds)
+            repo: Repository = EtcdRepository(
+                endpoints, prefix=config.etcd_prefix, ttl_seconds=config.ttl_seconds, timeout=timeout
+            )
         else:
             data_dir = Path(getattr(settings, "data_dir", None) or ".")
-            repo = SQLiteRepository(data_dir / "manifest.sqlite3", synchronous=config.sqlite_synchronous)
-        service = cls(repo, config)
+            repo = SQLiteRepository(
+                data_dir / "manifest.sqlite3", synchronous=config.sqlite_synchronous, timeout=timeout
+            )
+        service = cls(repo, config, store_timeout=timeout, max_long_polls=int(getattr(settings, "max_long_polls", 100)))
         service.start()
         expose_metrics(service)
         return service
 
-    def _load(self) -> None:
-        revision, records = self._repo.load()
-        now = self._clock()
-        wall = self._wall()
-        ttl, grace = self.config.ttl_seconds, self.config.grace_seconds
-        with self._lock:
-            old_beats = self._beats
-            self._records = {(r.name, r.instance_id): r for r in records}
-            self._beats = {}
-            self._unknown_since = {}
-            for key, record in self._records.items():
-                # restart grace: nothing lapses before one TTL after (re)loading
-                self._beats[key] = old_beats.get(key, now)
-                if record.status == "unknown":
-                    since = now - max(0.0, wall - record.status_changed_at)
-                    self._unknown_since[key] = max(since, now + ttl - grace)
-            self._revision = revision
-            self._floor = revision
-            self._log.clear()
-            self._log_revs.clear()
-            self._changed.notify_all()
-
-    def _arm(self) -> None:
-        """Start the restart grace when traffic starts, not when the process started.
-
-        A registry can take seconds between loading its store and answering requests; the
-        TTL of grace every stored instance gets must not be spent before anyone can heartbeat.
-        """
-        with self._lock:
-            if self._armed:
-                return
-            now = self._clock()
-            floor = now + self.config.ttl_seconds - self.config.grace_seconds
-            for key in self._records:
-                self._beats[key] = max(self._beats.get(key, now), now)
-            for key, since in self._unknown_since.items():
-                self._unknown_since[key] = max(since, floor)
-            self._armed = True
-
-    def start(self) -> None:
-        """Start the background sweeper (idempotent)."""
-        if self._thread and self._thread.is_alive():
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="manifest-sweeper", daemon=True)
-        self._thread.start()
-
-    def close(self) -> None:
-        """Stop the sweeper and release the storage backend."""
-        self._stop.set()
-        if self._thread:
-            self._thread.join(timeout=5)
-        self._repo.close()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.config.sweep_seconds):
-            try:
-                self.sweep()
-            except Exception:  # the sweeper must survive a backend hiccup
-                log.exception("registry sweep failed; retrying on the next tick")
-
-    # -- internals ---------------------------------------------------------------------------
-
-    def _sync(self) -> None:
-        """Reload when another process wrote to the store (e.g. a local CLI call)."""
-        if self._repo.changed_elsewhere():
-            self._load()
-
-    def _commit(self, changes: list[tuple[EventType, Instance | None, Key]], deletes: list[Key]) -> list[Event]:
-        """Persist a batch, then apply it to memory and publish its events. Lock held."""
-        base = self._revision
-        events: list[Event] = []
-        puts: list[Instance] = []
-        rev = base
-        for kind, record, key in changes:
-            rev += 1
-            if record is not None:
-                record = record.model_copy(update={"revision": rev})
-                puts.append(record)
-            events.append(
-                Event(
-                    revision=rev,
-                    type=kind,
-                    name=key[0],
-                    instance_id=key[1],
-                    status=record.status if record else None,
-                    instance=record,
-                )
-            )
-        self._repo.apply(puts, deletes, base, rev)  # raises before memory changes
-        for record in puts:
-            self._records[(record.name, record.instance_id)] = record
-        for key in deletes:
-            self._records.pop(key, None)
-            self._beats.pop(key, None)
-            self._unknown_since.pop(key, None)
-        self._revision = rev
-        for event in events:
-            self._log.append(event)
-            self._log_revs.append(event.revision)
-        limit = self.config.event_history
-        if len(self._log) > 2 * limit:
-            drop = len(self._log) - limit
-            self._floor = self._log_revs[drop - 1]
-            del self._log[:drop]
-            del self._log_revs[:drop]
-        self._changed.notify_all()
-        return events
-
-    def _mutate(self, fn: Callable[[], Any]) -> Any:
-        """Run a read-modify-write under the lock, retrying once on a stale store."""
-        with self._lock:
-            self._sync()
-            try:
-                return fn()
-            except StaleRevision:
-                self._load()
-                return fn()
+    # -- helpers (state lock held) ---------------------------------------------------------
 
     def _get(self, name: str, instance_id: str) -> Instance:
         record = self._records.get((name, instance_id))
@@ -261,16 +121,33 @@ class Service:
             raise InstanceNotFound(f"no instance {instance_id!r} of {name!r} is registered; register it first")
         return record
 
+    def _owned(self, name: str, instance_id: str, lease_token: str | None) -> Instance:
+        record = self._get(name, instance_id)
+        leases.check(record, lease_token, self.config.operator_token)
+        return record
+
     def _view(self, record: Instance) -> Instance:
-        """The record with its in-memory last heartbeat."""
+        """The record as the registry sees it now: its last heartbeat, and ``unknown`` already
+        lifted when heartbeats resumed (the sweeper persists that transition)."""
         key = (record.name, record.instance_id)
         beat = self._beats.get(key)
         if beat is None:
             return record
-        seen = self._wall() - (self._clock() - beat)
-        return record.model_copy(update={"last_heartbeat": max(seen, record.registered_at)})
+        now = self._clock()
+        update: dict[str, Any] = {"last_heartbeat": max(self._wall() - (now - beat), record.registered_at)}
+        if record.status == "unknown" and key in self._resumed and now - beat <= self.config.ttl_seconds:
+            update |= {"status": record.reported_status, "status_reason": "heartbeat resumed"}
+        return record.model_copy(update=update)
 
-    # -- operations --------------------------------------------------------------------------
+    def _touch(self, key: Key) -> None:
+        self._beats[key] = self._clock()
+        self._unknown_since.pop(key, None)
+
+    def _ready(self) -> None:
+        if not self._armed:
+            self._arm()
+
+    # -- writes ----------------------------------------------------------------------------
 
     def register(
         self,
@@ -282,27 +159,31 @@ class Service:
         tags: Tags | None = None,
         dependencies: Dependencies | None = None,
         metadata: Metadata | None = None,
-    ) -> Instance:
+        lease_token: LeaseToken | None = None,
+    ) -> Registration:
         """Register an instance, or refresh it if this name and instance id exist already.
 
-        Registering is idempotent: the same name and instance id never make a second
-        record; the record takes the new fields, counts as a heartbeat and becomes ``up``.
+        Registering is idempotent: the same name and instance id never make a second record;
+        the record takes the new fields, counts as a heartbeat and becomes ``up``. The answer
+        carries the instance's ``lease_token``: keep it, every later call about this instance
+        needs it (re-registering an existing instance too). A new instance may bring its own
+        token; otherwise the registry makes one.
         """
-        if not self._armed:
-            self._arm()
-        interfaces = interfaces or Interfaces()
+        self._ready()
         fields = {
             "version": version,
-            "interfaces": interfaces,
+            "interfaces": interfaces or Interfaces(),
             "tags": list(tags or []),
             "dependencies": list(dependencies or []),
             "metadata": dict(metadata or {}),
         }
         key = (name, instance_id)
 
-        def apply() -> Instance:
-            now, wall = self._clock(), self._wall()
+        def prepare() -> Plan[Registration]:
+            wall = self._wall()
             current = self._records.get(key)
+            token = lease_token or leases.new_token()
+            changes: list[tuple[EventType, Instance | None, Key]] = []
             if current is None:
                 record = Instance(
                     name=name,
@@ -315,8 +196,10 @@ class Service:
                     revision=0,
                     **fields,
                 )
-                self._commit([("registered", record, key)], [])
+                record._lease_digest = leases.digest(token)
+                changes.append(("registered", record, key))
             else:
+                leases.check(current, lease_token, self.config.operator_token)
                 update: dict[str, Any] = {k: v for k, v in fields.items() if getattr(current, k) != v}
                 if current.status != "up" or current.reported_status != "up":
                     update |= {
@@ -325,15 +208,22 @@ class Service:
                         "status_reason": None,
                         "status_changed_at": wall,
                     }
-                if update:
+                claim = current._lease_digest is None  # a record from before leases: claimed now
+                if update or claim:
                     record = current.model_copy(update=update | {"last_heartbeat": wall})
-                    kind: EventType = "updated" if set(update) & set(fields) else "status"
-                    self._commit([(kind, record, key)], [])
-            self._beats[key] = now
-            self._unknown_since.pop(key, None)
-            return self._view(self._records[key])
+                    if claim:
+                        record._lease_digest = leases.digest(token)
+                    kind: EventType = "updated" if set(update) & set(fields) or not update else "status"
+                    changes.append((kind, record, key))
 
-        return self._mutate(apply)
+            def after() -> Registration:
+                self._touch(key)
+                view = self._view(self._records[key])
+                return Registration(**view.model_dump(), lease_token=token)
+
+            return Plan(after=after, changes=changes)
+
+        return self._write(prepare)
 
     def update(
         self,
@@ -345,10 +235,10 @@ class Service:
         tags: Tags | None = None,
         dependencies: Dependencies | None = None,
         metadata: Metadata | None = None,
+        lease_token: LeaseToken | None = None,
     ) -> Instance:
         """Change some fields of a registered instance (omitted fields stay as they are)."""
-        if not self._armed:
-            self._arm()
+        self._ready()
         given = {
             "version": version,
             "interfaces": interfaces,
@@ -356,58 +246,49 @@ class Service:
             "dependencies": None if dependencies is None else list(dependencies),
             "metadata": None if metadata is None else dict(metadata),
         }
+        if all(v is None for v in given.values()):
+            raise ValidationFailed(
+                "nothing to update: give at least one of version, interfaces, tags, dependencies, metadata",
+                errors=[{"loc": ["body"], "msg": "no field to update", "type": "missing"}],
+            )
+        key = (name, instance_id)
 
-        def apply() -> Instance:
-            current = self._get(name, instance_id)
+        def prepare() -> Plan[Instance]:
+            current = self._owned(name, instance_id, lease_token)
             update = {k: v for k, v in given.items() if v is not None and getattr(current, k) != v}
+            changes: list[tuple[EventType, Instance | None, Key]] = []
             if update:
-                record = current.model_copy(update=update)
-                self._commit([("updated", record, (name, instance_id))], [])
-            return self._view(self._records[(name, instance_id)])
+                changes.append(("updated", current.model_copy(update=update), key))
+            return Plan(after=lambda: self._view(self._records[key]), changes=changes)
 
-        return self._mutate(apply)
+        return self._write(prepare)
 
-    def heartbeat(self, *, name: ServiceName, instance_id: InstanceId) -> HeartbeatAck:
+    def heartbeat(
+        self, *, name: ServiceName, instance_id: InstanceId, lease_token: LeaseToken | None = None
+    ) -> HeartbeatAck:
         """Tell the registry an instance is alive; an ``unknown`` instance comes back.
 
-        An instance the registry no longer knows gets ``instance_not_found``: register again.
+        Memory only: it never waits on storage. An instance the registry no longer knows
+        gets ``instance_not_found``: register again.
         """
-        if not self._armed:
-            self._arm()
+        self._ready()
         key = (name, instance_id)
         with self._lock:
-            record = self._records.get(key)
-            if record is None:
-                self._sync()
-                record = self._get(name, instance_id)
-            self._beats[key] = self._clock()
+            record = self._owned(name, instance_id, lease_token)
+            self._touch(key)
             self.heartbeats_total += 1
-            if record.status == "unknown":
-                self._unknown_since.pop(key, None)
-                record = self._transition(record, record.reported_status, "heartbeat resumed")
+            status = record.status
+            if status == "unknown":
+                self._resumed.add(key)  # the sweeper persists the way back
+                status = record.reported_status
             return HeartbeatAck(
                 name=name,
                 instance_id=instance_id,
-                status=record.status,
+                status=status,
                 ttl_seconds=self.config.ttl_seconds,
                 heartbeat_seconds=self.config.heartbeat_seconds,
                 self_preservation=self.self_preservation,
             )
-
-    def _transition(self, record: Instance, status: Status, reason: str | None) -> Instance:
-        """Persist a status change (lock held); no event when the status is unchanged."""
-        if record.status == status:
-            return record
-        changed = record.model_copy(
-            update={"status": status, "status_reason": reason, "status_changed_at": self._wall()}
-        )
-        key = (record.name, record.instance_id)
-        try:
-            self._commit([("status", changed, key)], [])
-        except StaleRevision:
-            self._load()
-            return self._records.get(key, record)
-        return self._records[key]
 
     def report_status(
         self,
@@ -415,19 +296,19 @@ class Service:
         name: ServiceName,
         instance_id: InstanceId,
         status: ReportedStatus,
-        reason: Annotated[str, Field(max_length=256)] | None = None,
+        reason: Reason | None = None,
+        lease_token: LeaseToken | None = None,
     ) -> Instance:
         """Report an instance's own health: ``up``, ``down`` (unhealthy) or ``draining``.
 
         The report also counts as a heartbeat. An instance reported ``down`` or
         ``draining`` keeps that status while it heartbeats, until it reports ``up``.
         """
-        if not self._armed:
-            self._arm()
+        self._ready()
         key = (name, instance_id)
 
-        def apply() -> Instance:
-            current = self._get(name, instance_id)
+        def prepare() -> Plan[Instance]:
+            current = self._owned(name, instance_id, lease_token)
             wall = self._wall()
             update: dict[str, Any] = {}
             if current.reported_status != status:
@@ -436,38 +317,46 @@ class Service:
                 update |= {"status": status, "status_changed_at": wall}
             if (reason or None) != current.status_reason and (update or reason):
                 update["status_reason"] = reason
+            changes: list[tuple[EventType, Instance | None, Key]] = []
             if update:
-                record = current.model_copy(update=update)
-                self._commit([("status", record, key)], [])
-            self._beats[key] = self._clock()
-            self._unknown_since.pop(key, None)
-            return self._view(self._records[key])
+                changes.append(("status", current.model_copy(update=update), key))
 
-        return self._mutate(apply)
+            def after() -> Instance:
+                self._touch(key)
+                return self._view(self._records[key])
 
-    def deregister(self, *, name: ServiceName, instance_id: InstanceId) -> Deregistered:
+            return Plan(after=after, changes=changes)
+
+        return self._write(prepare)
+
+    def deregister(
+        self, *, name: ServiceName, instance_id: InstanceId, lease_token: LeaseToken | None = None
+    ) -> Deregistered:
         """Remove an instance now (a clean shutdown); its watchers see a deregistered event."""
-        if not self._armed:
-            self._arm()
+        self._ready()
         key = (name, instance_id)
 
-        def apply() -> Deregistered:
-            self._get(name, instance_id)
-            self._commit([("deregistered", None, key)], [key])
-            return Deregistered(name=name, instance_id=instance_id, index=self._revision)
+        def prepare() -> Plan[Deregistered]:
+            self._owned(name, instance_id, lease_token)
+            return Plan(
+                after=lambda: Deregistered(name=name, instance_id=instance_id, index=self._revision),
+                changes=[("deregistered", None, key)],
+                deletes=[key],
+            )
 
-        return self._mutate(apply)
+        return self._write(prepare)
+
+    # -- reads (memory only) ---------------------------------------------------------------
 
     def get(self, *, name: ServiceName) -> InstanceList:
         """Every instance registered under a service name, whatever its status."""
-        if not self._armed:
-            self._arm()
+        self._ready()
+        self.refresh()
         with self._lock:
-            self._sync()
-            found = [self._view(r) for k, r in self._records.items() if k[0] == name]
-            if not found:
+            ids = self._by_name.get(name)
+            if not ids:
                 raise ServiceNotFound(f"no instance of {name!r} is registered")
-            found.sort(key=lambda r: r.instance_id)
+            found = [self._view(self._records[(name, i)]) for i in sorted(ids)]
             return InstanceList(index=self._revision, self_preservation=self.self_preservation, instances=found)
 
     def list(
@@ -477,27 +366,43 @@ class Service:
         tag: Tag | None = None,
         interface: InterfaceKind | None = None,
         name: ServiceName | None = None,
-    ) -> InstanceList:
-        """List instances, optionally only those with a status, a tag, an interface or a name."""
-        if not self._armed:
-            self._arm()
+        limit: Limit | None = None,
+        cursor: Cursor | None = None,
+    ) -> InstancePage:
+        """List instances a page at a time, optionally only those with a status, a tag, an
+        interface or a name; pass ``next_cursor`` back as ``cursor`` for the next page."""
+        self._ready()
+        self.refresh()
+        size = limit or self.config.list_limit
+        after = _decode_cursor(cursor) if cursor else None
         with self._lock:
-            self._sync()
-            found = [
-                self._view(r)
-                for r in self._records.values()
-                if (status is None or r.status == status)
-                and (tag is None or tag in r.tags)
-                and (interface is None or getattr(r.interfaces, interface))
-                and (name is None or r.name == name)
-            ]
-            found.sort(key=lambda r: (r.name, r.instance_id))
-            return InstanceList(index=self._revision, self_preservation=self.self_preservation, instances=found)
+            keys = [(name, i) for i in sorted(self._by_name.get(name, ()))] if name is not None else self._order
+            start = bisect.bisect_right(keys, after) if after else 0
+            found: list[Instance] = []
+            more = False
+            for key in _tail(keys, start):
+                record = self._records[key]
+                if (
+                    (status is None or record.status == status)
+                    and (tag is None or tag in record.tags)
+                    and (interface is None or getattr(record.interfaces, interface))
+                ):
+                    if len(found) == size:
+                        more = True
+                        break
+                    found.append(self._view(record))
+            next_cursor = _encode_cursor(found[-1]) if more and found else None
+            return InstancePage(
+                index=self._revision,
+                self_preservation=self.self_preservation,
+                instances=found,
+                next_cursor=next_cursor,
+            )
 
-    def watch(
+    async def watch(
         self,
         *,
-        index: Annotated[int, Field(ge=0)] = 0,
+        index: Annotated[int, Field(ge=0, le=2**53)] = 0,
         name: ServiceName | None = None,
         wait: Annotated[float, Field(ge=0, le=WAIT_LIMIT)] = 30.0,
     ) -> WatchResult:
@@ -505,130 +410,58 @@ class Service:
 
         Take ``index`` from a list, get or previous watch answer. An index older than the
         history the registry keeps (or from before a registry restart) answers
-        ``revision_compacted``: list again, then watch from the new index.
+        ``revision_compacted``: list again, then watch from the new index. Each server holds
+        a bounded number of long polls; beyond it ``too_many_watches`` (retryable).
         """
-        if not self._armed:
-            self._arm()
+        self._ready()
+        self.refresh()
         wait = min(max(wait, 0.0), WAIT_LIMIT)
-        deadline = self._clock() + wait
-        with self._lock:
-            self._sync()
+        answer = self._changes(index, name)
+        if answer.events or wait == 0:
+            return answer
+        with self._polls_lock:
+            if self._polls >= self.max_long_polls:
+                raise TooManyWatches(
+                    f"this registry already holds {self.max_long_polls} long polls; retry shortly or watch with wait=0"
+                )
+            self._polls += 1
+        try:
+            loop_deadline = asyncio.get_running_loop().time() + wait
             while True:
-                if index < self._floor or index > self._revision:
-                    raise RevisionCompacted(
-                        f"index {index} is outside the history the registry keeps "
-                        f"({self._floor}..{self._revision}); list again and watch from its index"
-                    )
-                start = bisect.bisect_right(self._log_revs, index)
-                events = [e for e in self._log[start:] if name is None or e.name == name]
-                remaining = deadline - self._clock()
-                if events or remaining <= 0:
-                    return WatchResult(
-                        index=self._revision,
-                        self_preservation=self.self_preservation,
-                        events=events,
-                    )
-                self._changed.wait(min(remaining, 1.0))
-
-    # -- health ------------------------------------------------------------------------------
-
-    def sweep(self) -> None:
-        """Apply TTL and grace: lapse silent instances to unknown, remove the long silent."""
-        cfg = self.config
-        with self._lock:
-            self._sync()
-            now = self._clock()
-            elapsed = max(0.0, now - self._last_sweep)
-            self._last_sweep = now
-            # heartbeat rate (for metrics)
-            t0, n0 = self._hb_sample
-            if now - t0 >= 1.0:
-                self.heartbeat_rate = (self.heartbeats_total - n0) / (now - t0)
-                self._hb_sample = (now, self.heartbeats_total)
-
-            if not self._armed:
-                if now - self._loaded_at < max(cfg.grace_seconds, 3 * cfg.ttl_seconds, 30.0):
-                    return  # nobody can heartbeat yet: the restart grace has not begun
-                self._arm()
-            lapsing = [
-                k
-                for k, r in self._records.items()
-                if r.status != "unknown" and now - self._beats.get(k, now) > cfg.ttl_seconds
-            ]
-            up_count = sum(1 for r in self._records.values() if r.status == "up")
-            lapsing_up = sum(1 for k in lapsing if self._records[k].status == "up")
-            if (
-                cfg.self_preservation
-                and not self.self_preservation
-                and lapsing_up >= max(cfg.self_preservation_min, math.ceil(cfg.self_preservation_ratio * up_count))
-            ):
-                self.self_preservation = True
-                self._removal_tokens = 0.0
-                log.warning(
-                    "self-preservation on: %d of %d up instances lapsed in one sweep; removals deferred",
-                    lapsing_up,
-                    up_count,
-                )
-            changes: list[tuple[EventType, Instance | None, Key]] = []
-            wall = self._wall()
-            for key in lapsing:
-                record = self._records[key]
-                changes.append(
-                    (
-                        "status",
-                        record.model_copy(
-                            update={
-                                "status": "unknown",
-                                "status_reason": f"no heartbeat for {cfg.ttl_seconds:g}s",
-                                "status_changed_at": wall,
-                            }
-                        ),
-                        key,
-                    )
-                )
-            due = sorted(
-                (since, k)
-                for k, since in self._unknown_since.items()
-                if now - since >= cfg.grace_seconds and k in self._records
-            )
-            if self.self_preservation:
-                # no bursts: removals trickle out at the configured rate
-                self._removal_tokens = min(self._removal_tokens + elapsed * cfg.removals_per_minute / 60.0, 1.0)
-                allowed = int(self._removal_tokens)
-                due = due[:allowed]
-                self._removal_tokens -= len(due)
-            deletes = [k for _, k in due]
-            changes.extend(("removed", None, k) for k in deletes)
-            if changes:
+                with self._lock:
+                    answer = self._changes_locked(index, name)
+                    if answer.events:
+                        return answer
+                    future = self._waiter()
+                remaining = loop_deadline - asyncio.get_running_loop().time()
+                if remaining <= 0:
+                    self._forget(future)
+                    return answer
                 try:
-                    self._commit(changes, deletes)
-                except StaleRevision:
-                    self._load()
-                    return
-                self.lapsed_total += len(lapsing)
-                self.removed_total += len(deletes)
-                for key in lapsing:
-                    self._unknown_since[key] = now
-                for key in lapsing:
-                    log.info("instance %s/%s is unknown (missed heartbeats)", *key)
-                for key in deletes:
-                    log.info("instance %s/%s removed after the grace period", *key)
-            if self.self_preservation:
-                lapsed = len(self._unknown_since)
-                population = up_count - lapsing_up + lapsed
-                threshold = max(
-                    cfg.self_preservation_min,
-                    math.ceil(cfg.self_preservation_ratio * max(population, 1)),
-                )
-                if lapsed < threshold:
-                    self.self_preservation = False
-                    log.warning("self-preservation off: heartbeats recovered")
-            alive = [k for k, beat in self._beats.items() if now - beat <= cfg.ttl_seconds]
-        if alive:
-            with contextlib.suppress(Exception):
-                self._repo.mark_alive(alive)
+                    await asyncio.wait_for(future, remaining)
+                except TimeoutError:
+                    self._forget(future)
+                    with self._lock:
+                        return self._changes_locked(index, name)
+        finally:
+            with self._polls_lock:
+                self._polls -= 1
 
-    # -- introspection (metrics) -------------------------------------------------------------
+    def _changes(self, index: int, name: str | None) -> WatchResult:
+        with self._lock:
+            return self._changes_locked(index, name)
+
+    def _changes_locked(self, index: int, name: str | None) -> WatchResult:
+        if index < self._floor or index > self._revision:
+            raise RevisionCompacted(
+                f"index {index} is outside the history the registry keeps "
+                f"({self._floor}..{self._revision}); list again and watch from its index"
+            )
+        start = bisect.bisect_right(self._log_revs, index)
+        events = [e for e in self._log[start:] if name is None or e.name == name]
+        return WatchResult(index=self._revision, self_preservation=self.self_preservation, events=events)
+
+    # -- introspection -----------------------------------------------------------------------
 
     def counts(self) -> dict[str, int]:
         """Instances by effective status."""
@@ -639,54 +472,29 @@ class Service:
             return out
 
     @property
-    def revision(self) -> int:
-        return self._revision
+    def long_polls(self) -> int:
+        return self._polls
 
 
-# -- Prometheus metrics (read at scrape time; nothing on the hot path) ----------------------
+def _tail(keys: list[Key], start: int) -> Iterator[Key]:
+    """Iterate a sorted key list from ``start`` without copying it."""
+    for i in range(start, len(keys)):
+        yield keys[i]
 
-_metrics_target: list[Any] = [None]
+
+def _encode_cursor(record: Instance) -> str:
+    raw = json.dumps([record.name, record.instance_id], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode()
 
 
-def expose_metrics(service: Service) -> None:
-    """Report this service's figures on the process's Prometheus registry (once per process)."""
-    import weakref
-
-    first = _metrics_target[0] is None
-    _metrics_target[0] = weakref.ref(service)
-    if not first:
-        return
+def _decode_cursor(cursor: str) -> Key:
     try:
-        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
-    except ImportError:  # metrics are optional for the domain
-        return
-
-    class _Collector:
-        def collect(self):  # type: ignore[no-untyped-def]
-            ref = _metrics_target[0]
-            svc = ref() if ref else None
-            if svc is None:
-                return
-            by_status = GaugeMetricFamily("manifest_instances", "Registered instances by status", labels=["status"])
-            for status, count in svc.counts().items():
-                by_status.add_metric([status], count)
-            yield by_status
-            yield CounterMetricFamily("manifest_heartbeats", "Heartbeats received", value=svc.heartbeats_total)
-            yield GaugeMetricFamily(
-                "manifest_heartbeats_per_second",
-                "Heartbeats per second over the last sweep interval",
-                value=svc.heartbeat_rate,
-            )
-            yield GaugeMetricFamily(
-                "manifest_self_preservation",
-                "1 while removals are deferred after a mass expiry",
-                value=1.0 if svc.self_preservation else 0.0,
-            )
-            yield CounterMetricFamily("manifest_removed", "Instances removed after the grace", value=svc.removed_total)
-            yield GaugeMetricFamily("manifest_revision", "Registry revision", value=svc.revision)
-
-    try:
-        from ..core.metrics import REGISTRY
-    except ImportError:  # tiers without /metrics
-        from prometheus_client import REGISTRY
-    REGISTRY.register(_Collector())
+        name, instance_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        if not (isinstance(name, str) and isinstance(instance_id, str)):
+            raise ValueError
+    except (ValueError, TypeError):
+        raise ValidationFailed(
+            "cursor: not a cursor this registry made; pass next_cursor from the previous page",
+            errors=[{"loc": ["cursor"], "msg": "invalid cursor", "type": "value_error"}],
+        ) from None
+    return (name, instance_id)
