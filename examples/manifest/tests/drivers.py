@@ -42,15 +42,8 @@ def op_named(name: str) -> Operation:
 
 
 def cli_args(op: Operation, raw: dict[str, Any]) -> list[str]:
-    """Command-line arguments for a call: path parameters positional, the rest as options."""
-    args = [op.cli_name] + [str(raw[n]) for n in op.path_params if n in raw]
-    for name, value in raw.items():
-        if name in op.path_params:
-            continue
-        flag = "--" + name.replace("_", "-")
-        for item in value if isinstance(value, list) else [value]:
-            args += [flag, json.dumps(item) if isinstance(item, dict) else str(item)]
-    return [*args, "--json"]
+    """Command-line arguments for a call: the CLI's own rendering of an example's input."""
+    return cli.example_argv(op, raw)
 
 
 def cli_outcome(exit_code: int, stdout: str) -> Outcome:

@@ -1,4 +1,5 @@
-"""Manifest registry: capability servers register, heartbeat, report health and find each other by name.
+"""Manifest registry: capability servers register,
+heartbeat, report health and find each other by name.
 
 Native Python API::
 

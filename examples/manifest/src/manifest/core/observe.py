@@ -46,17 +46,20 @@ def recorded(op: Operation, interface: str) -> Iterator[None]:
         elapsed = time.perf_counter() - started
         for observer in observers:
             observer(op.name, interface, outcome, elapsed)
-        # Successful calls log at DEBUG so hot paths (heartbeats, lookups) do not flood the log.
-        log.log(
-            logging.DEBUG if outcome == "ok" else logging.INFO,
-            "operation finished",
-            extra={
-                "operation": op.name,
-                "interface": interface,
-                "outcome": outcome,
-                "duration_ms": round(elapsed * 1000, 3),
-            },
-        )
+        # Successful calls log at DEBUG so hot paths (heartbeats, lookups) do not flood the log;
+        # the level is checked first so a call that logs nothing builds no log record either.
+        level = logging.DEBUG if outcome == "ok" else logging.INFO
+        if log.isEnabledFor(level):
+            log.log(
+                level,
+                "operation finished",
+                extra={
+                    "operation": op.name,
+                    "interface": interface,
+                    "outcome": outcome,
+                    "duration_ms": round(elapsed * 1000, 3),
+                },
+            )
 
 
 def run_operation(op: Operation, service: Any, raw: Mapping[str, Any], interface: str) -> BaseModel:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..core.errors import DomainError, StoreUnavailable
+from ..core.errors import DomainError, StoreUnavailable, Unauthorized, Unavailable
 
 __all__ = [
     "ERRORS",
@@ -43,7 +43,7 @@ class RevisionCompacted(DomainError):
     exit_code = 4
 
 
-class LeaseMismatch(DomainError):
+class LeaseMismatch(Unauthorized):
     """The call did not carry this instance's lease token (nor the operator token)."""
 
     code = "lease_mismatch"
@@ -62,7 +62,7 @@ class RevisionConflict(DomainError):
     retryable = True
 
 
-class TooManyWatches(DomainError):
+class TooManyWatches(Unavailable):
     """Every long-poll slot of this server is taken; retry later (or with wait=0)."""
 
     code = "too_many_watches"

@@ -1,91 +1,216 @@
-"""Remote Python client: the native API's method names, over the REST API.
+"""Typed remote clients for manifest: the native API's methods over REST, sync and async.
 
-    from manifest.interfaces.client import Client
-    with Client("http://127.0.0.1:8000") as notes:
-        notes.create_note(slug="groceries", title="Groceries")
+Generated from the operation table by `python -m manifest.interfaces.contract`; do not edit by hand.
+
+    from manifest.interfaces.client import AsyncClient, Client
+
+    with Client("http://127.0.0.1:8000") as client:
+        ...
+    async with AsyncClient("http://127.0.0.1:8000") as client:
+        ...
 
 Errors come back as the same ``DomainError`` subclasses the native API raises.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
-from typing import Any
-from urllib.parse import quote
+from typing import Literal
 
-import httpx
-from pydantic import BaseModel
+from ..domain.models import Deregistered, HeartbeatAck, Instance, InstanceList, InstancePage, Interfaces, Registration, WatchResult
+from .client_base import UNSET, BaseAsyncClient, BaseClient, arguments
 
-from ..core.errors import DomainError, InternalError, Unavailable, validation_failed
-from ..core.operation import Operation, find
-from ..operations import OPERATIONS
-
-API_PREFIX = "/v1"
+__all__ = ["AsyncClient", "Client"]
 
 
-class Client:
-    def __init__(
+class Client(BaseClient):
+    """Blocking calls (httpx under the hood); use it as a context manager or call `close()`."""
+
+    def register(
         self,
-        base_url: str,
         *,
-        token: str | None = None,
-        timeout: float = 10.0,
-        transport: httpx.BaseTransport | None = None,
-    ) -> None:
-        token = token or os.environ.get("MANIFEST_API_TOKEN")
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self._http = httpx.Client(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout, transport=transport)
+        name: str,
+        instance_id: str,
+        version: str = "0.0.0",
+        interfaces: Interfaces | None = None,
+        tags: list[str] | None = None,
+        dependencies: list[str] | None = None,
+        metadata: dict[str, str] | None = None,
+        lease_token: str | None = None,
+    ) -> Registration:
+        """Register an instance, or refresh it if this name and instance id exist already."""
+        return self.call("register", arguments(locals()))
 
-    def __enter__(self) -> Client:
-        return self
+    def get(
+        self,
+        *,
+        name: str,
+    ) -> InstanceList:
+        """Every instance registered under a service name, whatever its status."""
+        return self.call("get", arguments(locals()))
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def list(
+        self,
+        *,
+        status: Literal['up', 'unknown', 'down', 'draining'] | None = None,
+        tag: str | None = None,
+        interface: Literal['cli', 'rest', 'mcp', 'python'] | None = None,
+        name: str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> InstancePage:
+        """List instances a page at a time, optionally only those with a status, a tag, an"""
+        return self.call("list", arguments(locals()))
 
-    def close(self) -> None:
-        self._http.close()
+    def heartbeat(
+        self,
+        *,
+        name: str,
+        instance_id: str,
+        lease_token: str | None = None,
+    ) -> HeartbeatAck:
+        """Tell the registry an instance is alive; an ``unknown`` instance comes back."""
+        return self.call("heartbeat", arguments(locals()))
 
-    def __getattr__(self, name: str) -> Any:
-        # Same method names as the native Service, built from the operation table.
-        op = find(OPERATIONS, name)
-        if op.name != name:
-            raise AttributeError(name)
+    def report_status(
+        self,
+        *,
+        name: str,
+        instance_id: str,
+        status: Literal['up', 'down', 'draining'],
+        reason: str | None = None,
+        lease_token: str | None = None,
+    ) -> Instance:
+        """Report an instance's own health: ``up``, ``down`` (unhealthy) or ``draining``."""
+        return self.call("report_status", arguments(locals()))
 
-        def method(**kwargs: Any) -> BaseModel:
-            return self.call(op.name, kwargs)
+    def update(
+        self,
+        *,
+        name: str,
+        instance_id: str,
+        version: str | None = None,
+        interfaces: Interfaces | None = None,
+        tags: list[str] | None = None,
+        dependencies: list[str] | None = None,
+        metadata: dict[str, str] | None = None,
+        lease_token: str | None = None,
+    ) -> Instance:
+        """Change some fields of a registered instance (omitted fields stay as they are)."""
+        return self.call("update", arguments(locals()))
 
-        method.__name__ = op.name
-        method.__doc__ = op.description
-        return method
+    def watch(
+        self,
+        *,
+        index: int = 0,
+        name: str | None = None,
+        wait: float = 30.0,
+    ) -> WatchResult:
+        """Wait for changes after ``index`` (a long poll); answers at once if there are some."""
+        return self.call("watch", arguments(locals()))
 
-    def call(self, name: str, raw: Mapping[str, Any]) -> BaseModel:
-        """Call an operation by name with unvalidated input (the server validates it)."""
-        op = find(OPERATIONS, name)
-        request = self._request(op, dict(raw))
-        try:
-            response = self._http.send(request)
-        except httpx.HTTPError as exc:
-            raise Unavailable(f"Cannot reach {self._http.base_url}: {exc.__class__.__name__}") from None
-        if response.is_success:
-            return op.output_model.model_validate_json(response.content)
-        try:
-            problem = response.json()
-        except ValueError:
-            raise InternalError(f"Server answered {response.status_code} without a problem body") from None
-        if not isinstance(problem, dict) or "code" not in problem:
-            raise InternalError(f"Server answered {response.status_code} without a problem body")
-        raise DomainError.from_problem(problem)
+    def deregister(
+        self,
+        *,
+        name: str,
+        instance_id: str,
+        lease_token: str | None = None,
+    ) -> Deregistered:
+        """Remove an instance now (a clean shutdown); its watchers see a deregistered event."""
+        return self.call("deregister", arguments(locals()))
 
-    def _request(self, op: Operation, raw: dict[str, Any]) -> httpx.Request:
-        missing = [name for name in op.path_params if raw.get(name) is None]
-        if missing:
-            # Without its path parameters the route cannot be addressed at all.
-            raise validation_failed([{"loc": [n], "msg": "Field required", "type": "missing"} for n in missing])
-        path = op.path
-        for name in op.path_params:
-            path = path.replace("{" + name + "}", quote(str(raw.pop(name)), safe=""))
-        if op.has_body:
-            return self._http.build_request(op.method, API_PREFIX + path, json=raw)
-        params = {k: v for k, v in raw.items() if v is not None}
-        return self._http.build_request(op.method, API_PREFIX + path, params=params)
+
+class AsyncClient(BaseAsyncClient):
+    """Awaitable calls for asyncio code; `async with` it, or `await aclose()`."""
+
+    async def register(
+        self,
+        *,
+        name: str,
+        instance_id: str,
+        version: str = "0.0.0",
+        interfaces: Interfaces | None = None,
+        tags: list[str] | None = None,
+        dependencies: list[str] | None = None,
+        metadata: dict[str, str] | None = None,
+        lease_token: str | None = None,
+    ) -> Registration:
+        """Register an instance, or refresh it if this name and instance id exist already."""
+        return await self.call("register", arguments(locals()))
+
+    async def get(
+        self,
+        *,
+        name: str,
+    ) -> InstanceList:
+        """Every instance registered under a service name, whatever its status."""
+        return await self.call("get", arguments(locals()))
+
+    async def list(
+        self,
+        *,
+        status: Literal['up', 'unknown', 'down', 'draining'] | None = None,
+        tag: str | None = None,
+        interface: Literal['cli', 'rest', 'mcp', 'python'] | None = None,
+        name: str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> InstancePage:
+        """List instances a page at a time, optionally only those with a status, a tag, an"""
+        return await self.call("list", arguments(locals()))
+
+    async def heartbeat(
+        self,
+        *,
+        name: str,
+        instance_id: str,
+        lease_token: str | None = None,
+    ) -> HeartbeatAck:
+        """Tell the registry an instance is alive; an ``unknown`` instance comes back."""
+        return await self.call("heartbeat", arguments(locals()))
+
+    async def report_status(
+        self,
+        *,
+        name: str,
+        instance_id: str,
+        status: Literal['up', 'down', 'draining'],
+        reason: str | None = None,
+        lease_token: str | None = None,
+    ) -> Instance:
+        """Report an instance's own health: ``up``, ``down`` (unhealthy) or ``draining``."""
+        return await self.call("report_status", arguments(locals()))
+
+    async def update(
+        self,
+        *,
+        name: str,
+        instance_id: str,
+        version: str | None = None,
+        interfaces: Interfaces | None = None,
+        tags: list[str] | None = None,
+        dependencies: list[str] | None = None,
+        metadata: dict[str, str] | None = None,
+        lease_token: str | None = None,
+    ) -> Instance:
+        """Change some fields of a registered instance (omitted fields stay as they are)."""
+        return await self.call("update", arguments(locals()))
+
+    async def watch(
+        self,
+        *,
+        index: int = 0,
+        name: str | None = None,
+        wait: float = 30.0,
+    ) -> WatchResult:
+        """Wait for changes after ``index`` (a long poll); answers at once if there are some."""
+        return await self.call("watch", arguments(locals()))
+
+    async def deregister(
+        self,
+        *,
+        name: str,
+        instance_id: str,
+        lease_token: str | None = None,
+    ) -> Deregistered:
+        """Remove an instance now (a clean shutdown); its watchers see a deregistered event."""
+        return await self.call("deregister", arguments(locals()))
