@@ -155,8 +155,7 @@ class Engine:
                 f"phase {exc.phase}, server {exc.server!r}: {exc.reason}."
                 f" Stopped what this run started: {', '.join(reversed(started)) or 'nothing'}."
             )
-            if exc.log_tail:
-                detail += " Last log lines:\n" + "\n".join(exc.log_tail)
+            detail += " Last log lines:" + ("\n" + "\n".join(exc.log_tail) if exc.log_tail else " (none)")
             raise ApplyFailed(
                 detail,
                 errors=[{"loc": [exc.phase, exc.server], "msg": exc.reason, "type": "apply_failed"}],
