@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -148,7 +149,6 @@ def test_down_stops_in_reverse_order_and_deregisters(world: World) -> None:
     registry_cli = world.data_dir / "stacks" / "demo" / "venvs" / "registry" / "bin" / "manifest"
     env = {**world.env(), "MANIFEST_DATA_DIR": str(world.data_dir / "stacks" / "demo" / "data" / "registry")}
     import json
-    import subprocess
 
     out = subprocess.run([str(registry_cli), "list", "--json"], capture_output=True, text=True, env=env, check=False)
     assert out.returncode == 0, out.stderr
@@ -175,6 +175,31 @@ def test_a_killed_orchestrator_is_adopted_not_twinned(world: World) -> None:
     registry = _status(world)["registry"]["url"]
     for name in SERVERS:  # one instance each: no twin was started
         assert len(httpx.get(f"{registry}/v1/services/{name}").json()["instances"]) == 1
+
+
+def test_serve_restarts_a_server_killed_with_sigkill(world: World) -> None:
+    """While the orchestrator serves, a crashed server is started again and gated back to up."""
+    from tests.registry.harness import free_port
+
+    port = free_port()
+    env = {**world.env(), "ORCHESTRATOR_PORT": str(port), "ORCHESTRATOR_API_TOKEN": "orchestrator-test-token"}
+    serve = subprocess.Popen(
+        [str(world.cli), "serve"], env=env, cwd=world.root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        wait_for(lambda: listening(port), timeout=60)
+        victim = _pids(world)["alpha"]
+        os.kill(victim, signal.SIGKILL)
+
+        def back_up() -> bool:
+            row = _status(world)["alpha"]
+            return row["pid"] not in (None, victim) and (row["health"], row["registry"]) == ("ready", "up")
+
+        wait_for(back_up, timeout=60, every=0.2)
+        assert _status(world)["alpha"]["restarts"] == 1
+    finally:
+        serve.terminate()
+        serve.wait(timeout=30)
 
 
 def test_reset_leaves_no_process_no_port_and_no_file(world: World) -> None:

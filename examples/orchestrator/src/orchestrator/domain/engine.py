@@ -128,6 +128,9 @@ class Engine:
     def _apply(self, loaded: LoadedStack, state: StackState) -> ApplyReport:
         decisions, gone = self.decide(loaded, state)
         steps = self._steps(decisions, gone)
+        state.stack_text, state.base = loaded.text, str(loaded.base)
+        for rec in state.servers.values():
+            rec.failed, rec.restarts = False, 0  # an apply gives crashed servers a fresh start
         for name in gone:
             rec = state.servers[name]
             proc.stop(rec.pid or 0, rec.start_time)
@@ -276,7 +279,8 @@ class Engine:
                     ServerStatus(
                         server=name,
                         phase="registry" if name == REGISTRY else "servers",
-                        process="running" if running else ("stopped" if rec else "absent"),
+                        process="running" if running else _stopped(rec),
+                        restarts=rec.restarts if rec else 0,
                         pid=rec.pid if running and rec else None,
                         url=url,
                         health=proc.ready(url) if running and url else "-",  # type: ignore[arg-type]
@@ -348,6 +352,12 @@ class Engine:
         if server not in loaded.names:
             raise ServerNotInStack(f"No server {server!r} in stack {loaded.stack.name!r}")
         return LogLines(stack=loaded.stack.name, server=server, lines=proc.tail(self.state(loaded).log(server), lines))
+
+
+def _stopped(rec: ServerRecord | None) -> str:
+    if rec is None:
+        return "absent"
+    return "failed" if rec.failed else "stopped"
 
 
 def _text(value: object) -> str:

@@ -84,7 +84,8 @@ class ApplyReport(BaseModel):
 class ServerStatus(BaseModel):
     server: str
     phase: Literal["registry", "servers"]
-    process: Literal["running", "stopped", "absent"]
+    process: Literal["running", "stopped", "failed", "absent"]
+    restarts: int = Field(default=0, description="Restarts by the supervisor since the last apply")
     pid: int | None
     url: str | None
     health: Literal["ready", "not_ready", "unreachable", "-"]

@@ -48,6 +48,8 @@ def free_port() -> int:
 
 def port_free(port: int) -> bool:
     with socket.socket() as sock:
+        # as uvicorn binds: a port whose last user just died (TIME_WAIT) counts as free
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:

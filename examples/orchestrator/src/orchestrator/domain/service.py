@@ -17,6 +17,7 @@ from .engine import Engine
 from .errors import StackInvalid
 from .models import ApplyReport, DownReport, LogLines, Plan, ResetReport, StackStatus
 from .stackfile import LoadedStack, load, parse
+from .supervisor import Supervisor
 
 if TYPE_CHECKING:
     from ..core.settings import Settings
@@ -29,6 +30,16 @@ ServerName = Annotated[str, Field(min_length=1, max_length=48, description="A se
 class Service:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self.supervisor: Supervisor | None = None
+
+    def start(self) -> None:
+        """While the orchestrator serves, it supervises the servers its stacks started."""
+        self.supervisor = Supervisor(self.engine)
+        self.supervisor.start()
+
+    def close(self) -> None:
+        if self.supervisor is not None:
+            self.supervisor.stop()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Service:

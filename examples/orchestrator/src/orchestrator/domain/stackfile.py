@@ -39,6 +39,7 @@ class Problem:
 class LoadedStack:
     stack: Stack
     base: Path
+    text: str = ""
     #: the dependencies of each server, declared or overridden, after validation
     depends: dict[str, list[str]] = field(default_factory=dict)
 
@@ -107,7 +108,7 @@ def parse(text: str, base: Path, origin: str = "stack file") -> LoadedStack:
             for err in exc.errors(include_url=False)
         ]
         raise _invalid(origin, problems) from None
-    loaded = LoadedStack(stack, base)
+    loaded = LoadedStack(stack, base, text)
     problems = _semantic_problems(loaded, root)
     if problems:
         raise _invalid(origin, problems)

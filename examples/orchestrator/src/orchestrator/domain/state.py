@@ -31,12 +31,18 @@ class ServerRecord:
     dist: str | None = None
     command: str | None = None
     env_prefix: str | None = None
+    #: set by the supervisor when the server crashed more often than its limit allows
+    failed: bool = False
+    restarts: int = 0
 
 
 @dataclass
 class StackState:
     root: Path
     servers: dict[str, ServerRecord] = field(default_factory=dict)
+    #: the stack as last applied (its text and the folder its paths start from), for supervision
+    stack_text: str | None = None
+    base: str | None = None
 
     @property
     def file(self) -> Path:
@@ -57,13 +63,16 @@ class StackState:
         with contextlib.suppress(FileNotFoundError):
             raw = json.loads(state.file.read_text())
             state.servers = {name: ServerRecord(**rec) for name, rec in raw.get("servers", {}).items()}
+            state.stack_text, state.base = raw.get("stack_text"), raw.get("base")
         return state
 
     def save(self) -> None:
         """Written atomically after every change, so a killed orchestrator leaves a true record."""
         self.root.mkdir(parents=True, exist_ok=True)
         tmp = self.file.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"servers": {n: asdict(r) for n, r in self.servers.items()}}, indent=2))
+        servers = {n: asdict(r) for n, r in self.servers.items()}
+        raw = {"servers": servers, "stack_text": self.stack_text, "base": self.base}
+        tmp.write_text(json.dumps(raw, indent=2))
         os.replace(tmp, self.file)
 
     def secret(self, name: str, create: bool = True) -> str | None:
