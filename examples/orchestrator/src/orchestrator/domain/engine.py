@@ -259,10 +259,10 @@ class Engine:
 
         ok = proc.wait_for(healthy, deadline)
         if seen["dead"]:
-            raise proc.StepFailed(phase, name, "the process exited", proc.tail(state.log(name)))
+            raise proc.StepFailed(phase, name, "the process exited", proc.tail(state.log(name), since=rec.log_offset))
         if not ok:
             reason = f"not ready within {deadline:g} s (/ready: {seen['health']}, registry: {seen['registry']})"
-            raise proc.StepFailed(phase, name, reason, proc.tail(state.log(name)))
+            raise proc.StepFailed(phase, name, reason, proc.tail(state.log(name), since=rec.log_offset))
 
     # -- status, down, reset, logs ---------------------------------------------------------------
 

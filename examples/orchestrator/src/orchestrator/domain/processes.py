@@ -223,12 +223,19 @@ def registry_status(registry_url: str | None, dist: str | None, url: str, timeou
     return "-"
 
 
-def tail(log: Path, lines: int = 20) -> list[str]:
+def log_size(log: Path) -> int:
+    try:
+        return log.stat().st_size
+    except OSError:
+        return 0
+
+
+def tail(log: Path, lines: int = 20, since: int = 0) -> list[str]:
     try:
         with open(log, "rb") as handle:
             handle.seek(0, os.SEEK_END)
             size = handle.tell()
-            handle.seek(max(0, size - 64 * 1024))
+            handle.seek(max(since, size - 64 * 1024))
             text = handle.read().decode(errors="replace")
     except OSError:
         return []

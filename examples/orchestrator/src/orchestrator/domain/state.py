@@ -34,6 +34,8 @@ class ServerRecord:
     #: set by the supervisor when the server crashed more often than its limit allows
     failed: bool = False
     restarts: int = 0
+    #: where the current process's lines start in its log (a failure shows only those)
+    log_offset: int = 0
 
 
 @dataclass
