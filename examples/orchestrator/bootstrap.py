@@ -34,6 +34,14 @@ def _fail(message: str, code: int = 2) -> None:
     raise SystemExit(code)
 
 
+def _shown(path: Path) -> str:
+    """``path`` relative to the working folder when it is inside it (shorter, and the same on every machine)."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 def _run(cmd: list[str], what: str) -> None:
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
@@ -52,7 +60,7 @@ def ensure_runtime(runtime: Path, source: str) -> Path:
     orchestrator = bin_dir / "orchestrator"
     if orchestrator.exists() and stamp.exists() and stamp.read_text() == wanted:
         return bin_dir
-    print(f"bootstrap: installing the orchestrator into {runtime}", file=sys.stderr)
+    print(f"bootstrap: installing the orchestrator into {_shown(runtime)}", file=sys.stderr)
     runtime.mkdir(parents=True, exist_ok=True)
     python = bin_dir / "python"
     uv = shutil.which("uv")
@@ -90,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     stacks = Path(env["ORCHESTRATOR_DATA_DIR"]) / "stacks"
     if args.command == "reset" and code == 0 and not (stacks.exists() and any(stacks.iterdir())):
         shutil.rmtree(runtime, ignore_errors=True)
-        print(f"bootstrap: removed the runtime environment {runtime}", file=sys.stderr)
+        print(f"bootstrap: removed the runtime environment {_shown(runtime)}", file=sys.stderr)
     return code
 
 

@@ -44,7 +44,7 @@ SAPS: tuple[Sap, ...] = (
         "bootstrap",
         "Bootstrap",
         "Bringing up a whole environment in health-checked phases from one command.",
-        "not implemented (only per-server start and health endpoints)",
+        "example: examples/orchestrator (phases 0-3, plan, apply, supervision, down, reset; export and etcd planned)",
     ),
     Sap(
         "composition",
