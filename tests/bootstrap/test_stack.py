@@ -92,6 +92,27 @@ def test_cold_apply_brings_every_server_up_in_dependency_order(world: World) -> 
         assert [i["interfaces"]["rest"] for i in instances] == [rows[name]["url"]]
 
 
+def test_exported_systemd_units_verify(world: World) -> None:
+    """The applied stack as systemd units: ordering, gates and environment; systemd-analyze
+    verify accepts them (it checks keys, sections and that every command exists)."""
+    import shutil
+
+    code, report = world.run("export", "--stack-file", "stack.yaml")
+    assert code == 0, report
+    folder = world.data_dir / report["folder"]
+    units = sorted(folder / f for f in report["files"] if f.endswith((".service", ".target")))
+    assert [u.name for u in units] == sorted([*(f"demo-{n}.service" for n in ALL), "demo.target"])
+    beta = (folder / "demo-beta.service").read_text()
+    assert "Requires=demo-registry.service demo-alpha.service" in beta and "ExecStartPost=" in beta
+    assert oct((folder / "demo-beta.env").stat().st_mode & 0o777) == "0o600"
+    analyze = shutil.which("systemd-analyze")
+    assert analyze, "systemd-analyze is needed to verify the exported units (apt-get install systemd)"
+    cmd = [analyze, "verify", "--man=no", *map(str, units)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "Unknown key" not in proc.stderr, proc.stderr
+
+
 def test_second_apply_starts_and_stops_nothing(world: World) -> None:
     before = _pids(world)
     code, report = world.run("apply", "--stack-file", "stack.yaml")

@@ -8,7 +8,7 @@ They use tiny stacks given as text, so they start no process.
 from __future__ import annotations
 
 from .core.operation import Example, Operation
-from .domain.errors import ServerNotInStack, StackBusy, StackInvalid
+from .domain.errors import NotApplied, ServerNotInStack, StackBusy, StackInvalid
 from .domain.service import Service
 
 EMPTY = "name: empty\n"
@@ -58,6 +58,16 @@ OPERATIONS: tuple[Operation, ...] = (
         examples=(
             Example({"server": "registry", "stack_text": ONE}),
             Example({"server": "nobody", "stack_text": ONE}, error="server_not_in_stack"),
+        ),
+    ),
+    Operation(
+        Service.export,
+        "POST",
+        "/stack/export",
+        errors=(StackInvalid, NotApplied),
+        examples=(
+            Example({"stack_text": EMPTY}),
+            Example({"stack_text": ONE}, error="not_applied"),
         ),
     ),
     Operation(

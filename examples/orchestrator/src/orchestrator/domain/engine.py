@@ -20,6 +20,7 @@ from .errors import ApplyFailed, ServerNotInStack
 from .models import (
     ApplyReport,
     DownReport,
+    ExportReport,
     LogLines,
     Plan,
     RegistrySpec,
@@ -347,6 +348,17 @@ class Engine:
             f"stopped {len(stopped)} server(s), removed {len(removed)} path(s)" if existed else "nothing to remove"
         )
         return ResetReport(stack=loaded.stack.name, stopped=stopped, removed=removed, message=message)
+
+    def export_systemd(self, loaded: LoadedStack) -> ExportReport:
+        from .export import systemd_units
+
+        state = self.state(loaded)
+        out = state.root / "export" / "systemd"
+        order = [n for level in self._order(loaded) for n in level]
+        envs = {n: self._env(loaded, state, n) for n in order if n in state.servers}
+        files = systemd_units(loaded, state, order, envs, out)
+        folder = str(out.relative_to(self.data_dir))
+        return ExportReport(stack=loaded.stack.name, target="systemd", folder=folder, files=[p.name for p in files])
 
     def logs(self, loaded: LoadedStack, server: str, lines: int) -> LogLines:
         if server not in loaded.names:

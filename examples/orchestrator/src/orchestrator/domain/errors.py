@@ -1,6 +1,6 @@
 """Errors of the orchestrator. Each names a stable code, an HTTP status and a CLI exit code.
 
-Exit codes 10-13 are the orchestrator's own: no template error (1-8) shares them.
+Exit codes 10-14 are the orchestrator's own: no template error (1-8) shares them.
 """
 
 from __future__ import annotations
@@ -41,3 +41,12 @@ class StackBusy(DomainError):
     http_status = 409
     exit_code = 13
     retryable = True
+
+
+class NotApplied(DomainError):
+    """The operation needs what apply creates (environments, ports), and apply has not run."""
+
+    code = "not_applied"
+    title = "Stack not applied"
+    http_status = 409
+    exit_code = 14

@@ -118,3 +118,10 @@ class LogLines(BaseModel):
     stack: str
     server: str
     lines: list[str]
+
+
+class ExportReport(BaseModel):
+    stack: str
+    target: Literal["systemd"]
+    folder: str = Field(description="Where the files are, relative to the orchestrator's data folder")
+    files: list[str]

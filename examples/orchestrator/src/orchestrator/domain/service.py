@@ -9,13 +9,13 @@ the orchestrator's working folder). What the orchestrator records about each sta
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import Field
 
 from .engine import Engine
 from .errors import StackInvalid
-from .models import ApplyReport, DownReport, LogLines, Plan, ResetReport, StackStatus
+from .models import ApplyReport, DownReport, ExportReport, LogLines, Plan, ResetReport, StackStatus
 from .stackfile import LoadedStack, load, parse
 from .supervisor import Supervisor
 
@@ -87,3 +87,13 @@ class Service:
     ) -> LogLines:
         """The last lines of one server's log."""
         return self.engine.logs(self._stack(stack_file, stack_text), server, lines)
+
+    def export(
+        self,
+        stack_file: StackFile = None,
+        stack_text: StackText = None,
+        target: Literal["systemd"] = "systemd",
+    ) -> ExportReport:
+        """Write the applied stack as systemd units (into its state folder): same commands,
+        environment (tokens in 0600 files), dependency order, /ready gates and restart on failure."""
+        return self.engine.export_systemd(self._stack(stack_file, stack_text))
