@@ -44,7 +44,7 @@ SAPS: tuple[Sap, ...] = (
         "bootstrap",
         "Bootstrap",
         "Bringing up a whole environment in health-checked phases from one command.",
-        "example: examples/orchestrator (phases 0-3, plan, apply, supervision, down, reset; export and etcd planned)",
+        "example: examples/orchestrator (phases 0-3, plan, apply, supervision, systemd export, down, reset; Kubernetes and etcd planned)",
     ),
     Sap(
         "composition",
