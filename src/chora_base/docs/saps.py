@@ -44,7 +44,7 @@ SAPS: tuple[Sap, ...] = (
         "bootstrap",
         "Bootstrap",
         "Bringing up a whole environment in health-checked phases from one command.",
-        "example: examples/orchestrator (phases 0-3, plan, apply, supervision, systemd export, down, reset; Kubernetes and etcd planned)",
+        "examples/orchestrator: phases 0-3, supervision, systemd export; Kubernetes and etcd planned",
     ),
     Sap(
         "composition",
