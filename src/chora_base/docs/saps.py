@@ -44,7 +44,7 @@ SAPS: tuple[Sap, ...] = (
         "bootstrap",
         "Bootstrap",
         "Bringing up a whole environment in health-checked phases from one command.",
-        "not implemented (only per-server start and health endpoints)",
+        "examples/orchestrator: phases 0-3, supervision, systemd export; Kubernetes and etcd planned",
     ),
     Sap(
         "composition",

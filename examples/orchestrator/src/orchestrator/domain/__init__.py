@@ -1,0 +1,1 @@
+"""The orchestrator's domain: a stack of capability servers, brought up phase by phase."""

@@ -1,0 +1,266 @@
+"""Plan, apply, status, down, reset and logs of one stack: Phases 2 and 3 of the bootstrap.
+
+apply installs what changed (each server into its own uv environment), then starts the
+registry and gates on it (``/ready`` and its own record ``up``), then the servers level by
+level in dependency order (a level's servers in parallel), each gated on ``/ready`` and on
+being ``up`` in the registry before its deadline. A failure stops what this run started, in
+reverse order, and leaves everything else as it was.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import processes as proc
+from .errors import ApplyFailed
+from .lifecycle import Lifecycle
+from .models import (
+    ApplyReport,
+    Plan,
+    RegistrySpec,
+    ServerSpec,
+    Step,
+)
+from .stackfile import REGISTRY, LoadedStack, levels
+from .state import ServerRecord, StackState, as_json
+
+HOST = "127.0.0.1"
+
+
+@dataclass
+class Decision:
+    server: str
+    install: bool
+    action: str  # start | restart | keep
+    reason: str
+
+
+class Engine(Lifecycle):
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        data_dir.mkdir(parents=True, exist_ok=True)  # /ready checks that it is writable
+
+    def state(self, loaded: LoadedStack) -> StackState:
+        return StackState.open(self.data_dir / "stacks" / loaded.stack.name)
+
+    # -- what apply would do -------------------------------------------------------------------
+
+    def _spec(self, loaded: LoadedStack, name: str) -> RegistrySpec | ServerSpec:
+        return loaded.stack.registry if name == REGISTRY else loaded.stack.servers[name]  # type: ignore[return-value]
+
+    def _order(self, loaded: LoadedStack) -> list[list[str]]:
+        registry = [[REGISTRY]] if loaded.stack.registry else []
+        return registry + levels({n: loaded.depends.get(n, []) for n in loaded.stack.servers})
+
+    def _url(self, state: StackState, name: str) -> str | None:
+        rec = state.servers.get(name)
+        return f"http://{HOST}:{rec.port}" if rec else None
+
+    def _run_fingerprint(self, loaded: LoadedStack, state: StackState, name: str, install_fp: str) -> str | None:
+        """What the running process was started with; None while a port is still to be chosen."""
+        spec = self._spec(loaded, name)
+        rec = state.servers.get(name)
+        port = spec.port or (rec.port if rec else None)
+        deps = loaded.depends.get(name, [])
+        dep_ports = [state.servers[d].port if d in state.servers else None for d in deps]
+        registry = state.servers.get(REGISTRY)
+        if port is None or None in dep_ports:
+            return None
+        material = as_json([install_fp, spec.settings, port, deps, dep_ports, registry.port if registry else None])
+        return hashlib.sha256(material.encode()).hexdigest()[:16]
+
+    def decide(self, loaded: LoadedStack, state: StackState) -> tuple[list[Decision], list[str]]:
+        """What apply will do for each server in start order, and the recorded servers to stop."""
+        decisions: list[Decision] = []
+        for level in self._order(loaded):
+            for name in level:
+                spec = self._spec(loaded, name)
+                rec = state.servers.get(name)
+                install_fp = proc.source_fingerprint(spec.source, loaded.base)
+                venv_ok = state.venv(name).joinpath("bin", "python").exists()
+                install = rec is None or rec.install_fingerprint != install_fp or not venv_ok
+                running = rec is not None and proc.alive(rec.pid, rec.start_time)
+                run_fp = self._run_fingerprint(loaded, state, name, install_fp)
+                if not running:
+                    action, reason = "start", "not running"
+                elif install:
+                    action, reason = "restart", "its source changed"
+                elif run_fp is None or rec is None or run_fp != rec.run_fingerprint:
+                    action, reason = "restart", "its settings, port or dependencies changed"
+                else:
+                    action, reason = "keep", "running and unchanged"
+                decisions.append(Decision(name, install, action, reason))
+        gone = [n for n, r in state.servers.items() if n not in loaded.names and proc.alive(r.pid, r.start_time)]
+        return decisions, gone
+
+    def plan(self, loaded: LoadedStack) -> Plan:
+        state = self.state(loaded)
+        decisions, gone = self.decide(loaded, state)
+        steps = self._steps(decisions, gone)
+        return Plan(stack=loaded.stack.name, steps=steps, converged=all(s.action == "keep" for s in steps))
+
+    @staticmethod
+    def _steps(decisions: list[Decision], gone: list[str]) -> list[Step]:
+        steps: list[Step] = []
+        for d in decisions:
+            phase = "registry" if d.server == REGISTRY else "servers"
+            if d.install:
+                steps.append(Step(server=d.server, phase=phase, action="install", reason="not installed or changed"))
+            steps.append(Step(server=d.server, phase=phase, action=d.action, reason=d.reason))  # type: ignore[arg-type]
+        steps += [Step(server=n, phase="servers", action="stop", reason="no longer in the stack") for n in gone]
+        return steps
+
+    # -- apply ---------------------------------------------------------------------------------
+
+    def apply(self, loaded: LoadedStack) -> ApplyReport:
+        state = self.state(loaded)
+        with state.locked():
+            return self._apply(loaded, state)
+
+    def _apply(self, loaded: LoadedStack, state: StackState) -> ApplyReport:
+        decisions, gone = self.decide(loaded, state)
+        steps = self._steps(decisions, gone)
+        state.stack_text, state.base = loaded.text, str(loaded.base)
+        for rec in state.servers.values():
+            rec.failed, rec.restarts = False, 0  # an apply gives crashed servers a fresh start
+        for name in gone:
+            rec = state.servers[name]
+            proc.stop(rec.pid or 0, rec.start_time)
+            rec.pid = rec.start_time = None
+        state.save()
+        by_name = {d.server: d for d in decisions}
+        self._install(loaded, state, [d for d in decisions if d.install])
+        started: list[str] = []
+        try:
+            for level in self._order(loaded):
+                phase = "registry" if level == [REGISTRY] else "servers"
+                with ThreadPoolExecutor(max_workers=max(1, len(level))) as pool:
+                    futures = [pool.submit(self._bring_up, loaded, state, by_name[n], phase, started) for n in level]
+                    errors = [f.exception() for f in futures]
+                failed = [e for e in errors if e is not None]
+                if failed:
+                    raise failed[0]
+        except proc.StepFailed as exc:
+            for name in reversed(started):
+                rec = state.servers[name]
+                proc.stop(rec.pid or 0, rec.start_time)
+                rec.pid = rec.start_time = None
+                state.save()
+            detail = (
+                f"phase {exc.phase}, server {exc.server!r}: {exc.reason}."
+                f" Stopped what this run started: {', '.join(reversed(started)) or 'nothing'}."
+            )
+            detail += " Last log lines:" + ("\n" + "\n".join(exc.log_tail) if exc.log_tail else " (none)")
+            raise ApplyFailed(
+                detail,
+                errors=[{"loc": [exc.phase, exc.server], "msg": exc.reason, "type": "apply_failed"}],
+            ) from None
+        changed = any(s.action != "keep" for s in steps)
+        if changed:
+            counts = {a: sum(1 for s in steps if s.action == a) for a in ("install", "start", "restart", "stop")}
+            message = "applied: " + ", ".join(f"{n} {a}" for a, n in counts.items() if n)
+        else:
+            message = "converged: nothing started or stopped"
+        return ApplyReport(stack=loaded.stack.name, steps=steps, changed=changed, message=message)
+
+    def _install(self, loaded: LoadedStack, state: StackState, todo: list[Decision]) -> None:
+        def one(d: Decision) -> None:
+            spec = self._spec(loaded, d.server)
+            found = proc.install(d.server, spec.source, loaded.base, state.venv(d.server))
+            rec = state.servers.get(d.server) or ServerRecord(port=0)
+            rec.dist, rec.command, rec.env_prefix = found["dist"], found["command"], found["env_prefix"]
+            rec.install_fingerprint = proc.source_fingerprint(spec.source, loaded.base)
+            state.servers[d.server] = rec
+
+        # A running server whose source changed is stopped before its environment is rebuilt.
+        for d in todo:
+            rec = state.servers.get(d.server)
+            if rec is not None and proc.alive(rec.pid, rec.start_time):
+                proc.stop(rec.pid or 0, rec.start_time)
+                rec.pid = rec.start_time = None
+        with ThreadPoolExecutor(max_workers=2) as pool:  # uv is mostly I/O; two keep a small machine usable
+            errors = [f.exception() for f in [pool.submit(one, d) for d in todo]]
+        state.save()
+        failed = [e for e in errors if e is not None]
+        if failed:
+            exc = failed[0]
+            if isinstance(exc, proc.StepFailed):
+                raise ApplyFailed(
+                    f"phase install, server {exc.server!r}: {exc.reason}. Nothing was started."
+                    + ("\n" + "\n".join(exc.log_tail) if exc.log_tail else ""),
+                    errors=[{"loc": ["install", exc.server], "msg": exc.reason, "type": "apply_failed"}],
+                )
+            raise exc
+
+    def _env(self, loaded: LoadedStack, state: StackState, name: str) -> dict[str, str]:
+        spec = self._spec(loaded, name)
+        rec = state.servers[name]
+        prefix = rec.env_prefix or ""
+        registry_token = state.secret("registry_token") if loaded.stack.registry else None
+        env = {f"{prefix}{k.upper()}": _text(v) for k, v in spec.settings.items()}
+        env[f"{prefix}HOST"] = HOST
+        env[f"{prefix}PORT"] = str(rec.port)
+        env[f"{prefix}DATA_DIR"] = str(state.data(name))
+        env[f"{prefix}API_TOKEN"] = (registry_token if name == REGISTRY else state.secret(f"{name}.api_token")) or ""
+        if loaded.stack.registry:
+            env[f"{prefix}REGISTRY_URL"] = self._url(state, REGISTRY) or ""
+            env[f"{prefix}REGISTRY_TOKEN"] = registry_token or ""
+        deps = [state.servers[d].dist or d for d in loaded.depends.get(name, [])]
+        env[f"{prefix}DEPENDENCIES"] = ",".join(deps)
+        return env
+
+    def _bring_up(
+        self, loaded: LoadedStack, state: StackState, decision: Decision, phase: str, started: list[str]
+    ) -> None:
+        name = decision.server
+        spec = self._spec(loaded, name)
+        rec = state.servers[name]
+        if decision.action != "keep":
+            if rec.pid and proc.alive(rec.pid, rec.start_time):
+                proc.stop(rec.pid, rec.start_time)
+            port = spec.port or (rec.port if rec.port else proc.free_port())
+            if spec.port is None and rec.port and not proc.port_free(rec.port):
+                port = proc.free_port()  # the kept port was taken meanwhile: choose again
+            elif not proc.port_free(port):
+                raise proc.StepFailed(phase, name, f"port {port} is already in use by another process")
+            rec.port = port
+            rec.run_fingerprint = self._run_fingerprint(loaded, state, name, rec.install_fingerprint or "")
+            command = state.venv(name) / "bin" / (rec.command or name)
+            rec.pid, rec.start_time = proc.start(
+                command, self._env(loaded, state, name), state.log(name), state.data(name)
+            )
+            started.append(name)
+            state.save()
+        self._gate(loaded, state, name, phase, spec.deadline_seconds)
+
+    def _gate(self, loaded: LoadedStack, state: StackState, name: str, phase: str, deadline: float) -> None:
+        rec = state.servers[name]
+        url = self._url(state, name) or ""
+        registry = self._url(state, REGISTRY) if loaded.stack.registry else None
+        seen = {"health": "unreachable", "registry": "-", "dead": False}
+
+        def healthy() -> bool:
+            if not proc.alive(rec.pid, rec.start_time):
+                seen["dead"] = True
+                return True
+            seen["health"] = proc.ready(url)
+            if seen["health"] != "ready":
+                return False
+            seen["registry"] = proc.registry_status(registry, rec.dist, url)
+            return registry is None or seen["registry"] == "up"
+
+        ok = proc.wait_for(healthy, deadline)
+        if seen["dead"]:
+            raise proc.StepFailed(phase, name, "the process exited", proc.tail(state.log(name), since=rec.log_offset))
+        if not ok:
+            reason = f"not ready within {deadline:g} s (/ready: {seen['health']}, registry: {seen['registry']})"
+            raise proc.StepFailed(phase, name, reason, proc.tail(state.log(name), since=rec.log_offset))
+
+
+def _text(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

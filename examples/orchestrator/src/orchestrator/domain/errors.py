@@ -1,0 +1,52 @@
+"""Errors of the orchestrator. Each names a stable code, an HTTP status and a CLI exit code.
+
+Exit codes 10-14 are the orchestrator's own: no template error (1-8) shares them.
+"""
+
+from __future__ import annotations
+
+from ..core.errors import DomainError
+
+
+class StackInvalid(DomainError):
+    """The stack file is missing, not YAML, or breaks the schema; nothing was started."""
+
+    code = "stack_invalid"
+    title = "Invalid stack file"
+    http_status = 422
+    exit_code = 10
+
+
+class ApplyFailed(DomainError):
+    """A phase of apply failed; what this run started was stopped again."""
+
+    code = "apply_failed"
+    title = "Apply failed"
+    http_status = 502
+    exit_code = 11
+
+
+class ServerNotInStack(DomainError):
+    code = "server_not_in_stack"
+    title = "No such server in the stack"
+    http_status = 404
+    exit_code = 12
+
+
+class StackBusy(DomainError):
+    """Another apply, down or reset holds the stack's lock."""
+
+    code = "stack_busy"
+    title = "Stack busy"
+    http_status = 409
+    exit_code = 13
+    retryable = True
+
+
+class NotApplied(DomainError):
+    """The operation needs what apply creates (environments, ports), and apply has not run."""
+
+    code = "not_applied"
+    title = "Stack not applied"
+    http_status = 409
+    exit_code = 14

@@ -1,0 +1,129 @@
+"""The rest of a stack's life after apply: status, logs, down, reset and export.
+
+A mixin of ``Engine`` (engine.py), split off by concern; it uses the engine's helpers
+(``state``, ``_order``, ``_url``, ``_env``).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+from . import processes as proc
+from .errors import ServerNotInStack
+from .models import DownReport, ExportReport, LogLines, ResetReport, ServerStatus, StackStatus
+from .stackfile import REGISTRY, LoadedStack
+from .state import ServerRecord, StackState
+
+
+class Lifecycle:
+    data_dir: Path
+    state: Any
+    _order: Any
+    _url: Any
+    _env: Any
+
+    def status(self, loaded: LoadedStack, show_tokens: bool = False) -> StackStatus:
+        state = self.state(loaded)
+        registry = self._url(state, REGISTRY) if loaded.stack.registry else None
+        rows: list[ServerStatus] = []
+        for level in self._order(loaded):
+            for name in level:
+                rec = state.servers.get(name)
+                running = rec is not None and proc.alive(rec.pid, rec.start_time)
+                url = self._url(state, name)
+                rows.append(
+                    ServerStatus(
+                        server=name,
+                        phase="registry" if name == REGISTRY else "servers",
+                        process="running" if running else _stopped(rec),
+                        restarts=rec.restarts if rec else 0,
+                        pid=rec.pid if running and rec else None,
+                        url=url,
+                        health=proc.ready(url) if running and url else "-",  # type: ignore[arg-type]
+                        registry=proc.registry_status(registry, rec.dist, url) if running and rec and url else "-",
+                        token=state.secret(f"{name}.api_token", create=False)
+                        if show_tokens and name != REGISTRY
+                        else None,
+                    )
+                )
+        header = ("server", "phase", "process", "pid", "health", "registry", "url")
+        cells = [header] + [
+            (r.server, r.phase, r.process, str(r.pid or "-"), r.health, r.registry, r.url or "-") for r in rows
+        ]
+        widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+        table = "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells)
+        return StackStatus(
+            stack=loaded.stack.name,
+            registry_url=registry,
+            registry_token=state.secret("registry_token", create=False) if show_tokens else None,
+            servers=rows,
+            table=table,
+        )
+
+    def _stop_all(self, loaded: LoadedStack, state: StackState) -> list[str]:
+        """Stop every recorded process, dependents first, the registry last."""
+        order = [n for level in self._order(loaded) for n in level]
+        order += [n for n in state.servers if n not in order and n != REGISTRY]
+        if REGISTRY in order:  # the registry goes last, so the others can deregister from it
+            order.remove(REGISTRY)
+            order.insert(0, REGISTRY)
+        stopped: list[str] = []
+        for name in reversed(order):
+            rec = state.servers.get(name)
+            if rec is None or not rec.pid:
+                continue
+            if proc.alive(rec.pid, rec.start_time):
+                proc.stop(rec.pid, rec.start_time)
+                stopped.append(name)
+            rec.pid = rec.start_time = None
+            state.save()
+        return stopped
+
+    def down(self, loaded: LoadedStack) -> DownReport:
+        state = self.state(loaded)
+        with state.locked():
+            stopped = self._stop_all(loaded, state)
+        message = f"stopped {len(stopped)} server(s)" if stopped else "nothing was running"
+        return DownReport(stack=loaded.stack.name, stopped=stopped, message=message)
+
+    def reset(self, loaded: LoadedStack) -> ResetReport:
+        state = self.state(loaded)
+        existed = state.root.exists()
+        with state.locked():
+            stopped = self._stop_all(loaded, state)
+            inside = [p for p in state.root.iterdir() if p.name != "lock"] if existed else []
+            removed = sorted(str(p.relative_to(self.data_dir)) for p in inside)
+        shutil.rmtree(state.root, ignore_errors=True)
+        if existed:
+            removed.append(str(state.root.relative_to(self.data_dir)))
+        stacks = state.root.parent
+        if stacks.exists() and not any(stacks.iterdir()):
+            stacks.rmdir()
+        message = (
+            f"stopped {len(stopped)} server(s), removed {len(removed)} path(s)" if existed else "nothing to remove"
+        )
+        return ResetReport(stack=loaded.stack.name, stopped=stopped, removed=removed, message=message)
+
+    def export_systemd(self, loaded: LoadedStack) -> ExportReport:
+        from .export import systemd_units
+
+        state = self.state(loaded)
+        out = state.root / "export" / "systemd"
+        order = [n for level in self._order(loaded) for n in level]
+        envs = {n: self._env(loaded, state, n) for n in order if n in state.servers}
+        files = systemd_units(loaded, state, order, envs, out)
+        folder = str(out.relative_to(self.data_dir))
+        return ExportReport(stack=loaded.stack.name, target="systemd", folder=folder, files=[p.name for p in files])
+
+    def logs(self, loaded: LoadedStack, server: str, lines: int) -> LogLines:
+        if server not in loaded.names:
+            raise ServerNotInStack(f"No server {server!r} in stack {loaded.stack.name!r}")
+        return LogLines(stack=loaded.stack.name, server=server, lines=proc.tail(self.state(loaded).log(server), lines))
+
+
+def _stopped(rec: ServerRecord | None) -> str:
+    if rec is None:
+        return "absent"
+    return "failed" if rec.failed else "stopped"

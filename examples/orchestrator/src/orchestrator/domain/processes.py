@@ -1,0 +1,242 @@
+"""Installing, starting, watching and stopping server processes.
+
+Servers run in their own session (process group), detached from the orchestrator, so a
+stopped or killed orchestrator leaves them running and a later apply adopts them. A process is
+identified by its pid plus the kernel's start time of that pid (``/proc/<pid>/stat``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from .stackfile import source_kind, source_path
+
+#: Children this process started: kept so their exit is reaped (no zombies while serve runs).
+_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
+
+
+class StepFailed(Exception):
+    def __init__(self, phase: str, server: str, reason: str, log_tail: list[str] | None = None) -> None:
+        super().__init__(reason)
+        self.phase, self.server, self.reason, self.log_tail = phase, server, reason, log_tail or []
+
+
+def uv_bin() -> str:
+    """uv from UV, next to this interpreter, or on PATH (the bootstrap installs it beside us)."""
+    for candidate in (os.environ.get("UV"), str(Path(sys.executable).with_name("uv")), shutil.which("uv")):
+        if candidate and Path(candidate).exists():
+            return candidate
+    raise StepFailed("install", "-", "uv not found: install it next to the orchestrator (pip install uv)")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        # as uvicorn binds: a port whose last user just died (TIME_WAIT) counts as free
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def source_fingerprint(source: str, base: Path) -> str:
+    """Changes when the source changes: for a path, any file's size or modification time."""
+    digest = hashlib.sha256(source.encode())
+    if source_kind(source) == "path":
+        root = source_path(source, base)
+        skip = {".venv", ".git", "__pycache__", ".data", ".pytest_cache", ".ruff_cache", "node_modules"}
+        for path in sorted(root.rglob("*")):
+            rel = path.relative_to(root)
+            if skip.intersection(rel.parts) or not path.is_file():
+                continue
+            stat = path.stat()
+            digest.update(f"{rel}:{stat.st_size}:{stat.st_mtime_ns};".encode())
+    return digest.hexdigest()[:16]
+
+
+def install(server: str, source: str, base: Path, venv: Path) -> dict[str, str]:
+    """Install ``source`` into its own venv with uv; return what it serves (dist, command, prefix)."""
+    uv = uv_bin()
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    target = ["-e", str(source_path(source, base))] if source_kind(source) == "path" else [source]
+    for cmd in (
+        [uv, "venv", "-q", "--clear", "--python", sys.executable, str(venv)],
+        [uv, "pip", "install", "-q", "-p", str(venv / "bin" / "python"), *target],
+    ):
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False, timeout=900)
+        if proc.returncode != 0:
+            raise StepFailed("install", server, f"`{' '.join(cmd[:3])}` failed", proc.stderr.splitlines()[-10:])
+    return describe(server, venv)
+
+
+_DESCRIBE = """
+import json
+from importlib import metadata
+found = []
+for dist in metadata.distributions():
+    for ep in dist.entry_points:
+        if ep.group == "console_scripts" and ep.value.endswith(".interfaces.cli:main"):
+            found.append({"dist": dist.metadata["Name"], "command": ep.name, "package": ep.value.split(".")[0]})
+print(json.dumps(found))
+"""
+
+
+def describe(server: str, venv: Path) -> dict[str, str]:
+    """Find the capability server installed in ``venv``: the one console script of its CLI."""
+    proc = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", _DESCRIBE], capture_output=True, text=True, check=False, timeout=60
+    )
+    found = json.loads(proc.stdout or "[]") if proc.returncode == 0 else []
+    if len(found) != 1:
+        raise StepFailed("install", server, f"expected one capability server in its environment, found {len(found)}")
+    item = found[0]
+    return {"dist": item["dist"], "command": item["command"], "env_prefix": item["package"].upper() + "_"}
+
+
+def start(command: Path, env: dict[str, str], log: Path, cwd: Path) -> tuple[int, str]:
+    log.parent.mkdir(parents=True, exist_ok=True)
+    cwd.mkdir(parents=True, exist_ok=True)
+    full_env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    full_env.update(env)
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(
+            [str(command), "serve"],
+            env=full_env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=cwd,
+            start_new_session=True,
+        )
+    _CHILDREN[proc.pid] = proc
+    return proc.pid, start_identity(proc.pid) or "?"
+
+
+def start_identity(pid: int) -> str | None:
+    """The kernel's start time of ``pid`` (clock ticks since boot), or None if no such process."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None if not _exists(pid) else "?"
+    fields = raw[raw.rindex(")") + 2 :].split()
+    if fields[0] == "Z":  # exited, not yet reaped
+        _reap(pid)
+        return None
+    return fields[19]
+
+
+def _exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _reap(pid: int) -> None:
+    child = _CHILDREN.pop(pid, None)
+    if child is not None:
+        child.poll()
+
+
+def alive(pid: int | None, identity: str | None) -> bool:
+    if not pid:
+        return False
+    if pid in _CHILDREN and _CHILDREN[pid].poll() is not None:
+        _CHILDREN.pop(pid, None)
+        return False
+    now = start_identity(pid)
+    return now is not None and (identity in (None, "?") or now == identity)
+
+
+def stop(pid: int, identity: str | None, timeout: float = 10.0) -> bool:
+    """SIGTERM the server's process group (it deregisters on a clean stop); SIGKILL after
+    ``timeout``. Returns whether it had to be killed."""
+    if not alive(pid, identity):
+        return False
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGTERM)
+    if wait_for(lambda: not alive(pid, identity), timeout):
+        return False
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+    wait_for(lambda: not alive(pid, identity), 5.0)
+    return True
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, interval: float = 0.05) -> bool:
+    """Poll ``condition`` until true or ``timeout``: a process and an HTTP endpoint offer nothing to
+    block on, so the orchestrator polls, briefly, instead of waiting a fixed time."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if condition():
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(interval)
+
+
+def ready(url: str, timeout: float = 1.0) -> str:
+    import httpx  # imported on use: CLI start-up stays light
+
+    try:
+        response = httpx.get(f"{url}/ready", timeout=timeout)
+    except httpx.HTTPError:
+        return "unreachable"
+    return "ready" if response.status_code == 200 else "not_ready"
+
+
+def registry_status(registry_url: str | None, dist: str | None, url: str, timeout: float = 1.0) -> str:
+    """The status the registry holds for the instance serving ``url``, or '-'."""
+    if not registry_url or not dist:
+        return "-"
+    import httpx
+
+    try:
+        response = httpx.get(f"{registry_url}/v1/services/{dist}", timeout=timeout)
+        instances = response.json().get("instances", []) if response.status_code == 200 else []
+    except (httpx.HTTPError, ValueError):
+        return "-"
+    for item in instances:
+        if str(item.get("interfaces", {}).get("rest", "")).rstrip("/") == url:
+            return str(item.get("status", "-"))
+    return "-"
+
+
+def log_size(log: Path) -> int:
+    try:
+        return log.stat().st_size
+    except OSError:
+        return 0
+
+
+def tail(log: Path, lines: int = 20, since: int = 0) -> list[str]:
+    try:
+        with open(log, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            size = handle.tell()
+            handle.seek(max(since, size - 64 * 1024))
+            text = handle.read().decode(errors="replace")
+    except OSError:
+        return []
+    return text.splitlines()[-lines:]

@@ -1,0 +1,99 @@
+"""The service: every operation of the orchestrator, as plain Python.
+
+A stack is given either as the path of its stack file (``stack_file``, relative source paths
+start from the file's folder) or as the file's text (``stack_text``, relative paths start from
+the orchestrator's working folder). What the orchestrator records about each stack lives under
+``<data_dir>/stacks/<name>/``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Literal
+
+from pydantic import Field
+
+from .engine import Engine
+from .errors import StackInvalid
+from .models import ApplyReport, DownReport, ExportReport, LogLines, Plan, ResetReport, StackStatus
+from .stackfile import LoadedStack, load, parse
+from .supervisor import Supervisor
+
+if TYPE_CHECKING:
+    from ..core.settings import Settings
+
+StackFile = Annotated[str | None, Field(max_length=4096, description="Path of the stack file (YAML)")]
+StackText = Annotated[str | None, Field(max_length=262_144, description="The stack file's text, instead of a path")]
+ServerName = Annotated[str, Field(min_length=1, max_length=48, description="A server of the stack, or `registry`")]
+
+
+class Service:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.supervisor: Supervisor | None = None
+
+    def start(self) -> None:
+        """While the orchestrator serves, it supervises the servers its stacks started."""
+        self.supervisor = Supervisor(self.engine)
+        self.supervisor.start()
+
+    def close(self) -> None:
+        if self.supervisor is not None:
+            self.supervisor.stop()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Service:
+        return cls(Engine(settings.data_dir))
+
+    @staticmethod
+    def _stack(stack_file: str | None, stack_text: str | None) -> LoadedStack:
+        if (stack_file is None) == (stack_text is None):
+            raise StackInvalid("Give exactly one of stack_file (a path) or stack_text (the YAML itself)")
+        if stack_file is not None:
+            return load(Path(stack_file))
+        return parse(stack_text or "", Path.cwd(), "stack text")
+
+    def plan(self, stack_file: StackFile = None, stack_text: StackText = None) -> Plan:
+        """Show what apply would do, server by server, without changing anything."""
+        return self.engine.plan(self._stack(stack_file, stack_text))
+
+    def apply(self, stack_file: StackFile = None, stack_text: StackText = None) -> ApplyReport:
+        """Bring the stack up: install what changed, start the registry, then the servers in
+        dependency order, each gated on /ready and on being up in the registry. A failure stops
+        what this run started and reports the phase, the server, the reason and its last log lines."""
+        return self.engine.apply(self._stack(stack_file, stack_text))
+
+    def status(
+        self, stack_file: StackFile = None, stack_text: StackText = None, show_tokens: bool = False
+    ) -> StackStatus:
+        """Each server's phase, process, health and registry status; tokens only with show_tokens."""
+        return self.engine.status(self._stack(stack_file, stack_text), show_tokens)
+
+    def down(self, stack_file: StackFile = None, stack_text: StackText = None) -> DownReport:
+        """Stop every server of the stack in reverse dependency order (SIGTERM: each deregisters)."""
+        return self.engine.down(self._stack(stack_file, stack_text))
+
+    def reset(self, stack_file: StackFile = None, stack_text: StackText = None) -> ResetReport:
+        """Stop the stack and remove everything recorded as created for it: environments, data,
+        logs and tokens. Reports what it removed."""
+        return self.engine.reset(self._stack(stack_file, stack_text))
+
+    def logs(
+        self,
+        server: ServerName,
+        stack_file: StackFile = None,
+        stack_text: StackText = None,
+        lines: Annotated[int, Field(ge=1, le=10_000)] = 50,
+    ) -> LogLines:
+        """The last lines of one server's log."""
+        return self.engine.logs(self._stack(stack_file, stack_text), server, lines)
+
+    def export(
+        self,
+        stack_file: StackFile = None,
+        stack_text: StackText = None,
+        target: Literal["systemd"] = "systemd",
+    ) -> ExportReport:
+        """Write the applied stack as systemd units (into its state folder): same commands,
+        environment (tokens in 0600 files), dependency order, /ready gates and restart on failure."""
+        return self.engine.export_systemd(self._stack(stack_file, stack_text))
