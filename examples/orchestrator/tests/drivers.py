@@ -3,6 +3,8 @@ same way, so tests can compare interfaces directly. Template-owned: generic over
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import json
 import os
 import socket
@@ -40,15 +42,8 @@ def op_named(name: str) -> Operation:
 
 
 def cli_args(op: Operation, raw: dict[str, Any]) -> list[str]:
-    """Command-line arguments for a call: path parameters positional, the rest as options."""
-    args = [op.cli_name] + [str(raw[n]) for n in op.path_params if n in raw]
-    for name, value in raw.items():
-        if name in op.path_params:
-            continue
-        flag = "--" + name.replace("_", "-")
-        for item in value if isinstance(value, list) else [value]:
-            args += [flag, json.dumps(item) if isinstance(item, dict) else str(item)]
-    return [*args, "--json"]
+    """Command-line arguments for a call: the CLI's own rendering of an example's input."""
+    return cli.example_argv(op, raw)
 
 
 def cli_outcome(exit_code: int, stdout: str) -> Outcome:
@@ -64,7 +59,10 @@ class NativeDriver:
 
     def call(self, name: str, raw: dict[str, Any]) -> Outcome:
         try:
-            return "ok", getattr(self.service, name)(**raw).model_dump(mode="json")
+            result = getattr(self.service, name)(**raw)
+            if inspect.isawaitable(result):  # an async def operation (e.g. a long poll)
+                result = asyncio.run(result)
+            return "ok", result.model_dump(mode="json")
         except DomainError as exc:
             return "error", exc.code
 

@@ -5,17 +5,22 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import re
 import socket
 import subprocess
+import sys
+import typing
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from drivers import CLI_PROGRAM, TOKEN, NativeDriver, stable
+from drivers import CLI_PROGRAM, TOKEN, NativeDriver, free_port, stable
 
 from orchestrator import OPERATIONS
-from orchestrator.core.settings import ENV_PREFIX
+from orchestrator.core.settings import ENV_PREFIX, Settings
 from orchestrator.interfaces.rest import API_PREFIX
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -282,52 +287,264 @@ def test_ready_runs_the_service_readiness_check(settings: Any, monkeypatch: pyte
         assert late.json()["retryable"] is True
 
 
-def _bad_cli_calls() -> list[list[str]]:
-    """An unknown command, a wrong type and a missing required value, from the table."""
-    calls = [["no-such-command"]]
+@dataclasses.dataclass(frozen=True)
+class CliCase:
+    """One bad call of the CLI: the exit code it must get, with one line on stderr that says
+    `says` (the variable, option or reason to fix)."""
+
+    why: str
+    args: list[str]
+    exit_code: int
+    says: str
+    env: dict[str, str] = dataclasses.field(default_factory=dict)
+    program: list[str] | None = None
+
+
+# Replaces one piece of the CLI with a function that raises, then runs it: an unexpected error
+# outside (`_open_service`) or inside an operation (its handler) must still be one line.
+CRASH = """
+import sys
+from orchestrator.interfaces import cli
+from orchestrator.operations import OPERATIONS
+
+def boom(*args, **kwargs):
+    raise RuntimeError("boom")
+
+if sys.argv[1] == "outside":
+    cli._open_service = boom
+else:
+    op = next(o for o in OPERATIONS if o.cli_name == sys.argv[2])
+    op.input_model  # built from the real signature before the handler is swapped
+    boom.__name__ = op.name
+    object.__setattr__(op, "handler", boom)
+sys.argv[1:2] = []
+cli.main()
+"""
+
+
+def _bad_cli_calls(tmp: Path, busy_port: int) -> list[CliCase]:
+    """Every way a CLI call can go wrong that the CLI must answer in one line, as table rows."""
+    listing = next(op for op in OPERATIONS if op.read_only and not op.path_params).cli_name
+    # `serve` on the busy port: a row whose fault went unnoticed ends at once (exit 8), not serving
+    commands = [[listing], ["serve", "--port", str(busy_port)], ["mcp"]]
+    a_file = tmp / "a-file"
+    a_file.write_text("not a folder")
+    broken_store = tmp / "broken-store"  # filled by the test with garbage where the store was
+    cases = [CliCase("unknown command", ["no-such-command"], 2, "no-such-command")]
     for op in OPERATIONS:
         fields = op.input_model.model_fields
         ints = [n for n, f in fields.items() if f.annotation is int and n not in op.path_params]
         if ints:
-            calls.append([op.cli_name, *["x"] * len(op.path_params), f"--{ints[0].replace('_', '-')}", "many"])
+            flag = f"--{ints[0].replace('_', '-')}"
+            cases.append(CliCase("wrong type", [op.cli_name, *["x"] * len(op.path_params), flag, "many"], 2, ints[0]))
         required = [n for n, f in fields.items() if f.is_required() and n not in op.path_params]
         if required and not op.path_params:
-            calls.append([op.cli_name])
-    return calls
+            cases.append(CliCase("missing value", [op.cli_name], 2, required[0]))
+    for variable, value in _bad_settings(a_file).items():
+        # every variable on a domain command; serve and mcp with one of each kind
+        for args in commands if variable in ("PORT", "LOG_LEVEL", "DATA_DIR", "REGISTRY_URL") else commands[:1]:
+            cases.append(CliCase(f"{variable}={value}", args, 2, ENV_PREFIX + variable, {ENV_PREFIX + variable: value}))
+    data_dirs = {"under a file": str(a_file / "data"), "name too long": str(tmp / ("x" * 300))}
+    if os.geteuid() != 0:  # root may write anywhere
+        locked = tmp / "locked"
+        locked.mkdir(mode=0o500)
+        data_dirs["not writable"] = str(locked / "data")
+    for why, path in data_dirs.items():
+        cases.append(CliCase(f"data dir {why}", [listing], 2, f"{ENV_PREFIX}DATA_DIR", {f"{ENV_PREFIX}DATA_DIR": path}))
+    for args in commands:
+        env = {f"{ENV_PREFIX}DATA_DIR": str(broken_store)}
+        cases.append(CliCase("store cannot be opened", args, 7, "store", env))
+    closed = f"http://127.0.0.1:{free_port()}"
+    cases += [
+        CliCase("malformed --url", [listing, "--url", "http//nowhere"], 2, "--url"),
+        CliCase("unreachable --url", [listing, "--url", closed], 6, "127.0.0.1"),
+        CliCase("port 0", ["serve", "--port", "0"], 2, "--port"),
+        CliCase("port above 65535", ["serve", "--port", "70000"], 2, "--port"),
+        CliCase("port not a number", ["serve", "--port", "http"], 2, "--port"),
+        CliCase("port 0 from the environment", ["serve"], 2, f"{ENV_PREFIX}PORT", {f"{ENV_PREFIX}PORT": "0"}),
+        CliCase("busy port", ["serve", "--port", str(busy_port)], 8, str(busy_port)),
+        CliCase("unknown host", ["serve", "--host", "no-such-host.invalid"], 2, "--host"),
+        CliCase("public bind without a token", ["serve", "--host", "0.0.0.0"], 2, "ALLOW_PUBLIC_BIND"),
+        # allowed public binds get as far as the (busy) port, so nothing is exposed by the test
+        CliCase(
+            "public bind allowed",
+            ["serve", "--host", "0.0.0.0", "--port", str(busy_port)],
+            8,
+            str(busy_port),
+            {f"{ENV_PREFIX}ALLOW_PUBLIC_BIND": "true"},
+        ),
+        CliCase(
+            "public bind with a token",
+            ["serve", "--host", "0.0.0.0", "--port", str(busy_port)],
+            8,
+            str(busy_port),
+            {f"{ENV_PREFIX}API_TOKEN": "s3cret"},
+        ),
+    ]
+    for where in ("outside", "inside"):
+        program = [sys.executable, "-c", CRASH, where]
+        cases.append(CliCase(f"unexpected error {where} an operation", [listing], 1, ".log", program=program))
+    return cases
 
 
-def test_cli_rejects_bad_input(settings: Any, stored: Any) -> None:
+def _bad_settings(a_file: Path) -> dict[str, str]:
+    """A value each setting must refuse, by its type: variable name (without prefix) -> value."""
+    bad = {}
+    for name, info in Settings.model_fields.items():
+        kinds = {info.annotation, *typing.get_args(info.annotation)}
+        if name == "url" or name.endswith("_url"):
+            bad[name] = "javascript:alert(1)"
+        elif bool in kinds:
+            bad[name] = "maybe"
+        elif kinds & {int, float}:
+            bad[name] = "many"
+        elif typing.get_origin(info.annotation) is typing.Literal:
+            bad[name] = "NOT-A-CHOICE"
+        elif Path in kinds:
+            bad[name] = str(a_file)
+    return {name.upper(): value for name, value in bad.items()}
+
+
+def test_cli_rejects_bad_input(settings: Any, stored: Any, tmp_path: Path) -> None:
     before = stored()
+    broken = settings.model_copy(update={"data_dir": tmp_path / "broken-store"})
+    NativeDriver(broken).call(next(op for op in OPERATIONS if op.read_only and not op.path_params).name, {})
+    for path in broken.data_dir.iterdir():
+        path.write_bytes(b"this is not a store\n" * 64)
     env = {f"{ENV_PREFIX}DATA_DIR": str(settings.data_dir), "PATH": ""}
-    for args in _bad_cli_calls():
-        proc = subprocess.run([CLI_PROGRAM, *args], capture_output=True, text=True, env=env, timeout=60)
-        assert proc.returncode == 2, (args, proc.stdout, proc.stderr)
-        assert proc.stderr.strip() and "Traceback" not in proc.stderr
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        failures = []
+        for case in _bad_cli_calls(tmp_path, busy.getsockname()[1]):
+            program = case.program or [CLI_PROGRAM]
+            try:
+                proc = subprocess.run(
+                    [*program, *case.args], capture_output=True, text=True, env={**env, **case.env}, timeout=60
+                )
+            except subprocess.TimeoutExpired:
+                failures.append((case.why, case.args, "still running after 60 s"))
+                continue
+            lines = proc.stderr.strip().splitlines()
+            if proc.returncode != case.exit_code or len(lines) != 1 or case.says not in lines[0]:
+                failures.append((case.why, case.args, proc.returncode, proc.stderr[-600:]))
+            elif case.says == ".log":  # the named log holds the traceback
+                log = Path(re.findall(r"(\S+\.log)", lines[0])[0])
+                assert "Traceback" in log.read_text() and "boom" in log.read_text(), log.read_text()
+                log.unlink()
+            assert "Traceback" not in proc.stderr + proc.stdout, (case.why, proc.stderr)
+    assert not failures, "\n".join(map(str, failures))
     assert stored() == before
 
 
+def _tool_rows() -> list[tuple[str, dict[str, Any], str, str | None]]:
+    """(tool, arguments, code, field the error must name), from the table: an unknown tool and
+    field, non-scalars, integers beyond any bound, a cursor this server never made."""
+    rows: list[tuple[str, dict[str, Any], str, str | None]] = [("no_such_tool", {}, "unknown_operation", None)]
+    for op in OPERATIONS:
+        rows.append((op.name, {"__unknown__": 1}, "validation_error", "__unknown__"))
+        for name, field in op.input_model.model_fields.items():
+            types = {field.annotation, *getattr(field.annotation, "__args__", ())}
+            if int in types or str in types:
+                rows.append((op.name, {name: ["not", "a", "scalar"]}, "validation_error", name))
+            if int in types:
+                rows += [(op.name, {name: huge}, "validation_error", name) for huge in (2**64, -(2**64))]
+            if name == "cursor":
+                rows.append((op.name, {name: "not-a-cursor"}, "validation_error", name))
+    return rows
+
+
+#: Raw POST bodies to /mcp: each is answered with a JSON-RPC error, never silence or a 500.
+WIRE_ROWS: list[tuple[bytes, int]] = [
+    (b"{not json", 400),
+    (b"[1, 2]", 400),
+    (b"42", 400),
+    (b'{"jsonrpc": "2.0", "id": 3}', 400),
+    (b'{"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {"arguments": {"s": "\\ud800"}}}', 400),
+]
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+}
+MCP_HEADERS = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
+
+
+def _in_flight_bound(http: httpx.Client, url: str, limit: int) -> None:
+    """One more request than the MCP bound, each with its body still arriving: exactly one is
+    refused at once with a 503 that says so; the others are served once their bodies finish."""
+    import json
+    import select
+    import socket
+    from http.client import HTTPResponse
+
+    def answer(sock: socket.socket) -> tuple[int, str | None, bytes]:
+        response = HTTPResponse(sock)
+        response.begin()
+        return response.status, response.getheader("retry-after"), response.read()
+
+    body = json.dumps(INITIALIZE).encode()
+    head = "".join(f"{k}: {v}\r\n" for k, v in {**MCP_HEADERS, **AUTH}.items())
+    port = int(url.rsplit(":", 1)[1])
+    held = [socket.create_connection(("127.0.0.1", port)) for _ in range(limit + 1)]
+    for sock in held:
+        sock.sendall(
+            f"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{head}Content-Length: {len(body)}\r\n\r\n".encode()
+            + body[:10]
+        )
+    answered, _, _ = select.select(held, [], [], 60)  # the first answer is the refusal
+    assert len(answered) == 1, "exactly one request over the bound is answered before its body is complete"
+    status, retry_after, refusal = answer(answered[0])
+    assert status == 503 and retry_after and json.loads(refusal)["error"]["data"]["code"] == "unavailable"
+    for sock in held:
+        if sock is not answered[0]:
+            sock.sendall(body[10:])
+            assert answer(sock)[0] == 200
+        sock.close()
+    for _ in range(1000):  # the finished requests leave the bound on the server's own thread
+        response = http.post("/mcp", json=INITIALIZE)
+        if response.status_code != 503:
+            break
+    assert response.status_code == 200, response.text
+
+
 def test_mcp_rejects_bad_input(settings: Any, stored: Any) -> None:
+    """Over real streamable HTTP: bad tool input is an is_error result with a stable code,
+    malformed messages get JSON-RPC errors, and a flood of opening requests without
+    a token leaves room for the next client."""
     import anyio
+    from drivers import _http_transport, running_server
     from mcp import Client
 
-    from orchestrator.domain.service import Service
-    from orchestrator.interfaces.mcp import create_mcp_server
-
     before = stored()
-    server = create_mcp_server(Service.from_settings(settings), settings)
+    settings = settings.model_copy(update={"mcp_max_sessions": 5})
+    with running_server(settings) as url:
+        http = httpx.Client(base_url=url, headers={**MCP_HEADERS, **AUTH})
+        for body, status in WIRE_ROWS:  # (oversize bodies are the guard's rows, above)
+            response = http.post("/mcp", content=body)
+            assert response.status_code == status, (body, response.text)
+            assert response.json()["error"]["code"] < 0 and "Traceback" not in response.text
+        # The flood: far more opening requests than the session bound; none may hold a place.
+        flood = {**MCP_HEADERS}
+        for _ in range(4 * settings.mcp_max_sessions):
+            response = httpx.post(url + "/mcp", json=INITIALIZE, headers=flood)
+            assert response.status_code == 401 and response.headers["www-authenticate"].startswith("Bearer")
+            assert response.json()["error"]["data"]["code"] == "unauthorized"
+        # The current revision has no handshake: each call stands alone, and needs the token too.
+        modern = {**flood, "mcp-protocol-version": "2026-07-28", "mcp-method": "tools/list"}
+        listing = httpx.post(url + "/mcp", json={"jsonrpc": "2.0", "id": 2, "method": "tools/list"}, headers=modern)
+        assert listing.status_code == 401, listing.text
+        _in_flight_bound(http, url, settings.mcp_max_sessions)
 
-    bad: list[tuple[str, dict[str, Any]]] = [("no_such_tool", {})]
-    for op in OPERATIONS:
-        bad.append((op.name, {"__unknown__": 1}))
-        for name, field in op.input_model.model_fields.items():
-            if field.annotation is int or field.annotation is str:
-                bad.append((op.name, {name: ["not", "a", "scalar"]}))
+        async def calls() -> list[Any]:
+            async with Client(_http_transport(url + "/mcp", AUTH)) as client:
+                return [await client.call_tool(name, args) for name, args, _, _ in _tool_rows()]
 
-    async def calls() -> list[Any]:
-        async with Client(server) as client:
-            return [await client.call_tool(name, args) for name, args in bad]
-
-    for result in anyio.run(calls):
-        assert result.is_error
-        assert result.structured_content["code"] in {"validation_error", "unknown_operation"}
+        results = anyio.run(calls)
+    for (name, args, code, field), result in zip(_tool_rows(), results, strict=True):
+        assert result.is_error, (name, args)
+        problem = result.structured_content
+        assert problem["code"] == code, (name, args, problem)
+        assert field is None or any(err["loc"][:1] == [field] for err in problem["errors"]), (name, args, problem)
     assert stored() == before

@@ -1,5 +1,6 @@
-"""Orchestrator: brings a stack of capability servers up phase by phase, keeps it running and takes it down without a
-trace.
+"""Orchestrator: brings a stack of capability servers up
+phase by phase, keeps it running and takes it down
+without a trace.
 
 Native Python API::
 

@@ -4,6 +4,28 @@ A ``DomainError`` subclass names a stable ``code`` plus the HTTP status and CLI 
 that represent it; each interface turns it into its own shape (problem+json, exit code,
 MCP ``is_error`` result) from these class attributes, so the same condition reads the same
 everywhere.
+
+CLI exit codes (``<cli> --help`` prints the full table, the domain's codes included):
+
+====  =====================================================================================
+code  meaning
+====  =====================================================================================
+0     success
+1     unexpected error (``internal_error``; the CLI prints the path of a log holding the
+      traceback) or an error code this client does not know (``remote_error``)
+2     the call or the configuration is wrong: ``validation_error``, ``unknown_operation``,
+      ``payload_too_large``, ``invalid_settings`` (a setting, ``--url``, ``--host``/``--port``
+      or the data folder)
+3, 4  the domain's own errors (``domain/errors.py``); a domain may also use 9 and above
+5     ``unauthorized``
+6     ``unavailable``: a remote server could not be reached
+7     ``store_unavailable``: the store could not be opened or did not answer in time
+8     ``address_in_use``: ``serve`` could not bind its address
+====  =====================================================================================
+
+Codes 1, 2 and 5-8 belong to the classes here: a domain error uses one only by subclassing
+the class that owns it (a rendered test checks this), so a script can tell an infrastructure
+failure from a domain answer by the exit code alone.
 """
 
 from __future__ import annotations
@@ -79,6 +101,28 @@ class PayloadTooLarge(DomainError):
     exit_code = 2
 
 
+# Refused by the HTTP guard before any operation runs (interfaces/guard.py).
+class HostNotAllowed(DomainError):
+    code = "host_not_allowed"
+    title = "Host not allowed"
+    http_status = 400
+    exit_code = 2
+
+
+class OriginNotAllowed(DomainError):
+    code = "origin_not_allowed"
+    title = "Origin not allowed"
+    http_status = 403
+    exit_code = 2
+
+
+class UnsupportedMediaType(DomainError):
+    code = "unsupported_media_type"
+    title = "Unsupported media type"
+    http_status = 415
+    exit_code = 2
+
+
 class Unauthorized(DomainError):
     code = "unauthorized"
     title = "Not authorized"
@@ -113,6 +157,15 @@ class AddressInUse(DomainError):
     exit_code = 8
 
 
+class InvalidSettings(DomainError):
+    """A setting (environment variable or command-line option) has a value that cannot work."""
+
+    code = "invalid_settings"
+    title = "Invalid settings"
+    http_status = 500
+    exit_code = 2
+
+
 class InternalError(DomainError):
     code = "internal_error"
     title = "Internal error"
@@ -128,6 +181,10 @@ class RemoteError(DomainError):
     http_status = 502
     exit_code = 1
     remote_code: str = "remote_error"
+
+
+#: Exit codes reserved for the classes above: domain errors pick others (see the table on top).
+RESERVED_EXIT_CODES: frozenset[int] = frozenset({1, 2, 5, 6, 7, 8})
 
 
 def validation_failed(errors: list[dict[str, Any]]) -> ValidationFailed:

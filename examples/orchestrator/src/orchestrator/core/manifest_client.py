@@ -7,7 +7,13 @@ The server's lifespan runs ``start()`` and ``stop()``; nothing here may stop the
   jitter, forever, in the background;
 - registry back (or it forgot this instance): the next heartbeat gets ``instance_not_found``
   and the client registers again;
-- clean shutdown: one deregistration attempt with a short timeout.
+- clean shutdown: one deregistration attempt with a short timeout, of this process's own
+  instance only.
+
+Ownership: the registry answers a registration with a lease token; the client keeps it and
+sends it with every heartbeat, re-registration and the deregistration, so no other registrant
+can touch this instance and this one touches no other. The instance id is unique per process
+(host, port and a random suffix), so two servers on one host never share a record.
 
 Peers are found by name, never by a hard-coded address::
 
@@ -22,6 +28,7 @@ import contextlib
 import importlib.util
 import logging
 import random
+import secrets
 import socket
 import threading
 import time
@@ -66,6 +73,7 @@ class ManifestClient:
         self._http: httpx.AsyncClient | None = None
         self._task: asyncio.Task[None] | None = None
         self._record: dict[str, Any] | None = None
+        self.lease_token: str | None = None
         self._cache: dict[str, tuple[float, list[dict[str, Any]]]] = {}
         self._cache_lock = threading.Lock()
         self.registered = asyncio.Event()
@@ -79,10 +87,11 @@ class ManifestClient:
     def from_settings(cls, settings: Any, operations: Any = None) -> ManifestClient:
         """A client describing this server from its settings and installed distribution."""
         package = __package__.split(".")[0] if __package__ else "server"
+        suffix = secrets.token_hex(3)  # one per process: the id stays put across re-registrations
         return cls(
             getattr(settings, "registry_url", None),
             getattr(settings, "registry_token", None),
-            lambda: describe_server(settings, package, operations),
+            lambda: describe_server(settings, package, operations, suffix=suffix),
         )
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -115,7 +124,9 @@ class ManifestClient:
         try:
             if self.registered.is_set():
                 response = await self._http.delete(
-                    _path(self._record["name"], self._record["instance_id"]), timeout=2.0
+                    _path(self._record["name"], self._record["instance_id"]),
+                    params=self._lease(),
+                    timeout=2.0,
                 )
                 if response.status_code not in (200, 404):
                     log.warning("deregistration answered %s", response.status_code)
@@ -136,9 +147,11 @@ class ManifestClient:
         while True:
             try:
                 if need_register:
-                    response = await self._http.post(f"{API_PREFIX}/instances", json=self._record)
+                    # a re-registration brings the lease it holds, so it reclaims its own record
+                    response = await self._http.post(f"{API_PREFIX}/instances", json=self._record | self._lease())
                     if response.status_code != 200:
                         raise _Refused(response)
+                    self.lease_token = response.json().get("lease_token") or self.lease_token
                     self.registrations += 1
                     self.registered.set()
                     need_register = False
@@ -146,7 +159,8 @@ class ManifestClient:
                     continue  # heartbeat at once: its answer carries the interval to keep
                 else:
                     response = await self._http.put(
-                        _path(self._record["name"], self._record["instance_id"], "/heartbeat")
+                        _path(self._record["name"], self._record["instance_id"], "/heartbeat"),
+                        json=self._lease(),
                     )
                     if response.status_code == 404:
                         need_register = True  # the registry forgot us: register again now
@@ -175,6 +189,9 @@ class ManifestClient:
                 if not isinstance(exc, _Refused):
                     # after an outage the registry may have lost us; a register is idempotent
                     need_register = True
+
+    def _lease(self) -> dict[str, str]:
+        return {"lease_token": self.lease_token} if self.lease_token else {}
 
     # -- discovery -----------------------------------------------------------------------------
 
@@ -231,8 +248,13 @@ def _describe(exc: Exception) -> str:
     return type(exc).__name__
 
 
-def describe_server(settings: Any, package: str, operations: Any = None) -> dict[str, Any]:
-    """The registration record of this server: name, instance id, version and interfaces."""
+def describe_server(settings: Any, package: str, operations: Any = None, *, suffix: str = "") -> dict[str, Any]:
+    """The registration record of this server: name, instance id, version and interfaces.
+
+    The address is the one this process serves (``settings.host``/``settings.port``, which
+    ``serve --host/--port`` set), or ``settings.public_url`` when peers reach it through a
+    proxy. Tags and dependencies come from settings.
+    """
     from importlib import metadata
 
     dist_name, version, cli = package.replace("_", "-"), "0.0.0", None
@@ -245,7 +267,8 @@ def describe_server(settings: Any, package: str, operations: Any = None) -> dict
     port = getattr(settings, "port", 8000)
     public = getattr(settings, "public_url", None)
     if not public:
-        shown = socket.gethostname() if host in ("0.0.0.0", "::") else host
+        shown = socket.gethostname() if host in ("0.0.0.0", "::", "") else host
+        shown = f"[{shown}]" if ":" in shown else shown  # an IPv6 literal in a URL
         public = f"http://{shown}:{port}"
     public = public.rstrip("/")
     interfaces: dict[str, str] = {"rest": public, "python": package}
@@ -254,13 +277,14 @@ def describe_server(settings: Any, package: str, operations: Any = None) -> dict
     with contextlib.suppress(ImportError, ValueError):
         if importlib.util.find_spec(f"{package}.interfaces.mcp") is not None:
             interfaces["mcp"] = f"{public}/mcp"
-    instance = f"{socket.gethostname()}-{port}"
+    host_label = "".join(c if c.isalnum() or c in "._-" else "-" for c in socket.gethostname()) or "host"
+    instance = f"{host_label[:100]}-{port}" + (f"-{suffix}" if suffix else "")
     return {
         "name": dist_name,
         "instance_id": instance[:128],
         "version": version,
         "interfaces": interfaces,
-        "tags": [],
-        "dependencies": [],
+        "tags": list(getattr(settings, "tags", None) or []),
+        "dependencies": list(getattr(settings, "dependencies", None) or []),
         "metadata": {"operations": str(len(operations or ()))},
     }

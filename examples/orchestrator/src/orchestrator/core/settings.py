@@ -13,6 +13,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import validation_failed
+from .store import default_data_dir
 
 ENV_PREFIX = "ORCHESTRATOR_"
 
@@ -46,7 +47,11 @@ class Settings(EnvSettings):
     List settings take a comma-separated value from the environment (``a,b``).
     """
 
-    data_dir: Path = Field(default=Path(".data"), description="Folder holding the SQLite store")
+    data_dir: Path = Field(
+        default_factory=default_data_dir,
+        description="Folder holding the store; default: the project's folder in the per-user data directory"
+        " (`~/.local/share/<project>` on Linux), whatever the current directory",
+    )
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     url: str | None = Field(default=None, description="Base URL of a running server (CLI client mode)")

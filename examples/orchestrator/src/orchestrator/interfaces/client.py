@@ -1,91 +1,150 @@
-"""Remote Python client: the native API's method names, over the REST API.
+"""Typed remote clients for orchestrator: the native API's methods over REST, sync and async.
 
-    from orchestrator.interfaces.client import Client
-    with Client("http://127.0.0.1:8000") as notes:
-        notes.create_note(slug="groceries", title="Groceries")
+Generated from the operation table by `python -m orchestrator.interfaces.contract`; do not edit by hand.
+
+    from orchestrator.interfaces.client import AsyncClient, Client
+
+    with Client("http://127.0.0.1:8000") as client:
+        ...
+    async with AsyncClient("http://127.0.0.1:8000") as client:
+        ...
 
 Errors come back as the same ``DomainError`` subclasses the native API raises.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
-from typing import Any
-from urllib.parse import quote
+from typing import Literal
 
-import httpx
-from pydantic import BaseModel
+from ..domain.models import ApplyReport, DownReport, ExportReport, LogLines, Plan, ResetReport, StackStatus
+from .client_base import UNSET, BaseAsyncClient, BaseClient, arguments
 
-from ..core.errors import DomainError, InternalError, Unavailable, validation_failed
-from ..core.operation import Operation, find
-from ..operations import OPERATIONS
-
-API_PREFIX = "/v1"
+__all__ = ["AsyncClient", "Client"]
 
 
-class Client:
-    def __init__(
+class Client(BaseClient):
+    """Blocking calls (httpx under the hood); use it as a context manager or call `close()`."""
+
+    def plan(
         self,
-        base_url: str,
-        *,
-        token: str | None = None,
-        timeout: float = 10.0,
-        transport: httpx.BaseTransport | None = None,
-    ) -> None:
-        token = token or os.environ.get("ORCHESTRATOR_API_TOKEN")
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self._http = httpx.Client(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout, transport=transport)
+        stack_file: str | None = None,
+        stack_text: str | None = None,
+    ) -> Plan:
+        """Show what apply would do, server by server, without changing anything."""
+        return self.call("plan", arguments(locals()))
 
-    def __enter__(self) -> Client:
-        return self
+    def apply(
+        self,
+        stack_file: str | None = None,
+        stack_text: str | None = None,
+    ) -> ApplyReport:
+        """Bring the stack up: install what changed, start the registry, then the servers in"""
+        return self.call("apply", arguments(locals()))
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def status(
+        self,
+        stack_file: str | None = None,
+        stack_text: str | None = None,
+        show_tokens: bool = False,
+    ) -> StackStatus:
+        """Each server's phase, process, health and registry status; tokens only with show_tokens."""
+        return self.call("status", arguments(locals()))
 
-    def close(self) -> None:
-        self._http.close()
+    def logs(
+        self,
+        server: str,
+        stack_file: str | None = None,
+        stack_text: str | None = None,
+        lines: int = 50,
+    ) -> LogLines:
+        """The last lines of one server's log."""
+        return self.call("logs", arguments(locals()))
 
-    def __getattr__(self, name: str) -> Any:
-        # Same method names as the native Service, built from the operation table.
-        op = find(OPERATIONS, name)
-        if op.name != name:
-            raise AttributeError(name)
+    def export(
+        self,
+        stack_file: str | None = None,
+        stack_text: str | None = None,
+        target: Literal['systemd'] = "systemd",
+    ) -> ExportReport:
+        """Write the applied stack as systemd units (into its state folder): same commands,"""
+        return self.call("export", arguments(locals()))
 
-        def method(**kwargs: Any) -> BaseModel:
-            return self.call(op.name, kwargs)
+    def down(
+        self,
+        stack_file: str | None = None,
+        stack_text: str | None = None,
+    ) -> DownReport:
+        """Stop every server of the stack in reverse dependency order (SIGTERM: each deregisters)."""
+        return self.call("down", arguments(locals()))
 
-        method.__name__ = op.name
-        method.__doc__ = op.description
-        return method
+    def reset(
+        self,
+        stack_file: str | None = None,
+        stack_text: str | None = None,
+    ) -> ResetReport:
+        """Stop the stack and remove everything recorded as created for it: environments, data,"""
+        return self.call("reset", arguments(locals()))
 
-    def call(self, name: str, raw: Mapping[str, Any]) -> BaseModel:
-        """Call an operation by name with unvalidated input (the server validates it)."""
-        op = find(OPERATIONS, name)
-        request = self._request(op, dict(raw))
-        try:
-            response = self._http.send(request)
-        except httpx.HTTPError as exc:
-            raise Unavailable(f"Cannot reach {self._http.base_url}: {exc.__class__.__name__}") from None
-        if response.is_success:
-            return op.output_model.model_validate_json(response.content)
-        try:
-            problem = response.json()
-        except ValueError:
-            raise InternalError(f"Server answered {response.status_code} without a problem body") from None
-        if not isinstance(problem, dict) or "code" not in problem:
-            raise InternalError(f"Server answered {response.status_code} without a problem body")
-        raise DomainError.from_problem(problem)
 
-    def _request(self, op: Operation, raw: dict[str, Any]) -> httpx.Request:
-        missing = [name for name in op.path_params if raw.get(name) is None]
-        if missing:
-            # Without its path parameters the route cannot be addressed at all.
-            raise validation_failed([{"loc": [n], "msg": "Field required", "type": "missing"} for n in missing])
-        path = op.path
-        for name in op.path_params:
-            path = path.replace("{" + name + "}", quote(str(raw.pop(name)), safe=""))
-        if op.has_body:
-            return self._http.build_request(op.method, API_PREFIX + path, json=raw)
-        params = {k: v for k, v in raw.items() if v is not None}
-        return self._http.build_request(op.method, API_PREFIX + path, params=params)
+class AsyncClient(BaseAsyncClient):
+    """Awaitable calls for asyncio code; `async with` it, or `await aclose()`."""
+
+    async def plan(
+        self,
+        stack_file: str | None = None,
+        stack_text: str | None = None,
+    ) -> Plan:
+        """Show what apply would do, server by server, without changing anything."""
+        return await self.call("plan", arguments(locals()))
+
+    async def apply(
+        self,
+        stack_file: str | None = None,
+        stack_text: str | None = None,
+    ) -> ApplyReport:
+        """Bring the stack up: install what changed, start the registry, then the servers in"""
+        return await self.call("apply", arguments(locals()))
+
+    async def status(
+        self,
+        stack_file: str | None = None,
+        stack_text: str | None = None,
+        show_tokens: bool = False,
+    ) -> StackStatus:
+        """Each server's phase, process, health and registry status; tokens only with show_tokens."""
+        return await self.call("status", arguments(locals()))
+
+    async def logs(
+        self,
+        server: str,
+        stack_file: str | None = None,
+        stack_text: str | None = None,
+        lines: int = 50,
+    ) -> LogLines:
+        """The last lines of one server's log."""
+        return await self.call("logs", arguments(locals()))
+
+    async def export(
+        self,
+        stack_file: str | None = None,
+        stack_text: str | None = None,
+        target: Literal['systemd'] = "systemd",
+    ) -> ExportReport:
+        """Write the applied stack as systemd units (into its state folder): same commands,"""
+        return await self.call("export", arguments(locals()))
+
+    async def down(
+        self,
+        stack_file: str | None = None,
+        stack_text: str | None = None,
+    ) -> DownReport:
+        """Stop every server of the stack in reverse dependency order (SIGTERM: each deregisters)."""
+        return await self.call("down", arguments(locals()))
+
+    async def reset(
+        self,
+        stack_file: str | None = None,
+        stack_text: str | None = None,
+    ) -> ResetReport:
+        """Stop the stack and remove everything recorded as created for it: environments, data,"""
+        return await self.call("reset", arguments(locals()))

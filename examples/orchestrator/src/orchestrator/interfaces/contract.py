@@ -1,6 +1,8 @@
-"""Generated artifacts committed with the project: the OpenAPI contract (`openapi.json`) and
-the operation reference (`docs/operations.md`). After changing the operation table, regenerate
-both (the contract tests fail until you do) with:
+"""Everything this project generates from its own operation table, error classes and settings:
+the generated regions of README.md and AGENTS.md, `docs/usage.md`, the typed remote client
+(`interfaces/client.py`), the OpenAPI contract (`openapi.json`) and the operation reference
+(`docs/operations.md`). After changing the table, regenerate them all (the drift test fails
+until you do) with:
 
     python -m orchestrator.interfaces.contract
 """
@@ -8,50 +10,27 @@ both (the contract tests fail until you do) with:
 from __future__ import annotations
 
 import json
-import shlex
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from ..core.operation import Operation
+from ..core.about import NAME
 from ..core.settings import Settings
 from ..operations import OPERATIONS
-from .rest import API_PREFIX, create_app
+from . import docs
+from . import examples as ex
+from .clientgen import client_source
+from .rest import create_app
 
-CLI = "orchestrator"
 PACKAGE = "orchestrator"
+CLIENT = f"src/{PACKAGE}/interfaces/client.py"
+#: The project root of a source checkout (where README.md and src/ live).
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def openapi_document() -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         return create_app(Settings(data_dir=Path(tmp))).openapi()
-
-
-def _cli(op: Operation, raw: dict[str, Any]) -> str:
-    words = [CLI, op.cli_name] + [str(raw[p]) for p in op.path_params]
-    for name, value in raw.items():
-        if name not in op.path_params:
-            for item in value if isinstance(value, list) else [value]:
-                words += ["--" + name.replace("_", "-"), str(item)]
-    return shlex.join([*words, "--json"])
-
-
-def _curl(op: Operation, raw: dict[str, Any]) -> str:
-    path = API_PREFIX + op.path.format(**{p: raw[p] for p in op.path_params})
-    rest = {k: v for k, v in raw.items() if k not in op.path_params}
-    words = ["curl", "-s", "-X", op.method]
-    if op.mutating:
-        words += ["-H", "Authorization: Bearer $TOKEN"]
-    if op.has_body:
-        words += ["-H", "content-type: application/json", "-d", json.dumps(rest)]
-    elif rest:
-        path += "?" + "&".join(f"{k}={v}" for k, v in rest.items())
-    return " ".join(shlex.quote(w) if "$" not in w else f'"{w}"' for w in words) + f" http://127.0.0.1:8000{path}"
-
-
-def _python(op: Operation, raw: dict[str, Any], target: str) -> str:
-    args = ", ".join(f"{k}={v!r}" for k, v in raw.items())
-    return f"{target}.{op.name}({args})"
 
 
 def operation_reference() -> str:
@@ -62,7 +41,7 @@ def operation_reference() -> str:
         "",
     ]
     for op in OPERATIONS:
-        example = next((ex for ex in op.examples if ex.error is None), None)
+        example = next((e for e in op.examples if e.error is None), None)
         raw = dict(example.input) if example else {}
         errors = ", ".join(f"`{e.code}`" for e in op.errors) or "none besides `validation_error`"
         lines += [
@@ -70,36 +49,56 @@ def operation_reference() -> str:
             "",
             op.description,
             "",
-            f"- REST: `{op.method} {API_PREFIX}{op.path}`",
+            f"- REST: `{op.method} {ex.API_PREFIX}{op.path}`",
             f"- read-only: {'yes' if op.read_only else 'no'}; destructive: {'yes' if op.destructive else 'no'}",
             f"- errors: {errors}",
             "",
             "```bash",
-            _cli(op, raw),
-            _curl(op, raw),
+            ex.cli_line(op, raw, as_json=True),
+            ex.curl_line(op, raw),
             "```",
             "",
             "```python",
             f"from {PACKAGE} import Service, get_settings",
-            _python(op, raw, "Service.from_settings(get_settings())"),
+            ex.python_call(op, raw, "Service.from_settings(get_settings())"),
             f"from {PACKAGE}.interfaces.client import Client",
-            _python(op, raw, 'Client("http://127.0.0.1:8000")'),
+            ex.python_call(op, raw, 'Client("http://127.0.0.1:8000")'),
             "```",
             "",
             "```json",
-            json.dumps({"method": "tools/call", "params": {"name": op.name, "arguments": raw}}),
+            ex.mcp_call(op, raw),
             "```",
             "",
         ]
     return "\n".join(lines)
 
 
+def expected(root: Path) -> dict[str, str]:
+    """Each generated file (path relative to `root`) and what it should hold now."""
+
+    def current(name: str) -> str | None:
+        path = root / name
+        return path.read_text(encoding="utf-8") if path.is_file() else None
+
+    files = docs.expected({name: current(name) for name in ("README.md", "AGENTS.md")})
+    files[CLIENT] = client_source(OPERATIONS, NAME)
+    files["openapi.json"] = json.dumps(openapi_document(), indent=2) + "\n"
+    files["docs/operations.md"] = operation_reference()
+    return files
+
+
 def main() -> None:
-    root = Path.cwd()
-    (root / "openapi.json").write_text(json.dumps(openapi_document(), indent=2) + "\n")
-    (root / "docs").mkdir(exist_ok=True)
-    (root / "docs" / "operations.md").write_text(operation_reference())
-    print("wrote openapi.json and docs/operations.md")
+    root = ROOT
+    if not (root / "src" / PACKAGE).is_dir():
+        raise SystemExit(f"{root} is not a source checkout of {PACKAGE}: install it editable (pip install -e .)")
+    written = []
+    for name, text in expected(root).items():
+        path = root / name
+        if not path.is_file() or path.read_text(encoding="utf-8") != text:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+            written.append(name)
+    print("wrote " + ", ".join(written) if written else "everything generated was already current")
 
 
 if __name__ == "__main__":

@@ -24,33 +24,19 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..core import logs
-from ..core.errors import DomainError, InternalError, PayloadTooLarge
+from ..core.errors import (
+    DomainError,
+    HostNotAllowed,
+    InternalError,
+    OriginNotAllowed,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+)
 from ..core.settings import ENV_PREFIX
 
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 _JSON = "application/json"
-
-
-class HostNotAllowed(DomainError):
-    code = "host_not_allowed"
-    title = "Host not allowed"
-    http_status = 400
-    exit_code = 2
-
-
-class OriginNotAllowed(DomainError):
-    code = "origin_not_allowed"
-    title = "Origin not allowed"
-    http_status = 403
-    exit_code = 2
-
-
-class UnsupportedMediaType(DomainError):
-    code = "unsupported_media_type"
-    title = "Unsupported media type"
-    http_status = 415
-    exit_code = 2
 
 
 def encode_problem(

@@ -166,9 +166,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     if metrics.record not in observers:
         observers.append(metrics.record)
-    from .mcp import create_mcp_server, http_session_manager
+    from .mcp import McpHttpApp, create_mcp_server, http_session_manager
 
-    mcp_sessions = http_session_manager(create_mcp_server(service, settings))
+    mcp_sessions = http_session_manager(create_mcp_server(service, settings), settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -229,10 +229,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
         return Response(prom.render(), media_type="text/plain; version=0.0.4")
 
-    from mcp.server.streamable_http_manager import StreamableHTTPASGIApp
     from starlette.routing import Route
 
-    app.router.routes.append(Route("/mcp", StreamableHTTPASGIApp(mcp_sessions), methods=["GET", "POST", "DELETE"]))
+    # First in the table: an MCP call then matches at once instead of after every REST route.
+    app.router.routes.insert(0, Route("/mcp", McpHttpApp(mcp_sessions, settings), methods=["GET", "POST", "DELETE"]))
 
     hosts = settings.allowed_hosts or default_hosts(settings.host, settings.public_url)
     fallback = functools.partial(FastAPI.__call__, app)
