@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .core.operation import Example, Operation
 from .domain.errors import NoteAlreadyExists, NoteNotFound, VersionConflict
-from .domain.service import Service
+from .domain.service import Service, cursor_after
 
 OPERATIONS: tuple[Operation, ...] = (
     Operation(
@@ -30,6 +30,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "GET",
         "/notes/{slug}",
         read_only=True,
+        inline=True,  # a SQLite read in WAL mode never waits on a writer: no worker thread needed
         errors=(NoteNotFound,),
         examples=(
             Example({"slug": "groceries"}),
@@ -41,10 +42,15 @@ OPERATIONS: tuple[Operation, ...] = (
         "GET",
         "/notes",
         read_only=True,
+        inline=True,
         examples=(
             Example({}),
             Example({"tag": "outside"}),
+            Example({"limit": 1}),  # the first page of two: next_cursor is set
+            Example({"limit": 1, "cursor": cursor_after("garden")}),  # the last page: next_cursor is null
             Example({"limit": 0}, error="validation_error"),
+            Example({"limit": 201}, error="validation_error"),
+            Example({"cursor": "not-a-cursor"}, error="validation_error"),
         ),
     ),
     Operation(
