@@ -1,7 +1,7 @@
 """An operation's example call written out for each interface, as the generated docs print it.
 
-The CLI lines run as printed: path parameters are positional, lists repeat their option,
-booleans are `--flag` / `--no-flag`, and dicts or models are JSON (the CLI parses them back).
+The CLI lines run as printed: they come from ``cli_params.example_argv``, the function the
+parity tests replay every example through.
 """
 
 from __future__ import annotations
@@ -28,23 +28,10 @@ def _text(value: Any) -> str:
     return json.dumps(value) if isinstance(value, dict | list) else str(value)
 
 
-def cli_argv(op: Operation, raw: dict[str, Any]) -> list[str]:
-    """The command-line arguments (after the program name) that make this call."""
-    args = [op.cli_name] + [_text(raw[name]) for name in op.path_params if name in raw]
-    for name, value in raw.items():
-        if name in op.path_params or value is None:
-            continue
-        flag = name.replace("_", "-")
-        if isinstance(value, bool):
-            args.append(f"--{flag}" if value else f"--no-{flag}")
-            continue
-        for item in value if isinstance(value, list) else [value]:
-            args += [f"--{flag}", _text(item)]
-    return args
-
-
 def cli_line(op: Operation, raw: dict[str, Any], *, as_json: bool = False) -> str:
-    return shlex.join([CLI, *cli_argv(op, raw), *(["--json"] if as_json else [])])
+    from .cli_params import example_argv  # the same words the parity tests run
+
+    return shlex.join([CLI, *example_argv(op, raw, as_json)])
 
 
 def rest_path(op: Operation, raw: dict[str, Any]) -> str:
