@@ -227,3 +227,26 @@ def test_start_probe_only_when_a_behaviour_check_is_selected(tmp_path: Path) -> 
         assert "`import xpkg` failed" in (behaviour.fatal or "")
     finally:
         behaviour.stop()
+
+
+@pytest.mark.parametrize(
+    ("dependency", "module", "flagged"),
+    [
+        (
+            '"opentelemetry-sdk>=1.30"',
+            "from opentelemetry import trace\nspan = 'start_as_current_span'\nH = 'traceparent'\n",
+            False,
+        ),
+        ("", "from opentelemetry import trace\nspan = 'start_as_current_span'\nH = 'traceparent'\n", True),
+        ('"opentelemetry-sdk>=1.30"', "H = 'traceparent'\n", True),
+        ('"opentelemetry-sdk>=1.30"', "from opentelemetry import trace\nspan = 'start_as_current_span'\n", True),
+    ],
+)
+def test_id011_tracing(tmp_path: Path, dependency: str, module: str, flagged: bool) -> None:
+    _minimal(tmp_path, deps=f"[project.optional-dependencies]\nx = [{dependency}]\n")
+    pkg = tmp_path / "src" / "svc"
+    pkg.mkdir(parents=True)
+    (pkg / "tracing.py").write_text(module)
+    report = run_checks(tmp_path, select=["ID011"])
+    id011 = next(r for r in report.results if r.id == "ID011")
+    assert (id011.status == "fail") is flagged, id011.message
