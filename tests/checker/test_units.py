@@ -286,3 +286,26 @@ def test_probe_runs_in_the_project_venv_then_the_active_one(tmp_path: Path, proj
     # Without an activated venv or a project venv, the checker's own interpreter runs it.
     if own is None:
         assert _check_json(project, "--select", "MI001")["interpreter"] == str(Path(sys.executable).absolute())
+
+
+@pytest.mark.parametrize(
+    ("dependency", "module", "flagged"),
+    [
+        (
+            '"opentelemetry-sdk>=1.30"',
+            "from opentelemetry import trace\nspan = 'start_as_current_span'\nH = 'traceparent'\n",
+            False,
+        ),
+        ("", "from opentelemetry import trace\nspan = 'start_as_current_span'\nH = 'traceparent'\n", True),
+        ('"opentelemetry-sdk>=1.30"', "H = 'traceparent'\n", True),
+        ('"opentelemetry-sdk>=1.30"', "from opentelemetry import trace\nspan = 'start_as_current_span'\n", True),
+    ],
+)
+def test_id011_tracing(tmp_path: Path, dependency: str, module: str, flagged: bool) -> None:
+    _minimal(tmp_path, deps=f"[project.optional-dependencies]\nx = [{dependency}]\n")
+    pkg = tmp_path / "src" / "svc"
+    pkg.mkdir(parents=True)
+    (pkg / "tracing.py").write_text(module)
+    report = run_checks(tmp_path, select=["ID011"])
+    id011 = next(r for r in report.results if r.id == "ID011")
+    assert (id011.status == "fail") is flagged, id011.message

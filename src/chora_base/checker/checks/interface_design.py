@@ -258,6 +258,37 @@ class ID010(_ID):
         return ""
 
 
+class ID011(_ID):
+    "Operation calls are traced with OpenTelemetry and accept W3C `traceparent`"
+
+    tier = "recommended"
+    rationale = (
+        "A call that crosses the CLI, REST, MCP and peer servers can only be followed when each "
+        "hop joins the caller's trace and logs its trace id."
+    )
+
+    def check(self, chora_project: ProjectInfo) -> str:
+        # Read from the files, not the running app: tracing is off until a server starts.
+        pyproject = chora_project.read_text("pyproject.toml") or ""
+        problems = []
+        if "opentelemetry-sdk" not in pyproject:
+            problems.append("`opentelemetry-sdk` is not a dependency in `pyproject.toml`")
+        sources = [p.read_text(encoding="utf-8", errors="replace") for p in chora_project.python_sources()]
+        if not any("opentelemetry" in text and "start_as_current_span" in text for text in sources):
+            problems.append("no module of the package opens a span per operation call")
+        if not any("traceparent" in text for text in sources):
+            problems.append("nothing in the package reads or sends the `traceparent` header")
+        if problems:
+            return (
+                "Trace every operation call and accept W3C trace context (the template's "
+                "`core/tracing.py`, used by `core/observe.py`'s `recorded()`):\n"
+                + bullet(problems)
+                + "\n\n"
+                + upgrade_hint("recommended")
+            )
+        return ""
+
+
 CHECKS: tuple[type[ChoraCheck], ...] = (
     ID001,
     ID002,
@@ -269,4 +300,5 @@ CHECKS: tuple[type[ChoraCheck], ...] = (
     ID008,
     ID009,
     ID010,
+    ID011,
 )

@@ -1,0 +1,200 @@
+"""What tracing costs REST: wrk against one generated route with tracing off, on, and exporting.
+
+Three uvicorn servers of the Advanced render (one worker each, loopback, one seeded SQLite store):
+  off        OTEL_SDK_DISABLED=true: no tracer, every tracing hook is one attribute check;
+  on         the default: a span per operation call, trace ids in log lines, no exporter;
+  otlp       OTEL_EXPORTER_OTLP_ENDPOINT set: spans batched and posted over OTLP/HTTP to a
+             collector stand-in (a small HTTP server in its own process that reads each post
+             and answers 200, counting the bytes it received).
+wrk (another process, one thread) drives `GET /v1/notes/{slug}` with a `traceparent` header on
+each request, in interleaved rounds within one run, so machine drift hits all three alike.
+Printed: requests/s and server CPU per request of each, and the ratios on/off and otlp/off.
+
+Targets: on >= 0.97x off requests/s (tracing costs <= 3%), otlp >= 0.90x off (<= 10%).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import httpx
+from _common import DATA_ENV, PACKAGE, advanced_project, child_env, print_table, write_results
+from rest_throughput import SEED, WRK_SCRIPT, free_port, run_wrk, server
+
+TARGETS = {"on_vs_off": 0.97, "otlp_vs_off": 0.90}
+TOKEN = "bench-token"
+MODES = ("off", "on", "otlp")
+
+# Every request carries a parent, as a traced caller's would; the server extracts it.
+TRACED_SCRIPT = WRK_SCRIPT.replace(
+    'if token ~= nil and token ~= "" then',
+    'headers["traceparent"] = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"\n'
+    '  if token ~= nil and token ~= "" then',
+)
+
+COLLECTOR = '''
+"""An OTLP/HTTP collector stand-in: reads each export and answers 200 with an empty response."""
+import sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+received = [0, 0]
+
+
+class Handler(BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("content-length", 0)))
+        received[0] += 1
+        received[1] += len(body)
+        self.send_response(200)
+        self.send_header("content-type", "application/x-protobuf")
+        self.send_header("content-length", "0")
+        self.end_headers()
+
+    def do_GET(self):
+        answer = f"{received[0]} {received[1]}".encode()
+        self.send_response(200)
+        self.send_header("content-length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer)
+
+    def log_message(self, *args):
+        pass
+
+
+ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
+'''
+
+
+def collector_stats(url: str) -> tuple[int, int]:
+    posts, size = httpx.get(url, timeout=5).text.split()
+    return int(posts), int(size)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=4, help="measured rounds per mode")
+    parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--threads", type=int, default=1, help="wrk threads")
+    parser.add_argument("--vcs-ref", default="HEAD", help="template commit to render; '' for the working tree")
+    opts = parser.parse_args()
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        raise SystemExit("wrk is not installed: `apt-get install wrk` (Debian/Ubuntu), then run this again")
+
+    with tempfile.TemporaryDirectory(prefix="bench-tracing-") as tmp_name, ExitStack() as stack:
+        tmp = Path(tmp_name)
+        print("rendering and installing the Advanced tier (with its otlp extra) ...", flush=True)
+        project, python = advanced_project(tmp, opts.vcs_ref or None)
+        subprocess.run(
+            ["uv", "pip", "install", "-q", "-p", str(python), "-e", f"{project}[otlp]"], check=True, timeout=600
+        )
+        env = child_env(**{DATA_ENV: str(tmp / "data"), f"{PACKAGE.upper()}_API_TOKEN": TOKEN})
+        subprocess.run([str(python), "-c", SEED], env=env, check=True, timeout=120)
+        script = tmp / "bench.lua"
+        script.write_text(TRACED_SCRIPT)
+        (tmp / "collector.py").write_text(textwrap.dedent(COLLECTOR))
+        port = free_port()
+        collector = subprocess.Popen([sys.executable, str(tmp / "collector.py"), str(port)])
+        stack.callback(collector.wait)
+        stack.callback(collector.terminate)
+        collector_url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                collector_stats(collector_url)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise SystemExit("the collector stand-in did not start") from None
+                time.sleep(0.1)
+        mode_env = {
+            "off": {**env, "OTEL_SDK_DISABLED": "true"},
+            "on": env,
+            "otlp": {**env, "OTEL_EXPORTER_OTLP_ENDPOINT": collector_url},
+        }
+        target = f"{PACKAGE}.interfaces.rest:create_app"
+        servers = {}
+        for mode in MODES:
+            logged = tmp / f"{mode}.log"
+            servers[mode] = stack.enter_context(
+                server(python, target, project / "src", mode_env[mode], "/health", logged)
+            )
+        warm = argparse.Namespace(**{**vars(opts), "duration": 2})
+        for mode, (base, pid) in servers.items():
+            run_wrk(wrk, script, base, pid, ["read", "/v1/notes/", f"warm-{mode}", TOKEN], warm)
+        rounds: list[dict[str, Any]] = []
+        for i in range(opts.rounds):
+            for mode in MODES if i % 2 == 0 else MODES[::-1]:
+                base, pid = servers[mode]
+                result = run_wrk(wrk, script, base, pid, ["read", "/v1/notes/", f"r{i}-{mode}", TOKEN], opts)
+                rounds.append({"round": i, "mode": mode, **result})
+                print(
+                    f"round {i} {mode:4} {result['rps']:7.0f} req/s  p50 {result['p50_ms']:6.2f} ms"
+                    f"  server {result['server_cpu_us_per_request']:5.0f} us CPU/req"
+                    f"  wrk CPU {result['wrk_cpu_share']:.0%}",
+                    flush=True,
+                )
+        time.sleep(6)  # the batch processor posts every 5 s: let the last batch arrive
+        posts, received = collector_stats(collector_url)
+
+    keys = ("rps", "p50_ms", "p99_ms", "server_cpu_us_per_request", "wrk_cpu_share")
+    medians = {m: {k: statistics.median(r[k] for r in rounds if r["mode"] == m) for k in keys} for m in MODES}
+    ratios = {
+        "on_vs_off": medians["on"]["rps"] / medians["off"]["rps"],
+        "otlp_vs_off": medians["otlp"]["rps"] / medians["off"]["rps"],
+        "on_vs_off_cpu_per_request": medians["on"]["server_cpu_us_per_request"]
+        / medians["off"]["server_cpu_us_per_request"],
+        "otlp_vs_off_cpu_per_request": medians["otlp"]["server_cpu_us_per_request"]
+        / medians["off"]["server_cpu_us_per_request"],
+    }
+    print(
+        f"\nwrk -t{opts.threads} -c{opts.connections} -d{opts.duration}s, {opts.rounds} interleaved rounds,"
+        " medians (the collector stand-in received"
+        f" {posts} OTLP posts, {received} bytes):"
+    )
+    rows = [
+        [
+            m,
+            f"{v['rps']:.0f}",
+            f"{v['p50_ms']:.2f}",
+            f"{v['server_cpu_us_per_request']:.0f}",
+            f"{v['wrk_cpu_share']:.0%}",
+        ]
+        for m, v in medians.items()
+    ]
+    print_table(["tracing", "req/s", "p50 ms", "server CPU us/req", "wrk CPU"], rows)
+    verdicts = {k: ratios[k] >= t for k, t in TARGETS.items()}
+    for key, target in TARGETS.items():
+        verdict = "meets" if verdicts[key] else "MISSES"
+        print(f"{key}: {ratios[key]:.3f}x requests/s ({verdict} >= {target}x)")
+    for key in ("on_vs_off_cpu_per_request", "otlp_vs_off_cpu_per_request"):
+        print(f"{key}: {ratios[key]:.3f}x")
+    path = write_results(
+        "tracing_overhead",
+        {
+            "load_generator": f"wrk -t{opts.threads} -c{opts.connections} -d{opts.duration}s (separate process)",
+            "route": "GET /v1/notes/{slug} with a traceparent header",
+            "rounds": rounds,
+            "medians": medians,
+            "ratios": ratios,
+            "targets": TARGETS,
+            "verdicts": verdicts,
+            "collector": {"posts": posts, "bytes": received},
+        },
+    )
+    print(f"results written to {path}")
+
+
+if __name__ == "__main__":
+    main()
