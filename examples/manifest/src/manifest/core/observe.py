@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from . import tracing
 from .errors import DomainError, InternalError
 from .operation import Operation
 
@@ -27,10 +28,26 @@ observers: list[Callable[[str, str, str, float], None]] = []
 
 @contextmanager
 def recorded(op: Operation, interface: str) -> Iterator[None]:
-    """Time, log and observe one call; unexpected exceptions leave as a sanitized InternalError.
+    """Trace, time, log and observe one call; unexpected exceptions leave as a sanitized
+    InternalError. The traceback is logged here and never reaches a caller.
 
-    The traceback is logged here and never reaches a caller.
+    With tracing on (``core/tracing.py``) the call runs inside its own span, so the log lines
+    written during it carry its trace id and the peers it calls join its trace.
     """
+    if tracing.tracer is None:
+        with _recorded(op, interface, None):
+            yield
+        return
+    span, token = tracing.begin(op.name, interface)
+    try:
+        with _recorded(op, interface, span):
+            yield
+    finally:
+        tracing.end(span, token)
+
+
+@contextmanager
+def _recorded(op: Operation, interface: str, span: Any) -> Iterator[None]:
     started = time.perf_counter()
     outcome = "ok"
     try:
@@ -44,6 +61,8 @@ def recorded(op: Operation, interface: str) -> Iterator[None]:
         raise InternalError("The server hit an unexpected error; see its logs.") from None
     finally:
         elapsed = time.perf_counter() - started
+        if span is not None and outcome != "ok":
+            tracing.failed(span, outcome)
         for observer in observers:
             observer(op.name, interface, outcome, elapsed)
         # Successful calls log at DEBUG so hot paths (heartbeats, lookups) do not flood the log;

@@ -15,6 +15,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel
 
+from ..core import tracing
 from ..core.errors import DomainError, InternalError, Unavailable, validation_failed
 from ..core.operation import Operation, find
 from ..operations import OPERATIONS
@@ -52,9 +53,12 @@ def _request(http: httpx.Client | httpx.AsyncClient, op: Operation, raw: dict[st
     for name in op.path_params:
         path = path.replace("{" + name + "}", quote(str(raw.pop(name)), safe=""))
     if op.has_body:
-        return http.build_request(op.method, API_PREFIX + path, json=raw)
-    params = {k: v for k, v in raw.items() if v is not None}
-    return http.build_request(op.method, API_PREFIX + path, params=params)
+        request = http.build_request(op.method, API_PREFIX + path, json=raw)
+    else:
+        params = {k: v for k, v in raw.items() if v is not None}
+        request = http.build_request(op.method, API_PREFIX + path, params=params)
+    tracing.outgoing(request.headers)  # traceparent and X-Request-ID, so the peer joins the trace
+    return request
 
 
 def _answer(op: Operation, response: httpx.Response) -> BaseModel:

@@ -255,12 +255,13 @@ def run_stdio() -> None:
     """Serve over stdin/stdout. Logs go to stderr: stdout carries only protocol messages."""
     from mcp.server.stdio import stdio_server
 
-    from ..core import logs
+    from ..core import logs, tracing
     from ..core.settings import get_settings
     from ..domain.service import Service
 
     settings = get_settings()
     logs.configure(settings.log_level)
+    tracing.setup()  # the SDK reads each request's trace context from its `_meta`
     server = create_mcp_server(Service.from_settings(settings), settings)
 
     async def main() -> None:

@@ -25,7 +25,7 @@ from fastapi.routing import APIRoute
 from starlette import routing
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..core import logs
+from ..core import logs, tracing
 from ..core.about import DESCRIPTION, NAME, VERSION
 from ..core.errors import (
     DomainError,
@@ -160,6 +160,7 @@ async def _check_readiness(service: Any, deadline: float) -> Any:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     logs.configure(settings.log_level)
+    tracing.setup()
     refuse_shadowed_routes(OPERATIONS)
     service = Service.from_settings(settings)
     from ..core import metrics

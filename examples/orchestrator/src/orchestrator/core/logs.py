@@ -1,4 +1,7 @@
-"""Structured (JSON) log lines on stderr, each carrying the current request ID if any.
+"""Structured (JSON) log lines on stderr, each carrying the current request ID and trace ID.
+
+Both keys are on every line (null when there is no request, or tracing is off), so a log
+search can join a line to its trace in whatever backend received the spans.
 
 Logs go to stderr so that stdout stays clean for CLI output and the MCP stdio transport.
 """
@@ -9,6 +12,8 @@ import json
 import logging
 import sys
 from contextvars import ContextVar
+
+from . import tracing
 
 request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 
@@ -24,6 +29,7 @@ class JsonFormatter(logging.Formatter):
             "msg": record.getMessage(),
             "request_id": request_id.get(),
         }
+        line["trace_id"], line["span_id"] = tracing.current_ids()
         line.update({k: v for k, v in vars(record).items() if k not in _STANDARD})
         if record.exc_info:
             line["exc"] = self.formatException(record.exc_info)

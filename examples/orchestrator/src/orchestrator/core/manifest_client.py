@@ -38,6 +38,8 @@ from urllib.parse import quote
 
 import httpx
 
+from . import tracing
+
 log = logging.getLogger(__name__)
 
 API_PREFIX = "/v1"
@@ -109,6 +111,7 @@ class ManifestClient:
             headers=self._headers,
             timeout=self.timeout,
             transport=self._transport,
+            event_hooks={"request": [_stamp]},
         )
         self._task = asyncio.create_task(self._run(), name="manifest-client")
 
@@ -213,6 +216,7 @@ class ManifestClient:
                 response = httpx.get(
                     f"{self.registry_url}{API_PREFIX}/services/{quote(name, safe='')}",
                     timeout=self.timeout,
+                    headers=_stamped(),
                 )
             except httpx.HTTPError:
                 return [r for r in (hit[1] if hit else []) if status in (None, r.get("status"))]
@@ -230,6 +234,16 @@ class ManifestClient:
         """One endpoint of an ``up`` instance of ``name`` (chosen at random), or None."""
         endpoints = [r["interfaces"][interface] for r in self.lookup(name) if r.get("interfaces", {}).get(interface)]
         return random.choice(endpoints) if endpoints else None
+
+
+async def _stamp(request: httpx.Request) -> None:
+    tracing.outgoing(request.headers)  # traceparent and X-Request-ID on every registry call
+
+
+def _stamped() -> dict[str, str]:
+    headers: dict[str, str] = {}
+    tracing.outgoing(headers)
+    return headers
 
 
 class _Refused(Exception):

@@ -179,6 +179,11 @@ def _open_service(settings: Settings) -> Any:
 
 def _run(op: Operation, raw: dict[str, Any], url: str | None, url_source: str) -> BaseModel:
     settings = _settings()
+    from ..core import tracing
+
+    if tracing.wanted_by_cli():  # else OpenTelemetry is never imported: start-up stays lean
+        tracing.setup()
+        tracing.attach_cli_parent()  # TRACEPARENT: this command joins the caller's trace
     if url:
         from .cli_faults import check_url
 

@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl
 
 from starlette.routing import compile_path
 
-from ..core import logs
+from ..core import logs, tracing
 from ..core.errors import DomainError, validation_failed
 from ..core.observe import dispatch
 from ..core.operation import Operation, is_list
@@ -113,6 +113,16 @@ class OperationEndpoint:
         return raw
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        # A caller's W3C trace context makes this call's span a child of the caller's.
+        if tracing.tracer is None:
+            return await self._serve(scope, receive, send)
+        parent = tracing.attach_parent(header(scope, b"traceparent"), header(scope, b"tracestate"))
+        try:
+            await self._serve(scope, receive, send)
+        finally:
+            tracing.detach(parent)
+
+    async def _serve(self, scope: Any, receive: Any, send: Any) -> None:
         try:
             if self.authorize is not None:
                 self.authorize(header(scope, b"authorization"))
