@@ -181,7 +181,9 @@ def test_cli_joins_the_trace_given_in_traceparent(settings: Settings) -> None:
         "TRACEPARENT": TRACEPARENT,
         "OTEL_TRACES_EXPORTER": "console",
     }
-    proc = subprocess.run([CLI_PROGRAM, OP.cli_name, "--json"], capture_output=True, text=True, env=env, timeout=60)
+    from orchestrator.interfaces.cli_params import example_argv
+
+    proc = subprocess.run([CLI_PROGRAM, *example_argv(OP, ARGS)], capture_output=True, text=True, env=env, timeout=60)
     assert proc.returncode == 0, proc.stderr
     exported = [json.loads(line) for line in proc.stderr.splitlines() if line.startswith("{")]
     span = next(s for s in exported if s.get("name") == OP.name)
