@@ -18,12 +18,12 @@ import pytest
 from tests.helpers.render import install, render, run_in
 
 SERVICE_IMPORTS = (
-    "from typing import TYPE_CHECKING, Annotated\n",
-    "from typing import TYPE_CHECKING, Annotated, Literal\n",
+    "from typing import TYPE_CHECKING\n",
+    "from typing import TYPE_CHECKING, Annotated, Literal\n\nfrom pydantic import Field\n",
 )
 MODEL_IMPORTS = (
-    "from .models import Body, Note, NoteList, Slug, Tag, Title\n",
-    "from .models import Body, Note, NoteList, Slug, Tag, Title, TypesEcho\n",
+    "from .models import Body, Cursor, Limit, Note, NoteList, Slug, Tag, Title, Version\n",
+    "from .models import Body, Cursor, Limit, Note, NoteList, Slug, Tag, Title, TypesEcho, Version\n",
 )
 MODEL = """
 

@@ -53,7 +53,7 @@ def _refusals(base: str, port: int) -> None:
         while b"payload_too_large" not in answer and (part := sock.recv(65536)):
             answer += part
     assert answer.startswith(b"HTTP/1.1 413") and b"payload_too_large" in answer
-    assert httpx.get(base + "/v1/notes").json()["total"] == 0  # nothing above was stored
+    assert httpx.get(base + "/v1/notes").json()["items"] == []  # nothing above was stored
 
 
 def test_advanced_server_process(rendered_project: Callable[[str], Path], tmp_path: Path) -> None:

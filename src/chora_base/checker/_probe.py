@@ -200,7 +200,8 @@ class _Asgi:
     async def request(
         self, method: str, path: str, *, body: bytes = b"", headers: dict[str, str] | None = None, query: str = ""
     ) -> dict[str, Any]:
-        hdrs = {"host": "testserver", **{k.lower(): v for k, v in (headers or {}).items()}}
+        # A loopback name: the app's guard serves only those unless ALLOWED_HOSTS says otherwise.
+        hdrs = {"host": "localhost", **{k.lower(): v for k, v in (headers or {}).items()}}
         if body:
             hdrs.setdefault("content-type", "application/json")
             hdrs["content-length"] = str(len(body))
@@ -216,7 +217,7 @@ class _Asgi:
             "root_path": "",
             "headers": [(k.encode(), v.encode()) for k, v in hdrs.items()],
             "client": ("127.0.0.1", 50000),
-            "server": ("testserver", 80),
+            "server": ("localhost", 80),
             "state": dict(self.state),
         }
         done = asyncio.Event()
