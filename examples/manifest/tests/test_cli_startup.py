@@ -81,13 +81,15 @@ def test_help_lists_the_exit_codes() -> None:
 
 def _package_errors(base: type) -> dict[str, type]:
     """The error classes this package defines (tests define throwaway ones of their own)."""
-    return {code: cls for code, cls in base.by_code.items() if cls.__module__.split(".")[0] == "manifest"}
+    package = base.__module__.split(".")[0]
+    return {code: cls for code, cls in base.by_code.items() if cls.__module__.split(".")[0] == package}
 
 
 def test_version_names_the_server() -> None:
     from manifest.core.about import NAME, VERSION
 
-    proc = subprocess.run([sys.executable, "-m", "manifest", "--version"], capture_output=True, text=True)
+    version_command = [sys.executable, "-m", "manifest", "--version"]
+    proc = subprocess.run(version_command, capture_output=True, text=True)
     assert (proc.returncode, proc.stdout.strip()) == (0, f"{NAME} {VERSION}")
 
 

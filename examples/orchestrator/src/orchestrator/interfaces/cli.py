@@ -209,7 +209,7 @@ def _print_result(result: BaseModel, as_json: bool) -> None:
 
 
 def example_argv(op: Operation, raw: dict[str, Any], as_json: bool = True) -> list[str]:
-    """The command-line arguments (after `orchestrator`) that run `op` with input `raw`.
+    """The command-line arguments (after the program name) that run `op` with input `raw`.
 
     The parity tests replay the table's examples through it, so what the docs print with
     `shlex.join(["orchestrator", *example_argv(op, raw)])` is known to run.
