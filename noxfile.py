@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -46,6 +47,12 @@ def lint(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Speed figures, printed and written to bench/results/."""
     _install(session, "test")
+    if shutil.which("wrk") is None:  # the throughput benches' load generator (a C program)
+        if shutil.which("apt-get") and hasattr(os, "geteuid") and os.geteuid() == 0:
+            session.run("apt-get", "install", "-y", "-q", "wrk", external=True)
+        else:
+            session.error("wrk is missing: install it first (Debian: sudo apt-get install wrk)")
+    # Every script in bench/ and its subfolders (bench/README.md lists them); _common.py is shared code.
     scripts = [*sorted((ROOT / "bench").glob("*.py")), *sorted((ROOT / "bench").glob("*/*.py"))]
     for script in scripts:
         if not script.name.startswith("_"):
