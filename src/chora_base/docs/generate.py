@@ -26,6 +26,7 @@ import contextlib
 import difflib
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -438,6 +439,9 @@ def _server(bin_dir: Path, env: dict[str, str], port: int, log: Path) -> Iterato
                 proc.kill()
 
 
+_REQUEST_ID = re.compile(r'("request_id": ")[0-9a-f]{32}(?=")')
+
+
 def run_examples(bin_dir: Path, work: Path) -> dict[str, list[dict[str, str]]]:
     """Run every command of ``interface_examples.yaml``; return, per example, its steps
     (setup first) with the output each printed, as the docs show them."""
@@ -473,7 +477,9 @@ def run_examples(bin_dir: Path, work: Path) -> dict[str, list[dict[str, str]]]:
         )
         if proc.returncode != 0:
             raise RuntimeError(f"example failed (exit {proc.returncode}):\n{text}\n{proc.stdout}")
-        return proc.stdout.replace(real_url, spec["url"]).replace(f"127.0.0.1:{port}", "127.0.0.1:8000")
+        output = proc.stdout.replace(real_url, spec["url"]).replace(f"127.0.0.1:{port}", "127.0.0.1:8000")
+        # Request ids are fresh on every run; a fixed one keeps the committed snippet stable.
+        return _REQUEST_ID.sub(r"\g<1>5f0c1e2d3b4a59687766554433221100", output)
 
     results: dict[str, list[dict[str, str]]] = {}
     with _server(bin_dir, env, port, work / "server.log"):

@@ -274,7 +274,8 @@ class ID011(_ID):
         if "opentelemetry-sdk" not in pyproject:
             problems.append("`opentelemetry-sdk` is not a dependency in `pyproject.toml`")
         sources = [p.read_text(encoding="utf-8", errors="replace") for p in chora_project.python_sources()]
-        if not any("opentelemetry" in text and "start_as_current_span" in text for text in sources):
+        opens_span = re.compile(r"\bstart_(as_current_)?span\b")
+        if not any("opentelemetry" in text and opens_span.search(text) for text in sources):
             problems.append("no module of the package opens a span per operation call")
         if not any("traceparent" in text for text in sources):
             problems.append("nothing in the package reads or sends the `traceparent` header")
