@@ -74,8 +74,8 @@ def _allowed_methods(request: Request) -> str:
 class CapabilityApp(FastAPI):
     """A FastAPI app whose every HTTP request passes the guard first.
 
-    The guard calls operation routes directly and hands everything else (health, docs, /mcp,
-    404s and 405s) to FastAPI's own stack.
+    The guard calls operation routes and /mcp directly and hands everything else (health,
+    docs, 404s and 405s) to FastAPI's own stack.
     """
 
     guard: Guard
@@ -232,8 +232,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     from starlette.routing import Route
 
-    # First in the table: an MCP call then matches at once instead of after every REST route.
-    app.router.routes.insert(0, Route("/mcp", McpHttpApp(mcp_sessions, settings), methods=["GET", "POST", "DELETE"]))
+    # The guard hands /mcp straight to the MCP app, as it does operation routes: FastAPI's
+    # middleware and router would cost more per call than the guard's checks. The router keeps
+    # the route for HEAD, 405 answers and in-process callers.
+    mcp_app = McpHttpApp(mcp_sessions, settings)
+    endpoints[:0] = [(method, "/mcp", mcp_app) for method in ("POST", "GET", "DELETE")]
+    app.router.routes.insert(0, Route("/mcp", mcp_app, methods=["GET", "POST", "DELETE"]))
 
     hosts = settings.allowed_hosts or default_hosts(settings.host, settings.public_url)
     fallback = functools.partial(FastAPI.__call__, app)
