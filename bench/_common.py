@@ -128,3 +128,27 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> Non
         print("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))))
         if n == 0:
             print("  ".join("-" * w for w in widths))
+
+
+#: How many notes the wrk benches seed into the Advanced render's store before measuring.
+SEED_NOTES = 100
+#: A script for the render's own python that seeds ``SEED_NOTES`` notes through the service.
+SEED = f"""
+from {PACKAGE}.core.settings import get_settings
+from {PACKAGE}.domain.service import Service
+
+service = Service.from_settings(get_settings())
+for i in range({SEED_NOTES}):
+    service.create_note(slug=f"note-{{i}}", title=f"Note {{i}}", body="lorem ipsum " * 20,
+                        tags=["bench", f"t{{i % 5}}"])
+"""
+
+
+def require_wrk() -> str:
+    """The wrk load generator (it runs in its own process, so it never measures itself)."""
+    import shutil
+
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        raise SystemExit("wrk is not installed: `apt-get install wrk` (Debian/Ubuntu), then run this again")
+    return wrk

@@ -34,22 +34,21 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from _common import DATA_ENV, PACKAGE, advanced_project, child_env, print_table, run_timed, write_results
+from _common import (
+    DATA_ENV,
+    PACKAGE,
+    SEED,
+    SEED_NOTES,
+    advanced_project,
+    child_env,
+    print_table,
+    run_timed,
+    write_results,
+)
 
 TARGET_RATIO = 0.85
-SEED_NOTES = 100
 TOKEN = "bench-token"
 PROTOCOL = "2026-07-28"
-
-SEED = f"""
-from {PACKAGE}.core.settings import get_settings
-from {PACKAGE}.domain.service import Service
-
-service = Service.from_settings(get_settings())
-for i in range({SEED_NOTES}):
-    service.create_note(slug=f"note-{{i}}", title=f"Note {{i}}", body="lorem ipsum " * 20,
-                        tags=["bench", f"t{{i % 5}}"])
-"""
 
 HAND_WRITTEN = f'''
 """The SDK's own high-level server with one hand-written tool doing the same read."""

@@ -24,7 +24,6 @@ import argparse
 import json
 import os
 import resource
-import shutil
 import socket
 import statistics
 import subprocess
@@ -38,21 +37,20 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from _common import DATA_ENV, PACKAGE, advanced_project, child_env, print_table, write_results
+from _common import (
+    DATA_ENV,
+    PACKAGE,
+    SEED,
+    SEED_NOTES,
+    advanced_project,
+    child_env,
+    print_table,
+    require_wrk,
+    write_results,
+)
 
 TARGETS = {"read_rps": 0.85, "read_p50": 1.2, "write_rps": 0.85}
-SEED_NOTES = 100
 TOKEN = "bench-token"
-
-SEED = f"""
-from {PACKAGE}.core.settings import get_settings
-from {PACKAGE}.domain.service import Service
-
-service = Service.from_settings(get_settings())
-for i in range({SEED_NOTES}):
-    service.create_note(slug=f"note-{{i}}", title=f"Note {{i}}", body="lorem ipsum " * 20,
-                        tags=["bench", f"t{{i % 5}}"])
-"""
 
 BARE_APP = f'''
 """A bare FastAPI app doing the generated routes' store work, nothing else."""
@@ -214,9 +212,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="wrk threads")
     parser.add_argument("--vcs-ref", default="HEAD", help="template commit to render; '' for the working tree")
     opts = parser.parse_args()
-    wrk = shutil.which("wrk")
-    if wrk is None:
-        raise SystemExit("wrk is not installed: `apt-get install wrk` (Debian/Ubuntu), then run this again")
+    wrk = require_wrk()
 
     with tempfile.TemporaryDirectory(prefix="bench-rest-") as tmp_name, ExitStack() as stack:
         tmp = Path(tmp_name)

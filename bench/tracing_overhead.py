@@ -16,7 +16,6 @@ Targets: on >= 0.97x off requests/s (tracing costs <= 3%), otlp >= 0.90x off (<=
 from __future__ import annotations
 
 import argparse
-import shutil
 import statistics
 import subprocess
 import sys
@@ -28,8 +27,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from _common import DATA_ENV, PACKAGE, advanced_project, child_env, print_table, write_results
-from rest_throughput import SEED, WRK_SCRIPT, free_port, run_wrk, server
+from _common import DATA_ENV, PACKAGE, SEED, advanced_project, child_env, print_table, require_wrk, write_results
+from rest_throughput import WRK_SCRIPT, free_port, run_wrk, server
 
 TARGETS = {"on_vs_off": 0.97, "otlp_vs_off": 0.90}
 TOKEN = "bench-token"
@@ -88,9 +87,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="wrk threads")
     parser.add_argument("--vcs-ref", default="HEAD", help="template commit to render; '' for the working tree")
     opts = parser.parse_args()
-    wrk = shutil.which("wrk")
-    if wrk is None:
-        raise SystemExit("wrk is not installed: `apt-get install wrk` (Debian/Ubuntu), then run this again")
+    wrk = require_wrk()
 
     with tempfile.TemporaryDirectory(prefix="bench-tracing-") as tmp_name, ExitStack() as stack:
         tmp = Path(tmp_name)
