@@ -90,9 +90,12 @@ def build_world(root: Path, servers: tuple[str, ...] = SERVERS, tier: str = "ess
 
     def make(name: str) -> None:
         render(tier, sources[name], project_name=name)
-        if name == "beta":
-            with open(sources[name] / "pyproject.toml", "a") as out:
-                out.write('\n[tool.chora-base]\ndependencies = ["alpha"]\n')
+        if name == "beta":  # declared under the render's own [tool.chora-base] table
+            pyproject = sources[name] / "pyproject.toml"
+            text = pyproject.read_text()
+            assert "\n[tool.chora-base]\n" in text, "the template renders a [tool.chora-base] table"
+            table = "\n[tool.chora-base]\n"
+            pyproject.write_text(text.replace(table, table + 'dependencies = ["alpha"]\n', 1))
 
     with ThreadPoolExecutor(max_workers=2) as pool:
         orchestrator = pool.submit(_install_orchestrator, root / "runtime")
