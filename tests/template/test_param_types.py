@@ -136,6 +136,9 @@ def typed_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert text.endswith("),\n)"), "operations.py no longer ends with the OPERATIONS tuple"
     table.write_text(text[: -len(")")] + ENTRIES)
     install(project)
+    # As an owner does after changing the table: regenerate the typed client, docs and contract.
+    generated = run_in(project, "python", "-m", "notes_server.interfaces.contract")
+    assert generated.returncode == 0, generated.stdout + generated.stderr
     return project
 
 
