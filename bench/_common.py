@@ -152,3 +152,24 @@ def require_wrk() -> str:
     if wrk is None:
         raise SystemExit("wrk is not installed: `apt-get install wrk` (Debian/Ubuntu), then run this again")
     return wrk
+
+
+def add_wrk_options(parser: Any, rounds_help: str) -> None:
+    """The options every wrk bench that renders the Advanced tier takes."""
+    parser.add_argument("--rounds", type=int, default=4, help=rounds_help)
+    parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--threads", type=int, default=1, help="wrk threads")
+    parser.add_argument("--vcs-ref", default="HEAD", help="template commit to render; '' for the working tree")
+
+
+def stop(proc: Any) -> None:
+    """Terminate a server process, killing it if it does not leave within 10 s."""
+    import subprocess
+
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

@@ -43,6 +43,7 @@ from _common import (
     child_env,
     print_table,
     run_timed,
+    stop,
     write_results,
 )
 
@@ -166,12 +167,7 @@ def server(python: Path, target: str, app_dir: Path, env: dict[str, str], log: P
             time.sleep(0.2)
         yield url, proc.pid
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 def drive(wrk: str, script: Path, url: str, pid: int, seconds: int, connections: int) -> dict[str, float]:

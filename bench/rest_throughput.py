@@ -42,10 +42,12 @@ from _common import (
     PACKAGE,
     SEED,
     SEED_NOTES,
+    add_wrk_options,
     advanced_project,
     child_env,
     print_table,
     require_wrk,
+    stop,
     write_results,
 )
 
@@ -167,12 +169,7 @@ def server(
             time.sleep(0.2)
         yield base, proc.pid
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 def run_wrk(wrk: str, script: Path, base: str, pid: int, args: list[str], opts: argparse.Namespace) -> dict[str, float]:
@@ -206,11 +203,7 @@ def run_wrk(wrk: str, script: Path, base: str, pid: int, args: list[str], opts: 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=4, help="measured rounds per app and scenario")
-    parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
-    parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--threads", type=int, default=1, help="wrk threads")
-    parser.add_argument("--vcs-ref", default="HEAD", help="template commit to render; '' for the working tree")
+    add_wrk_options(parser, "measured rounds per app and scenario")
     opts = parser.parse_args()
     wrk = require_wrk()
 

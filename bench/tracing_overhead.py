@@ -27,7 +27,17 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from _common import DATA_ENV, PACKAGE, SEED, advanced_project, child_env, print_table, require_wrk, write_results
+from _common import (
+    DATA_ENV,
+    PACKAGE,
+    SEED,
+    add_wrk_options,
+    advanced_project,
+    child_env,
+    print_table,
+    require_wrk,
+    write_results,
+)
 from rest_throughput import WRK_SCRIPT, free_port, run_wrk, server
 
 TARGETS = {"on_vs_off": 0.97, "otlp_vs_off": 0.90}
@@ -81,11 +91,7 @@ def collector_stats(url: str) -> tuple[int, int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=4, help="measured rounds per mode")
-    parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
-    parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--threads", type=int, default=1, help="wrk threads")
-    parser.add_argument("--vcs-ref", default="HEAD", help="template commit to render; '' for the working tree")
+    add_wrk_options(parser, "measured rounds per mode")
     opts = parser.parse_args()
     wrk = require_wrk()
 
