@@ -43,6 +43,9 @@ V2_EDITS = (
     ("UPGRADING.md.jinja", TEST_LINE + "`\n", TEST_LINE_V2 + "`\n\n" + UPDATE_SECTION),
     ("src/{{package_name}}/core/about.py.jinja", "# noqa: E501\n", "# noqa: E501\n" + ABOUT_V2),
     (CI + ".jinja", RUNNER, RUNNER_V2),
+    # The template's example domain moves on too; an owner's domain never takes it (see copier.yml).
+    ("src/{{package_name}}/domain/models.py", "Domain models.", "Domain models of the example."),
+    ("src/{{package_name}}/domain/repository.py", "Where notes are kept.", "Where the example keeps notes."),
 )
 
 # The owner's README paragraph (outside the generated regions: it survives regeneration).

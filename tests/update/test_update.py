@@ -63,6 +63,8 @@ def test_new_version_merges_into_owner_project_then_tier_moves_up_to_advanced(
     init_repo(project)
     install(project)
     edits = owner_edits(project)
+    deleted = project / "src" / PKG / "domain" / "__init__.py"  # the owner's to delete: an update keeps it gone
+    deleted.unlink()
     regenerate_contract(project)
     commit_all(project, "Add count_notes; shorter titles; README note")
     generated = {n: (project / n).read_text() for n in GENERATED}
@@ -81,6 +83,8 @@ def test_new_version_merges_into_owner_project_then_tier_moves_up_to_advanced(
     assert RUNNER_V2 in (project / CI).read_text()
     assert ABOUT_V2 in (project / "src" / PKG / "core" / "about.py").read_text()
     assert (project / "src" / PKG / "core" / "template_release.py").is_file()
+    assert not deleted.exists()
+    assert "Where notes are kept." in (project / "src" / PKG / "domain" / "repository.py").read_text()
     assert answers(project)["_commit"] == NEW
     commit_all(project, "Update to template v0.2.0")
     reinstall(project)
