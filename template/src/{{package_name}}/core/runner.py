@@ -163,18 +163,27 @@ def run_here(
     def changed() -> None:
         on_change(store.get(status.id))
 
-    def work() -> None:
-        box["final"] = _execute(op, service, arguments, "cli", store, status, cancel, changed)
+    finished = threading.Event()
+    failure: list[BaseException] = []
 
-    thread = threading.Thread(target=work, daemon=True)
-    thread.start()
+    def work() -> None:
+        try:
+            box["final"] = _execute(op, service, arguments, "cli", store, status, cancel, changed)
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread, raised there
+            failure.append(exc)
+        finally:
+            finished.set()
+
+    threading.Thread(target=work, daemon=True).start()
     try:
-        while thread.is_alive():
-            thread.join(0.2)  # a bare join() would not see Ctrl-C until the thread ends
+        while not finished.wait(0.2):  # a short wait, so Ctrl-C is seen while it runs
+            pass
     except KeyboardInterrupt:
         cancel.request()
         store.request_cancel(status.id)
-        thread.join()
+        finished.wait()
+    if failure:
+        raise failure[0]
     return box["final"]
 
 
