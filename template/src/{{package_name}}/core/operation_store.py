@@ -31,14 +31,19 @@ MIGRATIONS: tuple[Migration, ...] = (
     "CREATE TABLE IF NOT EXISTS operations (id TEXT PRIMARY KEY, operation TEXT NOT NULL,"
     " state TEXT NOT NULL, progress REAL NOT NULL, message TEXT NOT NULL, result TEXT, problem TEXT,"
     " created_at REAL NOT NULL, updated_at REAL NOT NULL, revision INTEGER NOT NULL,"
-    " owner_pid INTEGER NOT NULL, cancel_requested INTEGER NOT NULL DEFAULT 0);"
+    " owner_pid INTEGER NOT NULL, owner TEXT NOT NULL, cancel_requested INTEGER NOT NULL DEFAULT 0);"
     "CREATE INDEX IF NOT EXISTS operations_by_age ON operations (created_at, id);",
 )
 
 
-def _alive(pid: int) -> bool:
+#: This process among all that ever had its pid (a restarted container's server often gets the
+#: pid its killed predecessor had).
+OWNER = uuid.uuid4().hex
+
+
+def _alive(pid: int, owner: str) -> bool:
     if pid == os.getpid():
-        return True
+        return owner == OWNER
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -101,14 +106,16 @@ class OperationStore:
     def sweep(self) -> None:
         """Fail the records of processes that are gone; delete finished ones past retention."""
         conn = self._conn()
-        rows = conn.execute("SELECT id, owner_pid FROM operations WHERE state IN ('pending', 'running')").fetchall()
+        rows = conn.execute(
+            "SELECT id, owner_pid, owner FROM operations WHERE state IN ('pending', 'running')"
+        ).fetchall()
         problem = json.dumps(
             OperationInterrupted(
                 "The process running this operation stopped before it finished; start it again"
             ).to_problem(PROBLEM_TYPE)
         )
         for row in rows:
-            if not _alive(row["owner_pid"]):
+            if not _alive(row["owner_pid"], row["owner"]):
                 with transaction(conn, write=True):
                     conn.execute(
                         "UPDATE operations SET state = 'failed', problem = ?, updated_at = ?,"
@@ -127,8 +134,8 @@ class OperationStore:
         with transaction(self._conn(), write=True) as conn:
             conn.execute(
                 "INSERT INTO operations (id, operation, state, progress, message, created_at, updated_at,"
-                " revision, owner_pid) VALUES (?, ?, 'running', 0, '', ?, ?, 1, ?)",
-                (op_id, operation, now, now, os.getpid()),
+                " revision, owner_pid, owner) VALUES (?, ?, 'running', 0, '', ?, ?, 1, ?, ?)",
+                (op_id, operation, now, now, os.getpid(), OWNER),
             )
         return self.get(op_id)
 
@@ -136,7 +143,7 @@ class OperationStore:
         row = self._conn().execute("SELECT * FROM operations WHERE id = ?", (op_id,)).fetchone()
         if row is None:
             raise OperationNotFound(f"No operation with id {op_id!r} (finished ones are kept for a limited time)")
-        if row["state"] in ("pending", "running") and not _alive(row["owner_pid"]):
+        if row["state"] in ("pending", "running") and not _alive(row["owner_pid"], row["owner"]):
             self.sweep()
             return self.get(op_id)
         return self._status(row)
