@@ -93,7 +93,7 @@ class OperationCancelled(DomainError):
     code = "cancelled"
     title = "Operation cancelled"
     http_status = 409
-    exit_code = 130  # the shell's code for a command stopped by Ctrl-C (128 + SIGINT)
+    exit_code = 9  # the first code past the core's and the example domain's
 
 
 class OperationStatus(BaseModel):
