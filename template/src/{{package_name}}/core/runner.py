@@ -70,17 +70,25 @@ class OperationRunner:
         self.max_waiters = max_waiters
         self.running: dict[str, Cancellation] = {}
         self.waiters = 0
+        self.starting = 0  # slots taken by submits still writing their record
         self._changed: dict[str, asyncio.Event] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
 
     async def submit(self, op: Operation, service: Any, raw: dict[str, Any], interface: str) -> OperationStatus:
         """Validate, record and start the operation; returns at once with its first state."""
         arguments = op.parse(raw)  # bad input is refused now, never recorded as a failure
-        if len(self.running) >= self.max_running:
+        if len(self.running) + self.starting >= self.max_running:
             raise TooManyOperations(
                 f"{self.max_running} operations are already running on this server; try again when one finishes"
             )
-        status = self.store.create(op.name)
+        import anyio.to_thread
+
+        self.starting += 1
+        try:
+            # Writes wait for the store's write lock: on a worker thread, never on the loop.
+            status = await anyio.to_thread.run_sync(self.store.create, op.name)
+        finally:
+            self.starting -= 1
         cancel = self.running[status.id] = Cancellation()
         loop = asyncio.get_running_loop()
 
@@ -88,8 +96,6 @@ class OperationRunner:
             loop.call_soon_threadsafe(self._wake, status.id)
 
         async def run() -> None:
-            import anyio.to_thread
-
             try:
                 await anyio.to_thread.run_sync(
                     _execute, op, service, arguments, interface, self.store, status, cancel, changed
@@ -136,10 +142,12 @@ class OperationRunner:
 
     async def cancel(self, op_id: str) -> OperationStatus:
         """Ask the operation to stop (best effort: it stops at its next check)."""
+        import anyio.to_thread
+
         cancel = self.running.get(op_id)
         if cancel is not None:
             cancel.request()
-        status = self.store.request_cancel(op_id)
+        status = await anyio.to_thread.run_sync(self.store.request_cancel, op_id)
         self._wake(op_id)
         return status
 
