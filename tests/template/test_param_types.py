@@ -22,8 +22,8 @@ SERVICE_IMPORTS = (
     "from typing import TYPE_CHECKING, Annotated, Literal\n\nfrom pydantic import Field\n",
 )
 MODEL_IMPORTS = (
-    "from .models import Body, Cursor, Limit, Note, NoteExport, NoteList, PauseMs, Slug, Tag, Title, Version\n",
-    "from .models import Body, Cursor, Limit, Note, NoteExport, NoteList, PauseMs, Slug, Tag, Title, TypesEcho, "
+    "from .models import Body, Cursor, Limit, Note, NoteList, NotesExport, PauseMs, Slug, Tag, Title, Version\n",
+    "from .models import Body, Cursor, Limit, Note, NoteList, NotesExport, PauseMs, Slug, Tag, Title, TypesEcho, "
     "Version\n",
 )
 MODEL = """

@@ -39,7 +39,7 @@ class NoteList(BaseModel):
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page")
 
 
-class NoteExport(BaseModel):
+class NotesExport(BaseModel):
     """Notes written out as one Markdown document."""
 
     count: int = Field(description="How many notes the document holds")
