@@ -53,7 +53,7 @@ def progress_display(label: str) -> Iterator[Callable[[OperationStatus], None]]:
     def show_line(status: OperationStatus) -> None:
         if status.revision > seen["revision"] and not status.done:
             seen["revision"] = status.revision
-            typer.echo(f"{label}: {status.progress:.0%} {status.message}".rstrip(), err=True)
+            typer.echo(f"{label}: {round(status.progress * 100)}% {status.message}".rstrip(), err=True)
 
     yield show_line
 
