@@ -233,3 +233,18 @@ def test_ignore_with_reason_is_reported(rendered_project: Rendered, broken_copy:
     proc = chora_cli("check", project, "--select", "TP", "--format", "markdown")
     assert proc.returncode == 0, proc.stderr
     assert "agents read the README in this repo" in proc.stdout
+
+
+def test_missing_operation_resource_fails_id012(rendered_project: Rendered, broken_copy: Rendered) -> None:
+    project = broken_copy("essential")
+    rest = project / "src" / "notes_server" / "interfaces" / "rest.py"
+    text = rest.read_text()
+    call = "add_operation_routes(app, runner, API_PREFIX, None)"
+    assert call in text
+    rest.write_text(text.replace(call, "pass  # the operation resource was dropped"))
+    report = _check(project, rendered_project("essential"))
+    id012 = result(report, "ID012")
+    assert id012.status == "fail"
+    assert "export_notes long-running" in id012.message
+    assert "GET .../operations/{id}" in id012.message
+    assert not report.ok

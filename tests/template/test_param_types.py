@@ -22,8 +22,9 @@ SERVICE_IMPORTS = (
     "from typing import TYPE_CHECKING, Annotated, Literal\n\nfrom pydantic import Field\n",
 )
 MODEL_IMPORTS = (
-    "from .models import Body, Cursor, Limit, Note, NoteList, Slug, Tag, Title, Version\n",
-    "from .models import Body, Cursor, Limit, Note, NoteList, Slug, Tag, Title, TypesEcho, Version\n",
+    "from .models import Body, Cursor, Limit, Note, NoteList, NotesExport, PauseMs, Slug, Tag, Title, Version\n",
+    "from .models import Body, Cursor, Limit, Note, NoteList, NotesExport, PauseMs, Slug, Tag, Title, TypesEcho, "
+    "Version\n",
 )
 MODEL = """
 

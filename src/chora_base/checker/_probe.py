@@ -307,6 +307,7 @@ def probe_operations(pkg: Any, out: dict[str, Any]) -> list[Any]:
                     "path": str(op.path),
                     "read_only": bool(getattr(op, "read_only", False)),
                     "destructive": bool(getattr(op, "destructive", False)),
+                    "long_running": bool(getattr(op, "long_running", False)),
                     "errors": [f"{e.__module__}.{e.__qualname__}" for e in getattr(op, "errors", ())],
                     "required_inputs": required,
                     "example": _example_args(op),
@@ -493,6 +494,10 @@ async def _http_checks(app: Any, ops: list[dict[str, Any]], routes: list[dict[st
             "GET", "/health", headers={"X-Request-ID": "chora-check-request-id"}
         )
         result["metrics"] = await client.request("GET", "/metrics")
+        # Long-running operations' resource (ID012): an unknown id must be a 404 problem.
+        resource = next((r["path"] for r in routes if re.search(r"/operations/\{\w+\}$", r["path"])), None)
+        if resource is not None:
+            result["unknown_operation_id"] = await client.request("GET", _fill_path(resource, {}))
         auth = []
         for op in ops:
             if op["read_only"]:

@@ -10,7 +10,7 @@ from chora_base.checker._probe import route_matches
 from chora_base.checker.probe import Probe
 
 #: CLI commands that run the server rather than an operation.
-INFRA_COMMANDS = frozenset({"serve", "mcp", "version"})
+INFRA_COMMANDS = frozenset({"serve", "mcp", "version", "operations"})
 #: REST paths that are plumbing rather than operations.
 INFRA_PATHS = frozenset(
     {
@@ -23,6 +23,10 @@ INFRA_PATHS = frozenset(
         "/redoc",
         "/mcp",
         "/v1/metrics",
+        # The long-running operations' resource (interface design, ID012).
+        "/operations",
+        "/operations/{operation_id}",
+        "/operations/{operation_id}:cancel",
     }
 )
 

@@ -290,6 +290,51 @@ class ID011(_ID):
         return ""
 
 
+class ID012(_ID):
+    "Long-running operations answer `202` and have an operation resource (get, cancel, list)"
+
+    tier = "essential"
+    requires = _AFTER_IMPORT
+    rationale = (
+        "An operation that runs for minutes must not hold a request open: callers start it, follow "
+        "its progress and cancel it through one resource (Google AIP-151), the same on every interface."
+    )
+
+    @needs_probe
+    def check(self, chora_probe: Probe) -> str:
+        long_running = [op for op in operations(chora_probe) if op.get("long_running")]
+        if not long_running:
+            return ""
+        routes = [r for r in chora_probe.section("rest").get("routes", []) if r.get("kind") == "route"]
+        wanted = {
+            "GET .../operations": r"/operations$",
+            "GET .../operations/{id}": r"/operations/\{\w+\}$",
+            "POST .../operations/{id}:cancel": r"/operations/\{\w+\}:cancel$",
+        }
+        missing = [
+            name
+            for name, pattern in wanted.items()
+            if not any(re.search(pattern, r["path"]) and name.split()[0] in r.get("methods", []) for r in routes)
+        ]
+        if missing:
+            return (
+                f"The table marks {', '.join(op['name'] for op in long_running)} long-running, but the REST "
+                "app lacks the operation resource:\n"
+                + bullet(missing)
+                + "\n\nAdd the template's `interfaces/operations_api.py` routes. "
+                + upgrade_hint("essential")
+            )
+        resp = http_exchange(chora_probe, "unknown_operation_id")
+        if isinstance(resp, str):
+            return f"Could not read an unknown operation: {resp}"
+        if resp.get("status") != 404 or not _is_problem(resp) or resp["json"]["code"] != "operation_not_found":
+            return (
+                f"`GET .../operations/<unknown id>` answered {resp.get('status')}: {resp.get('text')!r}; "
+                "answer 404 with a problem object whose code is `operation_not_found`."
+            )
+        return ""
+
+
 CHECKS: tuple[type[ChoraCheck], ...] = (
     ID001,
     ID002,
@@ -302,4 +347,5 @@ CHECKS: tuple[type[ChoraCheck], ...] = (
     ID009,
     ID010,
     ID011,
+    ID012,
 )

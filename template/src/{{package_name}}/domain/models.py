@@ -20,6 +20,7 @@ Cursor = Annotated[
     Field(description="Opaque: the next_cursor of the previous page, passed back unchanged"),
 ]
 Limit = Annotated[int, Field(ge=1, le=200, description="Notes per page (at most 200)")]
+PauseMs = Annotated[int, Field(ge=0, le=10_000, description="Milliseconds to wait between notes (spares a busy store)")]
 Version = Annotated[int, Field(ge=1, le=2**63 - 1, description="A note's version, as last read")]
 
 
@@ -36,3 +37,10 @@ class NoteList(BaseModel):
 
     items: list[Note]
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page")
+
+
+class NotesExport(BaseModel):
+    """Notes written out as one Markdown document."""
+
+    count: int = Field(description="How many notes the document holds")
+    markdown: str
