@@ -18,7 +18,8 @@ code  meaning
       or the data folder)
 3, 4  the domain's own errors (``domain/errors.py``); a domain may also use 9 and above
 5     ``unauthorized``
-6     ``unavailable``: a remote server could not be reached
+6     ``unavailable``: a remote server could not be reached; ``timeout``: it did not answer
+      within the call's deadline
 7     ``store_unavailable``: the store could not be opened or did not answer in time
 8     ``address_in_use``: ``serve`` could not bind its address
 ====  =====================================================================================
@@ -136,6 +137,14 @@ class Unavailable(DomainError):
     http_status = 503
     exit_code = 6
     retryable = True
+
+
+class Timeout(Unavailable):
+    """A call to another server did not complete within its deadline (it may have run there)."""
+
+    code = "timeout"
+    title = "Timed out"
+    http_status = 504
 
 
 class StoreUnavailable(DomainError):

@@ -19,6 +19,9 @@ Peers are found by name, never by a hard-coded address::
 
     url = client.lookup_url("orchestrator")           # REST base URL of an `up` instance
     records = client.lookup("orchestrator")           # every `up` instance, cached briefly
+    client.forget("orchestrator")                     # an instance failed: ask again next time
+
+Domain code calls peers through ``core/peers.py`` (Recommended and up), which uses these.
 """
 
 from __future__ import annotations
@@ -216,7 +219,7 @@ class ManifestClient:
                 response = httpx.get(
                     f"{self.registry_url}{API_PREFIX}/services/{quote(name, safe='')}",
                     timeout=self.timeout,
-                    headers=_stamped(),
+                    headers=_stamped() | self._headers,
                 )
             except httpx.HTTPError:
                 return [r for r in (hit[1] if hit else []) if status in (None, r.get("status"))]
@@ -229,6 +232,12 @@ class ManifestClient:
             with self._cache_lock:
                 self._cache[name] = (now, records)
         return [r for r in records if status in (None, r.get("status"))]
+
+    def forget(self, name: str) -> None:
+        """Drop what is cached about ``name``: the next lookup asks the registry (an instance
+        just failed, so the list may be stale)."""
+        with self._cache_lock:
+            self._cache.pop(name, None)
 
     def lookup_url(self, name: str, interface: str = "rest") -> str | None:
         """One endpoint of an ``up`` instance of ``name`` (chosen at random), or None."""
