@@ -126,8 +126,13 @@ OPERATIONS = (
 """
 
 
-def _make(root: Path, name: str, service: str, table: str) -> Path:
+def _make(root: Path, name: str, service: str, table: str, peers: list[str]) -> Path:
     project = render("recommended", root / name, project_name=name)
+    if peers:  # declared where the orchestrator and the checker read it; the server reads it too
+        pyproject = project / "pyproject.toml"
+        table_head = "\n[tool.chora-base]\n"
+        declared = f"dependencies = {json.dumps(peers)}\n"
+        pyproject.write_text(pyproject.read_text().replace(table_head, table_head + declared, 1))
     package = project / "src" / name.replace("-", "_")
     head = "from typing import Any\n\nfrom pydantic import BaseModel\n"
     source = (package / "domain" / "service.py").read_text()
@@ -204,8 +209,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     root = tmp_path_factory.mktemp("composition")
     with ThreadPoolExecutor(max_workers=3) as pool:
         registry_python = pool.submit(example_python)
-        peer_project = pool.submit(_make, root, PEER, PEER_SERVICE, PEER_TABLE)
-        caller_project = pool.submit(_make, root, CALLER, CALLER_SERVICE, CALLER_TABLE)
+        peer_project = pool.submit(_make, root, PEER, PEER_SERVICE, PEER_TABLE, [])
+        caller_project = pool.submit(_make, root, CALLER, CALLER_SERVICE, CALLER_TABLE, [PEER])
         python = registry_python.result()
         peer_path, caller_path = peer_project.result(), caller_project.result()
     # A TTL longer than the test: a killed peer stays listed `up`, so the caller's breaker (not
@@ -220,7 +225,6 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         root,
         registry.url,
         {
-            "DEPENDENCIES": PEER,
             "PEER_RETRIES": "2",
             "PEER_TIMEOUT_SECONDS": "5",
             "PEER_BREAKER_FAILURES": "2",

@@ -271,12 +271,38 @@ def _describe(exc: Exception) -> str:
     return type(exc).__name__
 
 
+def declared_peers(settings: Any) -> list[str]:
+    """The servers this one calls, declared once, in ``pyproject.toml``::
+
+        [tool.chora-base]
+        dependencies = ["notes-server"]
+
+    The orchestrator reads that table and passes it on as the ``dependencies`` setting, which
+    wins when set; a server run from its own checkout (the template installs it editable) reads
+    the table itself. It is what the server registers as its dependencies and the only peers
+    ``core/peers.py`` lets it call; the compliance checker compares it with the code's calls.
+    """
+    configured = list(getattr(settings, "dependencies", None) or [])
+    if configured:
+        return configured
+    import tomllib
+    from pathlib import Path
+
+    pyproject = Path(__file__).resolve().parents[3] / "pyproject.toml"  # <root>/src/<pkg>/core/
+    try:
+        table = tomllib.loads(pyproject.read_text()).get("tool", {}).get("chora-base", {})
+    except (OSError, tomllib.TOMLDecodeError):  # an installed wheel: no pyproject beside it
+        return []
+    found = table.get("dependencies", [])
+    return [str(name) for name in found] if isinstance(found, list) else []
+
+
 def describe_server(settings: Any, package: str, operations: Any = None, *, suffix: str = "") -> dict[str, Any]:
     """The registration record of this server: name, instance id, version and interfaces.
 
     The address is the one this process serves (``settings.host``/``settings.port``, which
     ``serve --host/--port`` set), or ``settings.public_url`` when peers reach it through a
-    proxy. Tags and dependencies come from settings.
+    proxy. Tags come from settings, dependencies from ``declared_peers``.
     """
     from importlib import metadata
 
@@ -308,6 +334,6 @@ def describe_server(settings: Any, package: str, operations: Any = None, *, suff
         "version": version,
         "interfaces": interfaces,
         "tags": list(getattr(settings, "tags", None) or []),
-        "dependencies": list(getattr(settings, "dependencies", None) or []),
+        "dependencies": declared_peers(settings),
         "metadata": {"operations": str(len(operations or ()))},
     }
