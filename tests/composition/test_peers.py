@@ -70,7 +70,7 @@ def test_retries_only_where_safe(world: World, name: str, method: str, path: str
 def test_peer_errors_keep_their_meaning(
     world: World, name: str, path: str, status: int, code: str, retryable: bool
 ) -> None:
-    response, rid = _call(world, "GET", path)
+    response, _ = _call(world, "GET", path)
     assert response.status_code == status, response.text
     assert (response.json()["code"], response.json()["retryable"]) == (code, retryable), name
 
@@ -85,9 +85,7 @@ def test_a_peer_killed_mid_call_is_unavailable_and_its_breaker_opens_then_closes
     answers: list[httpx.Response] = []
     call = threading.Thread(
         target=lambda: answers.append(
-            httpx.post(
-                world.caller.url + "/relay/stamps", json={"hold": 30}, headers={"X-Request-ID": rid}, timeout=60
-            )
+            httpx.post(world.caller.url + "/relay/stamps", json={"hold": 30}, headers={"X-Request-ID": rid}, timeout=60)
         )
     )
     call.start()
