@@ -45,6 +45,10 @@ class DomainError(Exception):
     #: retry only errors that say so, and only calls that are safe to repeat.
     retryable: ClassVar[bool] = False
     by_code: ClassVar[dict[str, type[DomainError]]] = {}
+    #: Set on errors of a call to another server (``core/peer_errors.py``): the peer's name (also
+    #: in the problem object) and whether the request may have reached it.
+    peer: str | None = None
+    sent: bool = True
 
     def __init__(self, detail: str, *, errors: list[dict[str, Any]] | None = None) -> None:
         super().__init__(detail)
@@ -69,6 +73,8 @@ class DomainError(Exception):
         }
         if self.errors:
             problem["errors"] = self.errors
+        if self.peer is not None:
+            problem["peer"] = self.peer
         return problem
 
     @classmethod
@@ -78,6 +84,8 @@ class DomainError(Exception):
         error = error_cls(str(problem.get("detail", "")), errors=problem.get("errors"))
         if error_cls is RemoteError:
             error.remote_code = str(problem.get("code", "internal_error"))
+        if isinstance(problem.get("peer"), str):
+            error.peer = problem["peer"]  # the server that failed behind the one called
         return error
 
 
@@ -190,6 +198,8 @@ class RemoteError(DomainError):
     http_status = 502
     exit_code = 1
     remote_code: str = "remote_error"
+    #: The HTTP status the remote server answered with, when it answered.
+    peer_status: int | None = None
 
 
 #: Exit codes reserved for the classes above: domain errors pick others (see the table on top).
