@@ -108,3 +108,21 @@ def test_a_peer_killed_mid_call_is_unavailable_and_its_breaker_opens_then_closes
     wait_for(lambda: _call(world, "GET", "/relay/notes/kept")[0].status_code == 200, 30)
     breakers = _call(world, "GET", "/relay/breakers")[0].json()["states"]
     assert breakers[world.peer.url] == "closed", breakers
+
+
+def test_a_slow_call_does_not_hold_up_others_to_the_same_instance(world: World) -> None:
+    """Calls to one peer instance run side by side: its breaker is never held for a call."""
+    rid = uuid.uuid4().hex
+    slow = threading.Thread(
+        target=lambda: httpx.post(
+            world.caller.url + "/relay/stamps", json={"hold": 4}, headers={"X-Request-ID": rid}, timeout=60
+        ),
+        daemon=True,
+    )
+    slow.start()
+    wait_for(lambda: world.peer_calls(rid), 20)  # the peer is holding the slow call
+    fast, fast_rid = _call(world, "GET", "/relay/probe")
+    assert fast.status_code == 200, fast.text
+    assert slow.is_alive(), "the read waited for the slow write to finish"
+    assert len(world.peer_calls(fast_rid)) == 1
+    slow.join(60)
