@@ -74,7 +74,7 @@ SAPS: Final[tuple[Sap, ...]] = (
         "Composition",
         "CP",
         5,
-        "Servers calling servers. No automated checks yet.",
+        "Servers calling servers by name: declared peers, retryable errors, the peer directory.",
     ),
 )
 

@@ -50,7 +50,7 @@ SAPS: tuple[Sap, ...] = (
         "composition",
         "Composition",
         "Calling other capability servers safely: dependencies, timeouts, sagas with compensation.",
-        "not implemented",
+        "retryable errors at every tier; peer calls from Recommended; sagas and events planned",
     ),
 )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from chora_base.checker.checks import (
     bootstrap,
+    composition,
     interface_design,
     multi_interface,
     registry,
@@ -17,6 +18,7 @@ CHECK_CLASSES: tuple[type[ChoraCheck], ...] = (
     *interface_design.CHECKS,
     *bootstrap.CHECKS,
     *registry.CHECKS,
+    *composition.CHECKS,
 )
 
 __all__ = ["CHECK_CLASSES", "ChoraCheck"]
