@@ -55,9 +55,7 @@ def main() -> None:
 
         migrate(connect(path), CONSUMER_MIGRATIONS)
         ack_wait = float(os.environ.get("ACK_WAIT", "2"))
-        consumer = JetStreamConsumer(
-            sys.argv[3], STREAM, "items", "item.*", path, on_item, ack_wait_seconds=ack_wait
-        )
+        consumer = JetStreamConsumer(sys.argv[3], STREAM, "items", "item.*", path, on_item, ack_wait_seconds=ack_wait)
         asyncio.run(consumer.run())
     elif mode == "local":
         producer, consumer = path / "producer.sqlite3", path / "consumer.sqlite3"

@@ -46,7 +46,8 @@ def action(step: str):
     def run(ctx: StepContext) -> dict[str, str]:
         conn = db()
         conn.execute(
-            "INSERT INTO attempts (step, kind, key, pid) VALUES (?, 'do', ?, ?)", (step, ctx.idempotency_key, os.getpid())
+            "INSERT INTO attempts (step, kind, key, pid) VALUES (?, 'do', ?, ?)",
+            (step, ctx.idempotency_key, os.getpid()),
         )
         if os.environ.get("FAIL_STEP") == step:
             raise StepFailed(f"{step} refused")
