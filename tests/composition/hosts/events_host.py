@@ -4,6 +4,7 @@
     python events_host.py relay   <store> <nats url>       # outbox -> JetStream, until killed
     python events_host.py consume <store> <nats url>       # JetStream -> inbox + effects, until killed
     python events_host.py local   <work dir> <count>       # all in one process over the in-process bus
+    python events_host.py atomic  <store>                  # a write that fails takes its event with it
 
 The producer writes each item and its event in one transaction; the consumer's handler inserts
 one effects row per event it handles (no unique key, so a second handling would show as a
@@ -14,6 +15,7 @@ second row). The stream is EVENTS; the consumer's ack wait is short (ACK_WAIT se
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sqlite3
 import sys
@@ -67,6 +69,24 @@ def main() -> None:
         while asyncio.run(relay.relay_once()):
             pass
         asyncio.run(relay.relay_once())  # nothing left: a second pass publishes nothing again
+    elif mode == "atomic":
+        conn = connect(path)
+        migrate(conn, PRODUCER_MIGRATIONS)
+        outcome = {}
+        try:
+            events.record(conn, "item.created", {"n": 0})
+        except RuntimeError as exc:
+            outcome["outside_transaction"] = str(exc)
+        try:
+            with transaction(conn, write=True):
+                events.record(conn, "item.created", {"n": 1})
+                conn.execute("INSERT INTO items (n, name) VALUES (1, NULL)")  # NOT NULL: the write fails
+        except sqlite3.IntegrityError as exc:
+            outcome["failed_write"] = str(exc)
+        outcome["items"], outcome["outbox"] = (
+            conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] for table in ("items", "outbox")
+        )
+        print(json.dumps(outcome))
     else:
         raise SystemExit(f"unknown mode {mode!r}")
 
