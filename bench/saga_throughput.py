@@ -2,8 +2,9 @@
 steps called directly.
 
 A driver process in a rendered Advanced project's venv declares a three-step saga whose steps
-each write one row, keyed by the step's idempotency key, to a SQLite effects file (the shape of
-a real step: a small idempotent write). In interleaved rounds it runs:
+each write one row, keyed by the step's idempotency key, to a SQLite store opened as the
+template's own store is (``core/store.connect``: WAL, synchronous=NORMAL) — the shape of a real
+step: a small idempotent write. In interleaved rounds it runs:
 
 - ``direct``: the three step functions called in a row, no saga (the baseline);
 - ``saga, one at a time``: ``saga.run()`` then the next (each checkpoint waits for its fsync);
@@ -28,11 +29,12 @@ from _common import advanced_project, child_env, print_table, run_timed, write_r
 TARGET_PER_S = 50.0
 
 DRIVER = r"""
-import json, sqlite3, sys, threading, time
+import json, sys, threading, time
 from pathlib import Path
 from notes_server.core import saga as sagas
 from notes_server.core.saga import Saga, Step, StepContext
 from notes_server.core.settings import Settings
+from notes_server.core.store import connect
 
 work, rounds, count = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 local = threading.local()
@@ -40,8 +42,7 @@ local = threading.local()
 def db():
     conn = getattr(local, "conn", None)
     if conn is None:
-        conn = local.conn = sqlite3.connect(work / "effects.sqlite3", timeout=30, isolation_level=None)
-        conn.execute("PRAGMA journal_mode=WAL")
+        conn = local.conn = connect(work / "effects.sqlite3")  # the template's store settings
         conn.execute("CREATE TABLE IF NOT EXISTS effects (key TEXT PRIMARY KEY)")
     return conn
 
