@@ -44,17 +44,22 @@ _OK, _FAILED = b"\x00", b"\x01"
 def _context(ctx: Any) -> tuple[Any, ...] | None:
     if ctx is None:
         return None
-    state = list(ctx.trace_state.items()) if ctx.trace_state else None
-    return ctx.trace_id, ctx.span_id, ctx.is_remote, int(ctx.trace_flags), state
+    state = ctx.trace_state
+    return ctx.trace_id, ctx.span_id, ctx.is_remote, int(ctx.trace_flags), list(state.items()) if state else None
 
 
 def flatten(spans: Sequence[ReadableSpan]) -> tuple[list[Any], list[Any], list[Any]]:
-    """(resources, scopes, spans) as plain data; each span names its resource and scope by index."""
+    """(resources, scopes, spans) as plain data; each span names its resource and scope by index.
+
+    This runs in the server (on the batch processor's thread), so it reads each field once and
+    builds nothing it does not send.
+    """
     resources: dict[int, int] = {}
     scopes: dict[int, int] = {}
     resource_rows: list[Any] = []
     scope_rows: list[Any] = []
     rows: list[Any] = []
+    append = rows.append
     for span in spans:
         resource, scope = span.resource, span.instrumentation_scope
         r = resources.get(id(resource))
@@ -65,12 +70,10 @@ def flatten(spans: Sequence[ReadableSpan]) -> tuple[list[Any], list[Any], list[A
         if s is None:
             s = scopes[id(scope)] = len(scope_rows)
             scope_rows.append(
-                None
-                if scope is None
-                else (scope.name, scope.version, scope.schema_url, dict(scope.attributes or {}))
+                None if scope is None else (scope.name, scope.version, scope.schema_url, dict(scope.attributes or {}))
             )
-        status = span.status
-        rows.append(
+        status, events, links = span.status, span.events, span.links
+        append(
             (
                 span.name,
                 _context(span.context),
@@ -80,9 +83,9 @@ def flatten(spans: Sequence[ReadableSpan]) -> tuple[list[Any], list[Any], list[A
                 span.end_time,
                 status.status_code.value,
                 status.description,
-                dict(span.attributes or {}),
-                [(e.name, e.timestamp, dict(e.attributes or {})) for e in span.events] or None,
-                [(_context(k.context), dict(k.attributes or {})) for k in span.links] or None,
+                dict(span.attributes),
+                [(e.name, e.timestamp, dict(e.attributes or {})) for e in events] if events else None,
+                [(_context(k.context), dict(k.attributes or {})) for k in links] if links else None,
                 r,
                 s,
             )
