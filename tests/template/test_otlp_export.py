@@ -117,6 +117,29 @@ def _wait(condition: Callable[[], bool], what: str, timeout: float = 30) -> None
         time.sleep(0.05)
 
 
+# The CLI with OTLP asked for while the otlp extra is absent: ``sys.modules[name] = None`` is
+# Python's own way to make a package unimportable, as if it were not installed.
+WITHOUT_EXTRA = """
+import sys
+sys.modules["opentelemetry.exporter"] = None
+sys.argv = ["notes-server", "list-notes", "--json"]
+from notes_server.interfaces.cli import main
+main()
+"""
+
+
+def test_otlp_asked_for_without_the_extra_warns_and_runs(
+    rendered_project: Callable[[str], Path], receiver: Receiver, tmp_path: Path
+) -> None:
+    python = rendered_project("advanced") / ".venv" / "bin" / "python"
+    env = {**os.environ, "NOTES_SERVER_DATA_DIR": str(tmp_path / "data"), "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url}
+    run = subprocess.run([str(python), "-c", WITHOUT_EXTRA], env=env, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout) == {"items": [], "next_cursor": None}
+    assert "install this project's [otlp] extra" in run.stderr and "Traceback" not in run.stderr
+    assert receiver.bodies == []
+
+
 def test_spans_reach_an_otlp_receiver_through_the_export_helper(
     rendered_project: Callable[[str], Path], receiver: Receiver, tmp_path: Path
 ) -> None:
