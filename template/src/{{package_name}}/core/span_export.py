@@ -171,7 +171,7 @@ def _serve() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     exporter = OTLPSpanExporter()
     # Answers go to a private copy of stdout; anything printed by mistake goes to stderr.
-    stdin, stdout = sys.stdin.buffer, os.fdopen(os.dup(1), "wb")
+    stdin, stdout = sys.stdin.buffer, os.fdopen(os.dup(1), "wb", buffering=0)
     os.dup2(2, 1)
     while (header := _read(stdin, _HEADER.size)) is not None:
         payload = _read(stdin, _HEADER.unpack(header)[0])
@@ -198,8 +198,10 @@ def _serve() -> None:
             for name, ctx, parent, kind, start, end, code, description, attributes, events, links, r, s in rows
         ]
         result = exporter.export(spans)
-        stdout.write(_OK if result is SpanExportResult.SUCCESS else _FAILED)
-        stdout.flush()
+        try:
+            stdout.write(_OK if result is SpanExportResult.SUCCESS else _FAILED)
+        except OSError:  # the server is gone (killed mid-batch): nobody is waiting for more
+            break
     exporter.shutdown()
 
 
