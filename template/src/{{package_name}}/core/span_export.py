@@ -103,10 +103,14 @@ class ProcessExporter(SpanExporter):
 
     def _helper(self) -> subprocess.Popen[bytes]:
         proc = self._proc
-        if proc is not None and proc.poll() is None and self._pid == os.getpid():
-            return proc
         if proc is not None and self._pid == os.getpid():
+            if proc.poll() is None:
+                return proc
             log.warning("the span export process exited (%s); starting it again", proc.returncode)
+        elif proc is not None:  # a forked child: the parent's helper is the parent's to end
+            for pipe in (proc.stdin, proc.stdout):
+                if pipe is not None:
+                    pipe.close()
         # stderr is the server's own, so the exporter's warnings (collector unreachable) show.
         self._proc = subprocess.Popen(
             [sys.executable, "-I", __file__], stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True
