@@ -22,8 +22,8 @@ Why two locks: nothing that waits on storage may block anything else.
   ``StaleRevision``: reload, prepare again, a bounded number of times, then
   ``revision_conflict`` (409, retryable); never a 500.
 
-Watchers are ``asyncio`` futures: a long poll costs no thread while it waits, and a write in a
-worker thread wakes them with ``call_soon_threadsafe``.
+Watchers wait on one ``asyncio`` future per event loop: a long poll costs no thread while it
+waits, and a write in a worker thread wakes all of them with one ``call_soon_threadsafe``.
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ class RegistryState:
         self._log_revs: list[int] = []
         self._floor = 0
         self._revision = 0
-        self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
+        self._changed: dict[asyncio.AbstractEventLoop, asyncio.Future[None]] = {}
         self._write_started: float | None = None  # real monotonic time; for readiness
         self.self_preservation = False
         self._armed = False
@@ -245,22 +245,23 @@ class RegistryState:
     # -- watchers ----------------------------------------------------------------------------
 
     def _waiter(self) -> asyncio.Future[None]:
-        """A future resolved at the next change (state lock held by the caller)."""
+        """The future resolved at the next change (state lock held by the caller).
+
+        Every watch on one event loop shares it: a change costs one wake-up per loop, not
+        one per waiting watch, and a watch that times out has nothing to clean up.
+        """
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[None] = loop.create_future()
-        self._waiters.append((loop, future))
+        future = self._changed.get(loop)
+        if future is None or future.done():
+            future = self._changed[loop] = loop.create_future()
         return future
 
     def _wake(self) -> None:
-        """Resolve every waiter (state lock held); safe from any thread."""
-        waiters, self._waiters = self._waiters, []
-        for loop, future in waiters:
+        """Resolve the waiting futures (state lock held); safe from any thread."""
+        changed, self._changed = self._changed, {}
+        for loop, future in changed.items():
             with contextlib.suppress(RuntimeError):  # that loop has closed
                 loop.call_soon_threadsafe(_resolve, future)
-
-    def _forget(self, future: asyncio.Future[None]) -> None:
-        with self._lock:
-            self._waiters = [w for w in self._waiters if w[1] is not future]
 
     # -- readiness ---------------------------------------------------------------------------
 
