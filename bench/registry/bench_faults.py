@@ -193,6 +193,8 @@ def lock_store(path: Path, seconds: float) -> subprocess.Popen[bytes]:
 
 
 def open_long_polls(url: str, count: int, seconds: float, ready: threading.Event) -> threading.Thread:
+    """Open ``count`` watches that wait ``seconds``; ``ready`` is set once the registry holds them."""
+
     async def polls() -> None:
         limits = httpx.Limits(max_connections=count + 10, max_keepalive_connections=0)
         async with httpx.AsyncClient(timeout=seconds + 30, limits=limits) as client:
@@ -203,13 +205,21 @@ def open_long_polls(url: str, count: int, seconds: float, ready: threading.Event
                 )
                 for _ in range(count)
             ]
-            await asyncio.sleep(min(5.0, seconds / 4))
+            while _long_polls(url) < count and not all(t.done() for t in tasks):
+                await asyncio.sleep(0.2)
             ready.set()
             await asyncio.gather(*tasks, return_exceptions=True)
 
     thread = threading.Thread(target=lambda: asyncio.run(polls()), daemon=True)
     thread.start()
     return thread
+
+
+def _long_polls(url: str) -> int:
+    """How many watches the registry holds now (its manifest_long_polls gauge)."""
+    text = httpx.get(url + "/metrics", timeout=10).text
+    line = next((ln for ln in text.splitlines() if ln.startswith("manifest_long_polls ")), "x 0")
+    return int(float(line.split()[1]))
 
 
 def main() -> None:
@@ -274,9 +284,11 @@ def main() -> None:
             pool.shutdown()
             # 3. 1,000 long polls open (they end on their own a few seconds after the phase)
             ready = threading.Event()
-            polls = open_long_polls(reg.url, 1000, secs + 8, ready)
-            ready.wait(60)
+            polls = open_long_polls(reg.url, 1000, secs + 20, ready)
+            if not ready.wait(60):
+                raise RuntimeError("the registry did not hold 1,000 long polls within 60 s")
             results["long_polls"] = collect({"health": wrk(reg.url + "/health", plain, secs, 1)})
+            results["long_polls"]["open_after"] = _long_polls(reg.url)
             polls.join(timeout=60)
             # 4. 32 clients paging the whole fleet while heartbeats go on, after a baseline
             results["readers_baseline"] = collect({"hb": wrk(reg.url + "/", hb, secs, 16)})

@@ -517,3 +517,24 @@ def _catch(errors: list, call) -> None:
         call()
     except Exception as exc:
         errors.append(exc)
+
+
+def test_lookups_follow_every_heartbeat_write_and_lapse(make, clock):
+    svc = make()
+    reg(svc)
+    svc.get(name="notes")  # a first answer (answers are reused until something changes them)
+    first = svc.get(name="notes").instances[0]
+    clock.advance(2)
+    svc.heartbeat(name="notes", instance_id="a", lease_token=LEASE)
+    assert svc.get(name="notes").instances[0].last_heartbeat == first.last_heartbeat + 2
+    svc.update(name="notes", instance_id="a", version="2.0", lease_token=LEASE)
+    assert svc.get(name="notes").instances[0].version == "2.0"
+    reg(svc, instance_id="b")
+    assert [i.instance_id for i in svc.get(name="notes").instances] == ["a", "b"]
+    clock.advance(16)
+    svc.sweep()
+    assert {i.status for i in svc.get(name="notes").instances} == {"unknown"}
+    svc.deregister(name="notes", instance_id="a", lease_token=LEASE)
+    svc.deregister(name="notes", instance_id="b", lease_token=LEASE)
+    with pytest.raises(ServiceNotFound):
+        svc.get(name="notes")

@@ -143,6 +143,7 @@ class Service(Sweeper):
 
     def _touch(self, key: Key) -> None:
         self._beats[key] = self._clock()
+        self._lookups.pop(key[0], None)
         self._unknown_since.pop(key, None)
 
     def _ready(self) -> None:
@@ -355,11 +356,21 @@ class Service(Sweeper):
         self._ready()
         self.refresh()
         with self._lock:
+            # the hottest read: answered from the last answer until a write or a heartbeat of
+            # that name changes it (the answer is shared: callers must not modify it)
+            cached = self._lookups.get(name)
+            if cached is not None and cached.self_preservation == self.self_preservation:
+                return cached
             ids = self._by_name.get(name)
             if not ids:
                 raise ServiceNotFound(f"no instance of {name!r} is registered")
             found = [self._view(self._records[(name, i)]) for i in sorted(ids)]
-            return InstanceList(index=self._revision, self_preservation=self.self_preservation, instances=found)
+            answer = InstanceList(index=self._revision, self_preservation=self.self_preservation, instances=found)
+            if all(i.status != "unknown" for i in found):  # an unknown view can change with time alone
+                if len(self._lookups) > len(self._by_name):
+                    self._lookups.clear()  # names removed since: keep it bounded
+                self._lookups[name] = answer
+            return answer
 
     async def list(
         self,

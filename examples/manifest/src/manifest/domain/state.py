@@ -40,7 +40,7 @@ from typing import Generic, TypeVar
 
 from .config import RegistrySettings
 from .errors import RevisionConflict, StoreUnavailable
-from .models import Event, EventType, Instance
+from .models import Event, EventType, Instance, InstanceList
 from .repository import Key, Repository, StaleRevision
 
 log = logging.getLogger("manifest.registry")
@@ -89,6 +89,7 @@ class RegistryState:
         self._floor = 0
         self._revision = 0
         self._changed: dict[asyncio.AbstractEventLoop, asyncio.Future[None]] = {}
+        self._lookups: dict[str, InstanceList] = {}  # get's answers by name (see service.get)
         self._write_started: float | None = None  # real monotonic time; for readiness
         self.self_preservation = False
         self._armed = False
@@ -153,6 +154,7 @@ class RegistryState:
         floor = now + self.config.ttl_seconds - self.config.grace_seconds
         for key in self._records:
             self._beats[key] = max(self._beats.get(key, now), now)
+        self._lookups.clear()
         for key, since in self._unknown_since.items():
             self._unknown_since[key] = max(since, floor)
         self._armed = True
@@ -258,6 +260,7 @@ class RegistryState:
 
     def _wake(self) -> None:
         """Resolve the waiting futures (state lock held); safe from any thread."""
+        self._lookups.clear()  # every change reaches here: cached answers are stale now
         changed, self._changed = self._changed, {}
         for loop, future in changed.items():
             with contextlib.suppress(RuntimeError):  # that loop has closed
