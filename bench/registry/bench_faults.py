@@ -124,9 +124,19 @@ def wrk(url: str, script: Path, seconds: float, connections: int) -> subprocess.
     )
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+SERVER_PID: list[int] = []  # the registry's pid: each phase reports the CPU share it got
+
+
 def collect(procs: dict[str, subprocess.Popen[str]]) -> dict[str, dict[str, float]]:
     """Wait for wrk runs started together; their CPU share comes from the children's rusage."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    server_before = cpu_seconds(SERVER_PID[0]) if SERVER_PID else 0.0
     started = time.monotonic()
     out: dict[str, dict[str, float]] = {}
     for name, proc in procs.items():
@@ -141,8 +151,13 @@ def collect(procs: dict[str, subprocess.Popen[str]]) -> dict[str, dict[str, floa
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     wall = max(time.monotonic() - started, 1e-6)
     load = round(os.getloadavg()[0], 2)
+    server = (cpu_seconds(SERVER_PID[0]) - server_before) / wall if SERVER_PID else 0.0
     for data in out.values():
         data["loadgen_cpu_share"] = round(cpu / wall, 2)  # all wrk processes of this phase
+        # the registry's own CPU share: on a shared machine other people's load lowers it, and
+        # rates per CPU-second of the server compare phases that got different shares
+        data["server_cpu_share"] = round(server, 3)
+        data["rate_per_server_cpu_s"] = round(data["rate_per_s"] / server, 1) if server > 0 else 0.0
         data["loadavg_1m"] = load  # how busy the (shared) machine was at the end of this phase
     return out
 
@@ -245,6 +260,8 @@ def main() -> None:
             },
         )
         reg = Registry(python, work, env, name="bench-registry")
+        assert reg.proc.popen is not None
+        SERVER_PID[:] = [reg.proc.popen.pid]
         results: dict[str, Any] = {}
         try:
             register_fleet(reg, args.fleet)
@@ -310,6 +327,15 @@ def main() -> None:
         "long_polls_health_p99_ms": results["long_polls"]["health"]["p99_ms"],
         "readers_heartbeats_vs_baseline": round(
             results["readers"]["hb"]["rate_per_s"] / results["readers_baseline"]["hb"]["rate_per_s"], 2
+        ),
+        "readers_heartbeats_vs_baseline_per_server_cpu": round(
+            results["readers"]["hb"]["rate_per_server_cpu_s"]
+            / results["readers_baseline"]["hb"]["rate_per_server_cpu_s"],
+            2,
+        ),
+        "locked_store_heartbeats_vs_baseline_per_server_cpu": round(
+            results["locked_store"]["hb"]["rate_per_server_cpu_s"] / results["baseline"]["hb"]["rate_per_server_cpu_s"],
+            2,
         ),
         "readers_pages_per_s": results["readers"]["pager"]["rate_per_s"],
     }

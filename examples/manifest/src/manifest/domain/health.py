@@ -64,10 +64,19 @@ class Sweeper(RegistryState):
         """Apply TTL and grace: lapse silent instances to unknown, remove the long silent."""
         lapsing: list = []
         deletes: list = []
+        # The scans over every record run on a copy, outside the state lock: the event loop
+        # takes that lock for each heartbeat and must never wait for a sweep of the whole fleet.
+        # Under the lock, only the instances found here are checked again.
+        with self._lock:
+            records, beats = self._records.copy(), self._beats.copy()
+        now, ttl = self._clock(), self.config.ttl_seconds
+        silent = [k for k, r in records.items() if r.status != "unknown" and now - beats.get(k, now) > ttl]
+        up_count = sum(1 for r in records.values() if r.status == "up")
+        del records, beats
 
         def prepare() -> Plan[None]:
             nonlocal lapsing, deletes
-            plan = self._decide()
+            plan = self._decide(silent, up_count)
             lapsing = [key for kind, record, key in plan.changes if kind == "status" and record.status == "unknown"]
             deletes = plan.deletes
             return plan
@@ -82,8 +91,9 @@ class Sweeper(RegistryState):
                 log.info("instance %s/%s removed after the grace period", *key)
         self._keep_alive()
 
-    def _decide(self) -> Plan[None]:
-        """What this sweep changes (state lock held)."""
+    def _decide(self, silent: list[tuple[str, str]], up_count: int) -> Plan[None]:
+        """What this sweep changes (state lock held), given the instances found silent and the
+        number ``up`` when the sweep looked (outside the lock)."""
         cfg = self.config
         now = self._clock()
         elapsed = max(0.0, now - self._last_sweep)
@@ -98,8 +108,10 @@ class Sweeper(RegistryState):
             self._arm_locked()
         lapsing = [
             k
-            for k, r in self._records.items()
-            if r.status != "unknown" and now - self._beats.get(k, now) > cfg.ttl_seconds
+            for k in silent
+            if k in self._records
+            and self._records[k].status != "unknown"
+            and now - self._beats.get(k, now) > cfg.ttl_seconds
         ]
         # heartbeats resumed: the heartbeat answered at once; the transition is persisted here
         back = [
@@ -109,7 +121,6 @@ class Sweeper(RegistryState):
             and self._records[k].status == "unknown"
             and now - self._beats.get(k, -math.inf) <= cfg.ttl_seconds
         ]
-        up_count = sum(1 for r in self._records.values() if r.status == "up")
         lapsing_up = sum(1 for k in lapsing if self._records[k].status == "up")
         if (
             cfg.self_preservation
@@ -177,15 +188,17 @@ class Sweeper(RegistryState):
         delays the mirror, never the sweep."""
         if self._keeper is not None and self._keeper.is_alive():
             return
-        now = self._clock()
+        now, ttl = self._clock(), self.config.ttl_seconds
         with self._lock:
-            alive = [k for k, beat in self._beats.items() if now - beat <= self.config.ttl_seconds]
-        if not alive:
+            beats = self._beats.copy()  # filtered in the mirror's thread, not under the lock
+        if not beats:
             return
 
         def mirror() -> None:
-            with contextlib.suppress(Exception):
-                self._repo.mark_alive(alive)
+            alive = [k for k, beat in beats.items() if now - beat <= ttl]
+            if alive:
+                with contextlib.suppress(Exception):
+                    self._repo.mark_alive(alive)
 
         self._keeper = threading.Thread(target=mirror, name="manifest-keepalive", daemon=True)
         self._keeper.start()
