@@ -538,3 +538,23 @@ def test_lookups_follow_every_heartbeat_write_and_lapse(make, clock):
     svc.deregister(name="notes", instance_id="b", lease_token=LEASE)
     with pytest.raises(ServiceNotFound):
         svc.get(name="notes")
+
+
+def test_a_sweep_lapses_exactly_the_silent_whatever_order_heartbeats_came_in(make, clock):
+    svc = make()
+    for i in "abcde":
+        reg(svc, instance_id=i)
+
+    def statuses() -> dict[str, str]:
+        return {i.instance_id: i.status for i in svc.get(name="notes").instances}
+
+    clock.advance(10)
+    for i in "db":
+        svc.heartbeat(name="notes", instance_id=i, lease_token=LEASE)
+    clock.advance(6)  # a, c, e silent for 16 s (TTL 15); b, d for 6
+    svc.sweep()
+    assert statuses() == {"a": "unknown", "b": "up", "c": "unknown", "d": "up", "e": "unknown"}
+    svc.heartbeat(name="notes", instance_id="c", lease_token=LEASE)
+    clock.advance(10)  # b, d silent for 16 s; c for 10
+    svc.sweep()
+    assert statuses() == {"a": "unknown", "b": "unknown", "c": "up", "d": "unknown", "e": "unknown"}

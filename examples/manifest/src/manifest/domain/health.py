@@ -64,19 +64,10 @@ class Sweeper(RegistryState):
         """Apply TTL and grace: lapse silent instances to unknown, remove the long silent."""
         lapsing: list = []
         deletes: list = []
-        # The scans over every record run on a copy, outside the state lock: the event loop
-        # takes that lock for each heartbeat and must never wait for a sweep of the whole fleet.
-        # Under the lock, only the instances found here are checked again.
-        with self._lock:
-            records, beats = self._records.copy(), self._beats.copy()
-        now, ttl = self._clock(), self.config.ttl_seconds
-        silent = [k for k, r in records.items() if r.status != "unknown" and now - beats.get(k, now) > ttl]
-        up_count = sum(1 for r in records.values() if r.status == "up")
-        del records, beats
 
         def prepare() -> Plan[None]:
             nonlocal lapsing, deletes
-            plan = self._decide(silent, up_count)
+            plan = self._decide()
             lapsing = [key for kind, record, key in plan.changes if kind == "status" and record.status == "unknown"]
             deletes = plan.deletes
             return plan
@@ -91,9 +82,13 @@ class Sweeper(RegistryState):
                 log.info("instance %s/%s removed after the grace period", *key)
         self._keep_alive()
 
-    def _decide(self, silent: list[tuple[str, str]], up_count: int) -> Plan[None]:
-        """What this sweep changes (state lock held), given the instances found silent and the
-        number ``up`` when the sweep looked (outside the lock)."""
+    def _decide(self) -> Plan[None]:
+        """What this sweep changes (state lock held).
+
+        Its cost follows the silent instances, not the fleet: the event loop takes the same
+        lock for every heartbeat, and a thread busy with thousands of records holds back the
+        loop's thread (they share one interpreter lock).
+        """
         cfg = self.config
         now = self._clock()
         elapsed = max(0.0, now - self._last_sweep)
@@ -106,13 +101,7 @@ class Sweeper(RegistryState):
             if now - self._loaded_at < max(cfg.grace_seconds, 3 * cfg.ttl_seconds, 30.0):
                 return Plan(after=lambda: None)  # nobody can heartbeat yet: the restart grace has not begun
             self._arm_locked()
-        lapsing = [
-            k
-            for k in silent
-            if k in self._records
-            and self._records[k].status != "unknown"
-            and now - self._beats.get(k, now) > cfg.ttl_seconds
-        ]
+        lapsing = [k for k in self._silent(now) if k in self._records and self._records[k].status != "unknown"]
         # heartbeats resumed: the heartbeat answered at once; the transition is persisted here
         back = [
             k
@@ -122,6 +111,10 @@ class Sweeper(RegistryState):
             and now - self._beats.get(k, -math.inf) <= cfg.ttl_seconds
         ]
         lapsing_up = sum(1 for k in lapsing if self._records[k].status == "up")
+        # counting every up instance is needed only when some lapse or while self-preserving
+        up_count = (
+            sum(1 for r in self._records.values() if r.status == "up") if lapsing or self.self_preservation else 0
+        )
         if (
             cfg.self_preservation
             and not self.self_preservation
@@ -168,6 +161,15 @@ class Sweeper(RegistryState):
             after()
         return Plan(after=after, changes=changes, deletes=deletes) if changes else Plan(after=lambda: None)
 
+    def _silent(self, now: float) -> list[tuple[str, str]]:
+        """Instances whose last heartbeat is older than the TTL: the front of the heartbeat table."""
+        silent = []
+        for key, beat in self._beats.items():
+            if now - beat <= self.config.ttl_seconds:
+                break
+            silent.append(key)
+        return silent
+
     def _status(self, key: tuple[str, str], status: str, reason: str, wall: float) -> Instance:
         return self._records[key].model_copy(
             update={"status": status, "status_reason": reason, "status_changed_at": wall}
@@ -188,17 +190,21 @@ class Sweeper(RegistryState):
         delays the mirror, never the sweep."""
         if self._keeper is not None and self._keeper.is_alive():
             return
+        if not self._repo.mirrors_liveness:
+            return  # SQLite: liveness lives in memory only
         now, ttl = self._clock(), self.config.ttl_seconds
         with self._lock:
-            beats = self._beats.copy()  # filtered in the mirror's thread, not under the lock
-        if not beats:
+            alive = []
+            for key, beat in reversed(self._beats.items()):  # newest first: stop at the first silent
+                if now - beat > ttl:
+                    break
+                alive.append(key)
+        if not alive:
             return
 
         def mirror() -> None:
-            alive = [k for k, beat in beats.items() if now - beat <= ttl]
-            if alive:
-                with contextlib.suppress(Exception):
-                    self._repo.mark_alive(alive)
+            with contextlib.suppress(Exception):
+                self._repo.mark_alive(alive)
 
         self._keeper = threading.Thread(target=mirror, name="manifest-keepalive", daemon=True)
         self._keeper.start()

@@ -142,6 +142,7 @@ class Service(Sweeper):
         return _copy_with(record, update)
 
     def _touch(self, key: Key) -> None:
+        self._beats.pop(key, None)  # re-inserted last: the table stays in heartbeat order
         self._beats[key] = self._clock()
         self._lookups.pop(key[0], None)
         self._unknown_since.pop(key, None)

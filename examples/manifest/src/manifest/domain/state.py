@@ -81,6 +81,8 @@ class RegistryState:
         self._records: dict[Key, Instance] = {}
         self._order: list[Key] = []  # sorted keys: pages without sorting per request
         self._by_name: dict[str, set[str]] = {}
+        # last heartbeat per instance, in the order they came (oldest first): a sweep reads
+        # only the silent front of it, never the whole fleet (see _touch and _sort_beats)
         self._beats: dict[Key, float] = {}
         self._unknown_since: dict[Key, float] = {}
         self._resumed: set[Key] = set()  # unknown instances whose heartbeats came back
@@ -118,6 +120,7 @@ class RegistryState:
                 if record.status == "unknown":
                     since = now - max(0.0, wall - record.status_changed_at)
                     self._unknown_since[key] = max(since, now + ttl - grace)
+            self._sort_beats()
             self._revision = revision
             self._floor = revision
             self._log.clear()
@@ -154,10 +157,15 @@ class RegistryState:
         floor = now + self.config.ttl_seconds - self.config.grace_seconds
         for key in self._records:
             self._beats[key] = max(self._beats.get(key, now), now)
+        self._sort_beats()
         self._lookups.clear()
         for key, since in self._unknown_since.items():
             self._unknown_since[key] = max(since, floor)
         self._armed = True
+
+    def _sort_beats(self) -> None:
+        """Put the heartbeat table back in time order after setting many entries at once."""
+        self._beats = dict(sorted(self._beats.items(), key=lambda item: item[1]))
 
     # -- the write path --------------------------------------------------------------------
 
