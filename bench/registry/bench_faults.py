@@ -10,6 +10,11 @@ generator's CPU share (CPU seconds per wall second of the wrk processes) beside 
 - 1,000 long polls open: /health p99 <= 50 ms;
 - 32 clients paging 5,000 instances: heartbeats >= 80 % of their rate without readers.
 
+Each faulted phase is compared with a baseline measured just before it (a shared machine's
+load drifts over minutes). Beside each rate: the 1-minute load average and the registry's own
+CPU share in that phase; on a busy machine the rate per CPU-second of the server
+(``*_per_server_cpu``) compares phases that got different shares of the CPU.
+
 Run: python bench/registry/bench_faults.py [--seconds 5] [--fleet 5000]
 """
 
