@@ -365,9 +365,11 @@ class Service(Sweeper):
             ids = self._by_name.get(name)
             if not ids:
                 raise ServiceNotFound(f"no instance of {name!r} is registered")
-            found = [self._view(self._records[(name, i)]) for i in sorted(ids)]
+            records = [self._records[(name, i)] for i in sorted(ids)]
+            found = [self._view(record) for record in records]
             answer = InstanceList(index=self._revision, self_preservation=self.self_preservation, instances=found)
-            if all(i.status != "unknown" for i in found):  # an unknown view can change with time alone
+            # the view of an unknown record can change with time alone (see _view): not kept
+            if all(record.status != "unknown" for record in records):
                 if len(self._lookups) > len(self._by_name):
                     self._lookups.clear()  # names removed since: keep it bounded
                 self._lookups[name] = answer
