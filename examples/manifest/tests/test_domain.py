@@ -558,3 +558,14 @@ def test_a_sweep_lapses_exactly_the_silent_whatever_order_heartbeats_came_in(mak
     clock.advance(10)  # b, d silent for 16 s; c for 10
     svc.sweep()
     assert statuses() == {"a": "unknown", "b": "unknown", "c": "up", "d": "unknown", "e": "unknown"}
+
+
+def test_a_lookup_of_a_resumed_instance_follows_the_clock_not_a_kept_answer(make, clock):
+    svc = make()
+    reg(svc)
+    clock.advance(16)
+    svc.sweep()
+    svc.heartbeat(name="notes", instance_id="a", lease_token=LEASE)  # back, not yet persisted
+    assert svc.get(name="notes").instances[0].status == "up"
+    clock.advance(16)  # silent again, and no sweep has run
+    assert svc.get(name="notes").instances[0].status == "unknown"
