@@ -388,7 +388,7 @@ class Service(Sweeper):
         """List instances a page at a time, optionally only those with a status, a tag, an
         interface or a name; pass ``next_cursor`` back as ``cursor`` for the next page.
 
-        Pages take turns (see ``turns.py``): under many readers a page may wait a moment,
+        Pages take turns with the rest of the server: under many readers a page may wait a moment,
         so that heartbeats never do.
         """
         self._ready()
