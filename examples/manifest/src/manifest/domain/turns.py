@@ -6,8 +6,7 @@ and liveness would starve behind reads (a page of 100 records costs about nine h
 A ``Turns`` gate lets one bulk read run every ``ROUNDS`` loop rounds; the others wait (costing
 nothing while they wait). Heartbeats, lookups and ``/health`` never pass the gate, so however
 many readers queue, pages take a bounded share of a busy loop. The pacing counts rounds, not
-time: an otherwise idle loop runs its empty rounds in microseconds, so a lone reader hardly
-waits.
+time, and applies only while readers queue: a lone reader never waits.
 
 A hand-written gate because asyncio's primitives hand a released slot on within the same
 round: a semaphore of 1 around code that never awaits is never even contended.
@@ -20,8 +19,8 @@ import weakref
 from collections import deque
 
 #: Loop rounds between two bulk reads while readers queue (a busy round serves every ready
-#: connection once: with 16 heartbeating connections, about 64 heartbeats per page).
-ROUNDS = 8
+#: connection once: with 16 heartbeating connections, about 128 heartbeats per page).
+ROUNDS = 16
 
 
 class _LoopTurns:
@@ -46,8 +45,10 @@ class _LoopTurns:
             raise
 
     def done(self) -> None:
-        # the next turn starts ROUNDS loop rounds later, after whatever else is ready by then
-        self.loop.call_soon(self._after, ROUNDS - 1)
+        # While readers queue, the next turn starts ROUNDS loop rounds later, after whatever
+        # else is ready by then; with nobody queued, on the next round (a lone reader does not
+        # spin the loop through empty rounds).
+        self.loop.call_soon(self._after, ROUNDS - 1 if self.queue else 0)
 
     def _after(self, rounds: int) -> None:
         if rounds:
