@@ -10,6 +10,12 @@ generator's CPU share (CPU seconds per wall second of the wrk processes) beside 
 - 1,000 long polls open: /health p99 <= 50 ms;
 - 32 clients paging 5,000 instances: heartbeats >= 80 % of their rate without readers.
 
+Each faulted phase is compared with the mean of two baselines, measured just before and just
+after it (a shared machine's load drifts over minutes). Beside each rate: the 1-minute load
+average and the registry's own CPU share in that phase; on a busy machine the rate per
+CPU-second of the server (``*_per_server_cpu``) compares phases that got different shares of
+the CPU.
+
 Run: python bench/registry/bench_faults.py [--seconds 5] [--fleet 5000]
 """
 
@@ -124,9 +130,19 @@ def wrk(url: str, script: Path, seconds: float, connections: int) -> subprocess.
     )
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+SERVER_PID: list[int] = []  # the registry's pid: each phase reports the CPU share it got
+
+
 def collect(procs: dict[str, subprocess.Popen[str]]) -> dict[str, dict[str, float]]:
     """Wait for wrk runs started together; their CPU share comes from the children's rusage."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    server_before = cpu_seconds(SERVER_PID[0]) if SERVER_PID else 0.0
     started = time.monotonic()
     out: dict[str, dict[str, float]] = {}
     for name, proc in procs.items():
@@ -140,13 +156,26 @@ def collect(procs: dict[str, subprocess.Popen[str]]) -> dict[str, dict[str, floa
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     wall = max(time.monotonic() - started, 1e-6)
+    load = round(os.getloadavg()[0], 2)
+    server = (cpu_seconds(SERVER_PID[0]) - server_before) / wall if SERVER_PID else 0.0
     for data in out.values():
         data["loadgen_cpu_share"] = round(cpu / wall, 2)  # all wrk processes of this phase
+        # the registry's own CPU share: on a shared machine other people's load lowers it, and
+        # rates per CPU-second of the server compare phases that got different shares
+        data["server_cpu_share"] = round(server, 3)
+        data["rate_per_server_cpu_s"] = round(data["rate_per_s"] / server, 1) if server > 0 else 0.0
+        data["loadavg_1m"] = load  # how busy the (shared) machine was at the end of this phase
     return out
 
 
 def register_fleet(reg: Registry, count: int) -> None:
+    """Register ``count`` instances of "fleet" over keep-alive connections (one per thread)."""
+    local = threading.local()
+
     def one(i: int) -> None:
+        client = getattr(local, "client", None)
+        if client is None:
+            client = local.client = httpx.Client(base_url=reg.url, headers=AUTH, timeout=30)
         body = {
             "name": "fleet",
             "instance_id": f"i{i}",
@@ -154,14 +183,21 @@ def register_fleet(reg: Registry, count: int) -> None:
             "interfaces": {"rest": f"http://127.0.0.1:{10000 + i % 50000}"},
             "lease_token": OPERATOR,
         }
-        with httpx.Client(timeout=30) as client:
-            client.post(reg.url + "/v1/instances", headers=AUTH, json=body).raise_for_status()
+        client.post("/v1/instances", json=body).raise_for_status()
 
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(one, range(count)))
     for i in range(3):
         body = {"name": "billing", "instance_id": f"b{i}", "version": "1.0.0", "lease_token": OPERATOR}
         httpx.post(reg.url + "/v1/instances", headers=AUTH, json=body, timeout=30).raise_for_status()
+    listed = httpx.get(reg.url + "/v1/instances", params={"name": "fleet", "limit": 1000}, timeout=30).json()
+    pages = 1
+    while listed["next_cursor"]:
+        params = {"name": "fleet", "limit": 1000, "cursor": listed["next_cursor"]}
+        listed = httpx.get(reg.url + "/v1/instances", params=params, timeout=30).json()
+        pages += 1
+    if pages < count // 1000:
+        raise RuntimeError(f"the registry pages {pages} x 1000 instances; {count} were registered")
 
 
 def lock_store(path: Path, seconds: float) -> subprocess.Popen[bytes]:
@@ -178,6 +214,8 @@ def lock_store(path: Path, seconds: float) -> subprocess.Popen[bytes]:
 
 
 def open_long_polls(url: str, count: int, seconds: float, ready: threading.Event) -> threading.Thread:
+    """Open ``count`` watches that wait ``seconds``; ``ready`` is set once the registry holds them."""
+
     async def polls() -> None:
         limits = httpx.Limits(max_connections=count + 10, max_keepalive_connections=0)
         async with httpx.AsyncClient(timeout=seconds + 30, limits=limits) as client:
@@ -188,13 +226,21 @@ def open_long_polls(url: str, count: int, seconds: float, ready: threading.Event
                 )
                 for _ in range(count)
             ]
-            await asyncio.sleep(min(5.0, seconds / 4))
+            while _long_polls(url) < count and not all(t.done() for t in tasks):
+                await asyncio.sleep(0.2)
             ready.set()
             await asyncio.gather(*tasks, return_exceptions=True)
 
     thread = threading.Thread(target=lambda: asyncio.run(polls()), daemon=True)
     thread.start()
     return thread
+
+
+def _long_polls(url: str) -> int:
+    """How many watches the registry holds now (its manifest_long_polls gauge)."""
+    text = httpx.get(url + "/metrics", timeout=10).text
+    line = next((ln for ln in text.splitlines() if ln.startswith("manifest_long_polls ")), "x 0")
+    return int(float(line.split()[1]))
 
 
 def main() -> None:
@@ -220,6 +266,8 @@ def main() -> None:
             },
         )
         reg = Registry(python, work, env, name="bench-registry")
+        assert reg.proc.popen is not None
+        SERVER_PID[:] = [reg.proc.popen.pid]
         results: dict[str, Any] = {}
         try:
             register_fleet(reg, args.fleet)
@@ -235,7 +283,9 @@ def main() -> None:
             results["etcd_get_32"] = collect(
                 {"etcd": wrk(etcd.url(etcd.names[0]) + "/v3/kv/range", etcd_get_lua(work), secs, 32)}
             )["etcd"]
-            # 2. heartbeats + /health without a fault, then while a write waits 10 s on a locked store
+            # 2. heartbeats + /health without a fault, then at once while a write waits 10 s on a
+            #    locked store (each faulted phase gets its own baseline just before it: a shared
+            #    machine's load drifts over minutes)
             results["baseline"] = collect(
                 {"hb": wrk(reg.url + "/", hb, secs, 16), "health": wrk(reg.url + "/health", plain, secs, 1)}
             )
@@ -255,29 +305,47 @@ def main() -> None:
             results["locked_store"]["stalled_write_status"] = stalled.result().status_code
             locker.wait()
             pool.shutdown()
-            # 3. 1,000 long polls open
+            results["baseline_after"] = collect(
+                {"hb": wrk(reg.url + "/", hb, secs, 16), "health": wrk(reg.url + "/health", plain, secs, 1)}
+            )
+            # 3. 1,000 long polls open (they end on their own a few seconds after the phase)
             ready = threading.Event()
             polls = open_long_polls(reg.url, 1000, secs + 20, ready)
-            ready.wait(60)
+            if not ready.wait(60):
+                raise RuntimeError("the registry did not hold 1,000 long polls within 60 s")
             results["long_polls"] = collect({"health": wrk(reg.url + "/health", plain, secs, 1)})
-            # 4. 32 clients paging the fleet while heartbeats go on
+            results["long_polls"]["open_after"] = _long_polls(reg.url)
+            polls.join(timeout=60)
+            # 4. 32 clients paging the whole fleet while heartbeats go on, after a baseline
+            results["readers_baseline"] = collect({"hb": wrk(reg.url + "/", hb, secs, 16)})
             results["readers"] = collect(
                 {"hb": wrk(reg.url + "/", hb, secs, 16), "pager": wrk(reg.url + "/", pager_lua(work), secs, 32)}
             )
-            polls.join(timeout=1)
+            results["readers_baseline_after"] = collect({"hb": wrk(reg.url + "/", hb, secs, 16)})
         finally:
             reg.proc.kill9()
             etcd.stop()
 
-    base_hb = results["baseline"]["hb"]["rate_per_s"]
+    def versus(phase: str, before: str, after: str, key: str = "rate_per_s") -> float:
+        """A phase's heartbeat rate over the mean of the baselines measured before and after it."""
+        base = (results[before]["hb"][key] + results[after]["hb"][key]) / 2
+        return round(results[phase]["hb"][key] / base, 2)
+
     figures = {
         "lookup_vs_heartbeat": round(results["lookup_32"]["rate_per_s"] / results["heartbeat_32"]["rate_per_s"], 2),
         "lookup_p99_ms": results["lookup_32"]["p99_ms"],
         "lookup_vs_etcd_get": round(results["lookup_32"]["rate_per_s"] / results["etcd_get_32"]["rate_per_s"], 2),
         "locked_store_health_p99_ms": results["locked_store"]["health"]["p99_ms"],
-        "locked_store_heartbeats_vs_baseline": round(results["locked_store"]["hb"]["rate_per_s"] / base_hb, 2),
+        "locked_store_heartbeats_vs_baseline": versus("locked_store", "baseline", "baseline_after"),
         "long_polls_health_p99_ms": results["long_polls"]["health"]["p99_ms"],
-        "readers_heartbeats_vs_baseline": round(results["readers"]["hb"]["rate_per_s"] / base_hb, 2),
+        "readers_heartbeats_vs_baseline": versus("readers", "readers_baseline", "readers_baseline_after"),
+        "readers_heartbeats_vs_baseline_per_server_cpu": versus(
+            "readers", "readers_baseline", "readers_baseline_after", "rate_per_server_cpu_s"
+        ),
+        "locked_store_heartbeats_vs_baseline_per_server_cpu": versus(
+            "locked_store", "baseline", "baseline_after", "rate_per_server_cpu_s"
+        ),
+        "readers_pages_per_s": results["readers"]["pager"]["rate_per_s"],
     }
     targets = {
         "lookup_vs_heartbeat": figures["lookup_vs_heartbeat"] >= 1.0,
@@ -288,9 +356,24 @@ def main() -> None:
         "long_polls_health_p99_ms": figures["long_polls_health_p99_ms"] <= 50,
         "readers_heartbeats_vs_baseline": figures["readers_heartbeats_vs_baseline"] >= 0.8,
     }
-    report = {"cpus": os.cpu_count(), "figures": figures, "targets_met": targets, "runs": results}
+    loads = {phase: _load(run) for phase, run in results.items()}
+    report = {
+        "cpus": os.cpu_count(),
+        "fleet": args.fleet,
+        "figures": figures,
+        "targets_met": targets,
+        "loadavg_1m_by_phase": loads,
+        "runs": results,
+    }
     RESULTS.write_text(json.dumps(report, indent=2) + "\n")
-    print(json.dumps({"figures": figures, "targets_met": targets}, indent=2))
+    print(json.dumps({"figures": figures, "targets_met": targets, "loadavg_1m_by_phase": loads}, indent=2))
+
+
+def _load(run: dict[str, Any]) -> float | None:
+    """The load average a phase ended at (phases of two wrk runs carry it on each)."""
+    if "loadavg_1m" in run:
+        return run["loadavg_1m"]
+    return next((v["loadavg_1m"] for v in run.values() if isinstance(v, dict) and "loadavg_1m" in v), None)
 
 
 if __name__ == "__main__":

@@ -181,6 +181,9 @@ def record(name: str, i: int) -> dict:
         },
         "tags": ["bench"],
         "metadata": {"zone": "a"},
+        # each instance brings its own lease, as a real one keeps it: re-registering after the
+        # registry restarts must carry it (without it the registry refuses: lease_mismatch)
+        "lease_token": f"bench-lease-{name}-{i:06d}",
     }
 
 

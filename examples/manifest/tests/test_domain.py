@@ -52,6 +52,11 @@ def make(tmp_path, clock):
         svc.close()
 
 
+def page(svc: Service, **kw: object):
+    """Run the async list to completion, as the CLI does."""
+    return asyncio.run(svc.list(**kw))
+
+
 def watch(svc: Service, **kw: object):
     """Run the async watch to completion, as the CLI does."""
     return asyncio.run(svc.watch(**kw))
@@ -66,7 +71,7 @@ def test_register_is_idempotent(make):
     first = reg(svc, version="1.0", tags=["x"])
     again = reg(svc, version="1.0", tags=["x"])
     assert first.revision == again.revision == 1
-    assert len(svc.list().instances) == 1
+    assert len(page(svc).instances) == 1
     changed = reg(svc, version="1.1")
     assert changed.version == "1.1" and changed.revision == 2
     assert len(svc.get(name="notes").instances) == 1
@@ -145,17 +150,17 @@ def test_restart_keeps_everything_and_gives_one_ttl_of_grace(make, clock):
     svc.close()
     clock.advance(600)  # the registry was down for ten minutes
     restarted = make()
-    listed = restarted.list()
+    listed = page(restarted)
     assert len(listed.instances) == 5
     assert {i.instance_id: i.status for i in listed.instances}["i0"] == "draining"
     clock.advance(14)
     restarted.sweep()
-    assert all(i.status != "unknown" for i in restarted.list().instances)
+    assert all(i.status != "unknown" for i in page(restarted).instances)
     for i in range(1, 5):
         restarted.heartbeat(lease_token=LEASE, name="notes", instance_id=f"i{i}")
     clock.advance(2)
     restarted.sweep()
-    statuses = {i.instance_id: i.status for i in restarted.list().instances}
+    statuses = {i.instance_id: i.status for i in page(restarted).instances}
     assert statuses == {"i0": "unknown", "i1": "up", "i2": "up", "i3": "up", "i4": "up"}
 
 
@@ -183,22 +188,22 @@ def test_self_preservation_defers_and_rate_limits_removals(make, clock):
         reg(svc, instance_id=f"i{i}")
     clock.advance(16)  # nobody heartbeats: 10 of 10 up instances lapse in one sweep
     svc.sweep()
-    listed = svc.list()
+    listed = page(svc)
     assert listed.self_preservation is True
     assert {i.status for i in listed.instances} == {"unknown"}
     clock.advance(61)
     svc.sweep()
-    left = len(svc.list().instances)
+    left = len(page(svc).instances)
     assert 9 <= left < 10  # at most one removal per 10 s
     for _ in range(3):
         clock.advance(10)
         svc.sweep()
-    assert 5 <= len(svc.list().instances) <= 7
+    assert 5 <= len(page(svc).instances) <= 7
     # heartbeats come back: the mode ends by itself
-    for i in svc.list().instances:
+    for i in page(svc).instances:
         svc.heartbeat(lease_token=LEASE, name="notes", instance_id=i.instance_id)
     svc.sweep()
-    assert svc.list().self_preservation is False
+    assert page(svc).self_preservation is False
 
 
 def test_few_lapses_do_not_trigger_self_preservation(make, clock):
@@ -215,12 +220,12 @@ def test_few_lapses_do_not_trigger_self_preservation(make, clock):
     for i in range(18):
         svc.heartbeat(lease_token=LEASE, name="notes", instance_id=f"i{i}")
     svc.sweep()
-    assert len(svc.list().instances) == 18
+    assert len(page(svc).instances) == 18
 
 
 def test_watch_returns_changes_since_index_and_long_polls(make, clock):
     svc = make()
-    index = svc.list().index
+    index = page(svc).index
     result: list = []
     waiter = threading.Thread(target=lambda: result.append(watch(svc, index=index, wait=5)))  # a loop of its own
     waiter.start()
@@ -266,10 +271,10 @@ def test_filters(make):
     reg(svc, name="notes", instance_id="a", tags=["core"], interfaces={"rest": "http://h:1"})
     reg(svc, name="search", instance_id="b", interfaces={"mcp": "http://h:2/mcp"})
     svc.report_status(lease_token=LEASE, name="search", instance_id="b", status="down")
-    assert [i.name for i in svc.list(tag="core").instances] == ["notes"]
-    assert [i.name for i in svc.list(interface="mcp").instances] == ["search"]
-    assert [i.name for i in svc.list(status="down").instances] == ["search"]
-    assert [i.name for i in svc.list(name="notes").instances] == ["notes"]
+    assert [i.name for i in page(svc, tag="core").instances] == ["notes"]
+    assert [i.name for i in page(svc, interface="mcp").instances] == ["search"]
+    assert [i.name for i in page(svc, status="down").instances] == ["search"]
+    assert [i.name for i in page(svc, name="notes").instances] == ["notes"]
 
 
 def _op(name: str):
@@ -295,7 +300,7 @@ def test_bounds_are_refused_with_the_field_named(make, raw, field):
     with pytest.raises(ValidationFailed) as info:
         _op("register").call(svc, _op("register").parse(raw))
     assert field in info.value.detail
-    assert svc.list().instances == [] and svc.revision == 0
+    assert page(svc).instances == [] and svc.revision == 0
 
 
 def test_cli_style_text_values_are_accepted(make):
@@ -328,7 +333,7 @@ def test_a_failed_write_changes_nothing(make):
         svc.update(lease_token=LEASE, name="notes", instance_id="a", version="9")
     with pytest.raises(OSError):
         reg(svc, instance_id="b")
-    assert [i.version for i in svc.list().instances] == ["0.0.0"]
+    assert [i.version for i in page(svc).instances] == ["0.0.0"]
     assert svc.revision == 1
 
 
@@ -336,9 +341,9 @@ def test_writes_from_another_process_are_seen(make):
     first = make()
     second = make()  # same file, as a local CLI call next to a running server would be
     reg(second, instance_id="from-cli")
-    assert [i.instance_id for i in first.list().instances] == ["from-cli"]
+    assert [i.instance_id for i in page(first).instances] == ["from-cli"]
     reg(first, instance_id="from-server")
-    assert len(second.list().instances) == 2
+    assert len(page(second).instances) == 2
 
 
 def test_restart_grace_starts_with_traffic_not_with_the_process(make, clock):
@@ -348,7 +353,7 @@ def test_restart_grace_starts_with_traffic_not_with_the_process(make, clock):
     restarted = make()
     clock.advance(10)  # a slow start: the server answers nobody for 10 s
     restarted.sweep()
-    restarted.list()  # first request: the grace starts now
+    page(restarted)  # first request: the grace starts now
     clock.advance(14)
     restarted.sweep()
     assert restarted.get(name="notes").instances[0].status == "up"
@@ -383,13 +388,82 @@ def test_list_pages_follow_the_cursor(make):
         reg(svc, instance_id=f"i{i:02d}")
     seen, cursor = [], None
     while True:
-        page = svc.list(limit=10, cursor=cursor)
-        assert len(page.instances) <= 10
-        seen += [i.instance_id for i in page.instances]
-        cursor = page.next_cursor
+        got = page(svc, limit=10, cursor=cursor)
+        assert len(got.instances) <= 10
+        seen += [i.instance_id for i in got.instances]
+        cursor = got.next_cursor
         if cursor is None:
             break
     assert seen == [f"i{i:02d}" for i in range(25)]
+    # one name is one run of the sorted records: its pages stop where the name does
+    reg(svc, name="alpha", instance_id="z")
+    reg(svc, name="zulu", instance_id="a")
+    first = page(svc, name="notes", limit=20)
+    rest = page(svc, name="notes", limit=20, cursor=first.next_cursor)
+    assert [i.instance_id for i in first.instances + rest.instances] == seen
+    assert rest.next_cursor is None
+
+
+def test_pages_take_turns_so_heartbeats_never_wait_behind_readers(make):
+    svc = make()
+    for i in range(5):
+        reg(svc, instance_id=f"i{i}")
+
+    async def crowd() -> list[str]:
+        order: list[str] = []
+
+        async def reader() -> None:
+            await svc.list(limit=2)
+            order.append("page")
+
+        async def beat() -> None:
+            await asyncio.sleep(0)  # arrives just after 20 readers
+            svc.heartbeat(name="notes", instance_id="i0", lease_token=LEASE)
+            order.append("beat")
+
+        await asyncio.gather(*(reader() for _ in range(20)), beat())
+        return order
+
+    order = asyncio.run(crowd())
+    assert order.count("page") == 20
+    # without turns all 20 pages would be built before the heartbeat's turn came
+    assert order.index("beat") <= 2
+
+
+def test_a_reader_that_gives_up_while_waiting_its_turn_holds_nobody_up(make):
+    svc = make()
+    reg(svc)
+
+    async def scenario() -> int:
+        tasks = [asyncio.create_task(svc.list()) for _ in range(6)]
+        await asyncio.sleep(0)
+        for task in tasks[1:4]:
+            task.cancel()
+        done = await asyncio.gather(*tasks, return_exceptions=True)
+        assert [isinstance(d, asyncio.CancelledError) for d in done] == [False, True, True, True, False, False]
+        late = await asyncio.wait_for(svc.list(), timeout=5)  # the gate is free again
+        return len(late.instances)
+
+    assert asyncio.run(scenario()) == 1
+
+
+def test_one_change_wakes_every_watch_and_quiet_watches_time_out(make, clock):
+    svc = make()
+    reg(svc)
+
+    async def scenario() -> tuple[list, list]:
+        index = svc.revision
+        woken = [asyncio.create_task(svc.watch(index=index, wait=30)) for _ in range(50)]
+        quiet = [asyncio.create_task(svc.watch(index=index, name="nobody", wait=0.2)) for _ in range(50)]
+        await asyncio.sleep(0.05)
+        assert svc.long_polls == 100
+        await asyncio.to_thread(reg, svc, instance_id="b")
+        return await asyncio.gather(*woken), await asyncio.gather(*quiet)
+
+    woken, quiet = asyncio.run(scenario())
+    assert all([e.instance_id for e in w.events] == ["b"] for w in woken)
+    assert all(q.events == [] for q in quiet)
+    assert svc.long_polls == 0
 
 
 def test_a_stalled_store_answers_store_unavailable_and_blocks_no_heartbeat(make):
@@ -419,7 +493,7 @@ def test_a_stalled_store_answers_store_unavailable_and_blocks_no_heartbeat(make)
     writer.join()
     assert [type(e) for e in errors] == [StoreUnavailable]
     svc._repo.apply = real_apply  # type: ignore[method-assign]
-    assert [i.instance_id for i in svc.list().instances] == ["a"]
+    assert [i.instance_id for i in page(svc).instances] == ["a"]
 
 
 def test_long_polls_are_bounded(make):
@@ -443,3 +517,55 @@ def _catch(errors: list, call) -> None:
         call()
     except Exception as exc:
         errors.append(exc)
+
+
+def test_lookups_follow_every_heartbeat_write_and_lapse(make, clock):
+    svc = make()
+    reg(svc)
+    svc.get(name="notes")  # a first answer (answers are reused until something changes them)
+    first = svc.get(name="notes").instances[0]
+    clock.advance(2)
+    svc.heartbeat(name="notes", instance_id="a", lease_token=LEASE)
+    assert svc.get(name="notes").instances[0].last_heartbeat == first.last_heartbeat + 2
+    svc.update(name="notes", instance_id="a", version="2.0", lease_token=LEASE)
+    assert svc.get(name="notes").instances[0].version == "2.0"
+    reg(svc, instance_id="b")
+    assert [i.instance_id for i in svc.get(name="notes").instances] == ["a", "b"]
+    clock.advance(16)
+    svc.sweep()
+    assert {i.status for i in svc.get(name="notes").instances} == {"unknown"}
+    svc.deregister(name="notes", instance_id="a", lease_token=LEASE)
+    svc.deregister(name="notes", instance_id="b", lease_token=LEASE)
+    with pytest.raises(ServiceNotFound):
+        svc.get(name="notes")
+
+
+def test_a_sweep_lapses_exactly_the_silent_whatever_order_heartbeats_came_in(make, clock):
+    svc = make()
+    for i in "abcde":
+        reg(svc, instance_id=i)
+
+    def statuses() -> dict[str, str]:
+        return {i.instance_id: i.status for i in svc.get(name="notes").instances}
+
+    clock.advance(10)
+    for i in "db":
+        svc.heartbeat(name="notes", instance_id=i, lease_token=LEASE)
+    clock.advance(6)  # a, c, e silent for 16 s (TTL 15); b, d for 6
+    svc.sweep()
+    assert statuses() == {"a": "unknown", "b": "up", "c": "unknown", "d": "up", "e": "unknown"}
+    svc.heartbeat(name="notes", instance_id="c", lease_token=LEASE)
+    clock.advance(10)  # b, d silent for 16 s; c for 10
+    svc.sweep()
+    assert statuses() == {"a": "unknown", "b": "unknown", "c": "up", "d": "unknown", "e": "unknown"}
+
+
+def test_a_lookup_of_a_resumed_instance_follows_the_clock_not_a_kept_answer(make, clock):
+    svc = make()
+    reg(svc)
+    clock.advance(16)
+    svc.sweep()
+    svc.heartbeat(name="notes", instance_id="a", lease_token=LEASE)  # back, not yet persisted
+    assert svc.get(name="notes").instances[0].status == "up"
+    clock.advance(16)  # silent again, and no sweep has run
+    assert svc.get(name="notes").instances[0].status == "unknown"

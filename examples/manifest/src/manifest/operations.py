@@ -102,8 +102,7 @@ OPERATIONS: tuple[Operation, ...] = (
         Service.list,
         "GET",
         "/instances",
-        read_only=True,
-        inline=True,  # memory only, one bounded page
+        read_only=True,  # async: pages take turns on the loop (domain/turns.py)
         examples=(
             Example({}),
             Example({"limit": 1}),

@@ -166,6 +166,8 @@ def _revision_of(stored: str | None) -> int:
 class EtcdRepository:
     """Registry storage in etcd; liveness keys on per-instance leases."""
 
+    mirrors_liveness = True
+
     def __init__(
         self,
         endpoints: Sequence[str],

@@ -83,7 +83,12 @@ class Sweeper(RegistryState):
         self._keep_alive()
 
     def _decide(self) -> Plan[None]:
-        """What this sweep changes (state lock held)."""
+        """What this sweep changes (state lock held).
+
+        Its cost follows the silent instances, not the fleet: the event loop takes the same
+        lock for every heartbeat, and a thread busy with thousands of records holds back the
+        loop's thread (they share one interpreter lock).
+        """
         cfg = self.config
         now = self._clock()
         elapsed = max(0.0, now - self._last_sweep)
@@ -96,11 +101,7 @@ class Sweeper(RegistryState):
             if now - self._loaded_at < max(cfg.grace_seconds, 3 * cfg.ttl_seconds, 30.0):
                 return Plan(after=lambda: None)  # nobody can heartbeat yet: the restart grace has not begun
             self._arm_locked()
-        lapsing = [
-            k
-            for k, r in self._records.items()
-            if r.status != "unknown" and now - self._beats.get(k, now) > cfg.ttl_seconds
-        ]
+        lapsing = [k for k in self._silent(now) if k in self._records and self._records[k].status != "unknown"]
         # heartbeats resumed: the heartbeat answered at once; the transition is persisted here
         back = [
             k
@@ -109,8 +110,11 @@ class Sweeper(RegistryState):
             and self._records[k].status == "unknown"
             and now - self._beats.get(k, -math.inf) <= cfg.ttl_seconds
         ]
-        up_count = sum(1 for r in self._records.values() if r.status == "up")
         lapsing_up = sum(1 for k in lapsing if self._records[k].status == "up")
+        # counting every up instance is needed only when some lapse or while self-preserving
+        up_count = (
+            sum(1 for r in self._records.values() if r.status == "up") if lapsing or self.self_preservation else 0
+        )
         if (
             cfg.self_preservation
             and not self.self_preservation
@@ -157,6 +161,15 @@ class Sweeper(RegistryState):
             after()
         return Plan(after=after, changes=changes, deletes=deletes) if changes else Plan(after=lambda: None)
 
+    def _silent(self, now: float) -> list[tuple[str, str]]:
+        """Instances whose last heartbeat is older than the TTL: the front of the heartbeat table."""
+        silent = []
+        for key, beat in self._beats.items():
+            if now - beat <= self.config.ttl_seconds:
+                break
+            silent.append(key)
+        return silent
+
     def _status(self, key: tuple[str, str], status: str, reason: str, wall: float) -> Instance:
         return self._records[key].model_copy(
             update={"status": status, "status_reason": reason, "status_changed_at": wall}
@@ -177,9 +190,15 @@ class Sweeper(RegistryState):
         delays the mirror, never the sweep."""
         if self._keeper is not None and self._keeper.is_alive():
             return
-        now = self._clock()
+        if not self._repo.mirrors_liveness:
+            return  # SQLite: liveness lives in memory only
+        now, ttl = self._clock(), self.config.ttl_seconds
         with self._lock:
-            alive = [k for k, beat in self._beats.items() if now - beat <= self.config.ttl_seconds]
+            alive = []
+            for key, beat in reversed(self._beats.items()):  # newest first: stop at the first silent
+                if now - beat > ttl:
+                    break
+                alive.append(key)
         if not alive:
             return
 

@@ -60,6 +60,9 @@ class StaleRevision(Exception):
 class Repository(Protocol):
     """What the service needs from a storage backend."""
 
+    #: Whether ``mark_alive`` mirrors liveness to the store (etcd leases) or does nothing.
+    mirrors_liveness: bool
+
     def load(self) -> tuple[int, list[Instance]]:
         """Return the stored revision and every stored record."""
         ...
@@ -108,6 +111,8 @@ class SQLiteRepository:
     ``timeout`` is SQLite's busy timeout: a write that cannot take the file's write lock
     within it (another process holds it) raises StoreUnavailable having changed nothing.
     """
+
+    mirrors_liveness = False
 
     def __init__(self, path: str | Path, synchronous: str = "NORMAL", timeout: float = 5.0) -> None:
         self.path = Path(path)

@@ -22,8 +22,8 @@ Why two locks: nothing that waits on storage may block anything else.
   ``StaleRevision``: reload, prepare again, a bounded number of times, then
   ``revision_conflict`` (409, retryable); never a 500.
 
-Watchers are ``asyncio`` futures: a long poll costs no thread while it waits, and a write in a
-worker thread wakes them with ``call_soon_threadsafe``.
+Watchers wait on one ``asyncio`` future per event loop: a long poll costs no thread while it
+waits, and a write in a worker thread wakes all of them with one ``call_soon_threadsafe``.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from typing import Generic, TypeVar
 
 from .config import RegistrySettings
 from .errors import RevisionConflict, StoreUnavailable
-from .models import Event, EventType, Instance
+from .models import Event, EventType, Instance, InstanceList
 from .repository import Key, Repository, StaleRevision
 
 log = logging.getLogger("manifest.registry")
@@ -81,6 +81,8 @@ class RegistryState:
         self._records: dict[Key, Instance] = {}
         self._order: list[Key] = []  # sorted keys: pages without sorting per request
         self._by_name: dict[str, set[str]] = {}
+        # last heartbeat per instance, in the order they came (oldest first): a sweep reads
+        # only the silent front of it, never the whole fleet (see _touch and _sort_beats)
         self._beats: dict[Key, float] = {}
         self._unknown_since: dict[Key, float] = {}
         self._resumed: set[Key] = set()  # unknown instances whose heartbeats came back
@@ -88,7 +90,8 @@ class RegistryState:
         self._log_revs: list[int] = []
         self._floor = 0
         self._revision = 0
-        self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
+        self._changed: dict[asyncio.AbstractEventLoop, asyncio.Future[None]] = {}
+        self._lookups: dict[str, InstanceList] = {}  # get's answers by name (see service.get)
         self._write_started: float | None = None  # real monotonic time; for readiness
         self.self_preservation = False
         self._armed = False
@@ -117,6 +120,7 @@ class RegistryState:
                 if record.status == "unknown":
                     since = now - max(0.0, wall - record.status_changed_at)
                     self._unknown_since[key] = max(since, now + ttl - grace)
+            self._sort_beats()
             self._revision = revision
             self._floor = revision
             self._log.clear()
@@ -153,9 +157,15 @@ class RegistryState:
         floor = now + self.config.ttl_seconds - self.config.grace_seconds
         for key in self._records:
             self._beats[key] = max(self._beats.get(key, now), now)
+        self._sort_beats()
+        self._lookups.clear()
         for key, since in self._unknown_since.items():
             self._unknown_since[key] = max(since, floor)
         self._armed = True
+
+    def _sort_beats(self) -> None:
+        """Put the heartbeat table back in time order after setting many entries at once."""
+        self._beats = dict(sorted(self._beats.items(), key=lambda item: item[1]))
 
     # -- the write path --------------------------------------------------------------------
 
@@ -245,22 +255,24 @@ class RegistryState:
     # -- watchers ----------------------------------------------------------------------------
 
     def _waiter(self) -> asyncio.Future[None]:
-        """A future resolved at the next change (state lock held by the caller)."""
+        """The future resolved at the next change (state lock held by the caller).
+
+        Every watch on one event loop shares it: a change costs one wake-up per loop, not
+        one per waiting watch, and a watch that times out has nothing to clean up.
+        """
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[None] = loop.create_future()
-        self._waiters.append((loop, future))
+        future = self._changed.get(loop)
+        if future is None or future.done():
+            future = self._changed[loop] = loop.create_future()
         return future
 
     def _wake(self) -> None:
-        """Resolve every waiter (state lock held); safe from any thread."""
-        waiters, self._waiters = self._waiters, []
-        for loop, future in waiters:
+        """Resolve the waiting futures (state lock held); safe from any thread."""
+        self._lookups.clear()  # every change reaches here: cached answers are stale now
+        changed, self._changed = self._changed, {}
+        for loop, future in changed.items():
             with contextlib.suppress(RuntimeError):  # that loop has closed
                 loop.call_soon_threadsafe(_resolve, future)
-
-    def _forget(self, future: asyncio.Future[None]) -> None:
-        with self._lock:
-            self._waiters = [w for w in self._waiters if w[1] is not future]
 
     # -- readiness ---------------------------------------------------------------------------
 
