@@ -118,10 +118,17 @@ def update_example(project: Path, vcs_ref: str = "HEAD") -> subprocess.Completed
     copier = [sys.executable, "-m", "copier"]
     if _recorded_commit_exists(project):
         cmd = [*copier, "update", "--defaults", "--quiet", "--vcs-ref", vcs_ref]
-    else:
-        cmd = [*copier, "recopy", "--defaults", "--overwrite", "--quiet", "--vcs-ref", vcs_ref]
-    # Relative `_src_path` answers resolve from the example's own folder.
-    return subprocess.run(cmd, cwd=project, capture_output=True, text=True, check=False)
+        # Relative `_src_path` answers resolve from the example's own folder.
+        return subprocess.run(cmd, cwd=project, capture_output=True, text=True, check=False)
+    cmd = [*copier, "recopy", "--defaults", "--overwrite", "--quiet", "--vcs-ref", vcs_ref]
+    owned = owner_owned(REPO, {k: v for k, v in recorded_answers(project).items() if not k.startswith("_")})
+    before = {p for p in project.rglob("*") if p.is_file()}
+    proc = subprocess.run(cmd, cwd=project, capture_output=True, text=True, check=False)
+    # A re-copy is a copy: it would bring back an example-domain file the owner deleted.
+    for path in {p for p in project.rglob("*") if p.is_file()} - before:
+        if owned.match_file(path.relative_to(project).as_posix()):
+            path.unlink()
+    return proc
 
 
 def _unmerged(project: Path) -> list[str]:
