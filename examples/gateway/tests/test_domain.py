@@ -1,103 +1,92 @@
-"""Unit tests of the domain. Yours: the template creates this file once and never rewrites it."""
+"""The gateway's domain without a network: names, filters, credentials, breakers, health."""
 
 from __future__ import annotations
 
-import multiprocessing
-from concurrent.futures import ProcessPoolExecutor
-from pathlib import Path
+import asyncio
+from typing import Any
 
 import pytest
 
-from gateway.core.errors import ValidationFailed
-from gateway.domain.errors import (
-    NoteAlreadyExists,
-    NoteNotFound,
-    VersionConflict,
-)
-from gateway.domain.repository import SqliteNoteRepository
+from gateway.core.errors import DomainError
+from gateway.domain.backends import Breaker
+from gateway.domain.config import GatewaySettings
+from gateway.domain.federation import Federation
+from gateway.domain.naming import NAME_PATTERN, public_name
 from gateway.domain.service import Service
 
 
-@pytest.fixture
-def service(tmp_path: Path) -> Service:
-    return Service(SqliteNoteRepository(tmp_path / "notes.sqlite3"))
+@pytest.mark.parametrize(
+    ("server", "tool", "expected"),
+    [
+        ("notes", "get_note", "notes_get_note"),
+        ("notes-server", "list_notes", "notes-server_list_notes"),
+        ("my.server", "do it", "my-server_do-it"),
+    ],
+)
+def test_short_names_are_server_underscore_tool(server: str, tool: str, expected: str) -> None:
+    assert public_name(server, tool) == expected
 
 
-def test_create_then_get(service: Service) -> None:
-    created = service.create_note(slug="a", title="A", tags=["x", "x", "b"])
-    assert created.version == 1 and created.tags == ["b", "x"]
-    assert service.get_note(slug="a") == created
+def test_long_names_are_shortened_deterministically_and_stay_distinct() -> None:
+    a = public_name("s" * 60, "tool_one")
+    b = public_name("s" * 60, "tool_two")
+    assert a != b and len(a) == len(b) == 64
+    assert NAME_PATTERN.match(a) and NAME_PATTERN.match(b)
+    assert public_name("s" * 60, "tool_one") == a  # the same in any process, at any time
 
 
-def test_duplicate_slug_is_a_conflict(service: Service) -> None:
-    service.create_note(slug="a", title="A")
-    with pytest.raises(NoteAlreadyExists):
-        service.create_note(slug="a", title="Again")
+def test_filters_and_credentials_come_from_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GATEWAY_EXPOSE_SERVERS", "alpha, beta")
+    monkeypatch.setenv("GATEWAY_EXPOSE_TAGS", "public")
+    monkeypatch.setenv("GATEWAY_BACKEND_TOKENS", "alpha=tok-a,beta=tok-b")
+    monkeypatch.setenv("GATEWAY_BACKEND_TOKEN", "shared")
+    settings = GatewaySettings()
+    assert settings.exposes("alpha", ["public"]) and not settings.exposes("alpha", ["internal"])
+    assert not settings.exposes("gamma", ["public"])
+    assert settings.token_for("alpha") == "tok-a" and settings.token_for("gamma") == "shared"
 
 
-def test_update_bumps_version_and_guards_against_stale_writes(service: Service) -> None:
-    service.create_note(slug="a", title="A")
-    assert service.update_note(slug="a", body="new", expected_version=1).version == 2
-    with pytest.raises(VersionConflict):
-        service.update_note(slug="a", title="stale", expected_version=1)
+def test_a_breaker_opens_after_failures_in_a_row_and_closes_after_its_reset() -> None:
+    breaker = Breaker()
+    breaker.failed(0.0, limit=2, reset=5.0)
+    assert breaker.allows(0.1)
+    breaker.failed(0.2, limit=2, reset=5.0)
+    assert not breaker.allows(1.0) and breaker.allows(5.3)
+    breaker.succeeded()
+    assert breaker.allows(0.0) and breaker.failures == 0
 
 
-def test_delete_then_missing(service: Service) -> None:
-    service.create_note(slug="a", title="A")
-    assert service.delete_note(slug="a").slug == "a"
-    with pytest.raises(NoteNotFound):
-        service.get_note(slug="a")
+def _record(name: str, instance: str, status: str = "up", **extra: Any) -> dict[str, Any]:
+    return {
+        "name": name,
+        "instance_id": instance,
+        "status": status,
+        "version": "1.0.0",
+        "interfaces": {"mcp": f"http://127.0.0.1:9/{instance}/mcp"},
+        "tags": [],
+        **extra,
+    }
 
 
-def test_list_filters_by_tag(service: Service) -> None:
-    service.create_note(slug="a", title="A", tags=["home"])
-    service.create_note(slug="b", title="B")
-    listing = service.list_notes(tag="home")
-    assert [n.slug for n in listing.items] == ["a"] and listing.next_cursor is None
+def test_health_reports_every_registered_server_from_memory() -> None:
+    service = Service(GatewaySettings(registry_url=None))
+    assert service.ecosystem_health().servers == []
 
+    async def apply() -> None:
+        federation: Federation = service.dynamic_tools
+        import httpx
 
-def test_pages_cover_every_note_once(service: Service) -> None:
-    slugs = [f"n{i:02d}" for i in range(7)]
-    for slug in reversed(slugs):
-        service.create_note(slug=slug, title=slug)
-    seen, cursor, pages = [], None, 0
-    while True:
-        page = service.list_notes(limit=3, cursor=cursor)
-        seen += [n.slug for n in page.items]
-        pages += 1
-        if page.next_cursor is None:
-            break
-        service.create_note(slug=f"a{pages}", title="before the cursor: never shifts later pages")
-        cursor = page.next_cursor
-    assert seen == slugs and pages == 3
+        federation._http = httpx.AsyncClient()
+        await federation._apply([_record("alpha", "a1"), _record("alpha", "a2", "unknown"), _record("beta", "b1", "down")])
+        for task in list(federation._tasks):
+            task.cancel()
+        await federation._http.aclose()
 
-
-@pytest.mark.parametrize("cursor", ["not-a-cursor", "bjE6Tm90IEEgU2x1Zw", "=", "\u00e9"])
-def test_a_cursor_not_made_here_is_a_validation_error(service: Service, cursor: str) -> None:
-    with pytest.raises(ValidationFailed):
-        service.list_notes(cursor=cursor)
-
-
-def _update_many(path: str, count: int) -> tuple[int, int]:
-    service = Service(SqliteNoteRepository(Path(path)))
-    done = conflicts = 0
-    for _ in range(count):
-        try:
-            service.update_note(slug="shared", body="x")
-            done += 1
-        except VersionConflict:
-            conflicts += 1
-    return done, conflicts
-
-
-def test_two_processes_writing_at_once_lose_nothing(tmp_path: Path) -> None:
-    """Concurrent writers either succeed or get a conflict; no update is silently lost."""
-    path = tmp_path / "notes.sqlite3"
-    Service(SqliteNoteRepository(path)).create_note(slug="shared", title="Shared")
-    # "spawn": real independent processes; a forked child would share the parent's SQLite handles.
-    with ProcessPoolExecutor(max_workers=2, mp_context=multiprocessing.get_context("spawn")) as pool:
-        results = list(pool.map(_update_many, [str(path)] * 2, [40, 40]))
-    done = sum(r[0] for r in results)
-    assert done + sum(r[1] for r in results) == 80
-    final = Service(SqliteNoteRepository(path)).get_note(slug="shared")
-    assert final.version == 1 + done
+    asyncio.run(apply())
+    health = service.ecosystem_health()
+    by_name = {s.name: s for s in health.servers}
+    assert by_name["alpha"].status == "up" and by_name["alpha"].instances == 2 and by_name["alpha"].up_instances == 1
+    assert by_name["beta"].status == "down" and by_name["beta"].tool_count == 0
+    with pytest.raises(DomainError) as err:
+        service.ecosystem_health(name="nobody")
+    assert err.value.code == "server_not_found"

@@ -1,1 +1,1 @@
-"""The example domain: short notes keyed by a slug. Replace it with your own."""
+"""The gateway's domain: the federation of every healthy server's MCP tools behind one endpoint."""

@@ -1,38 +1,28 @@
-"""Domain models. These files are yours: the template creates them once and never rewrites them."""
+"""What the gateway reports: every registered server's status, version and tool count."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, Field
 
-Slug = Annotated[
-    str,
-    StringConstraints(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$", min_length=1, max_length=64),
-    Field(description="Lower-case words joined by hyphens, chosen by the caller"),
-]
-Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Body = Annotated[str, Field(max_length=10_000)]
-Tag = Annotated[str, StringConstraints(pattern=r"^[a-z0-9-]{1,32}$")]
-Cursor = Annotated[
-    str,
-    StringConstraints(min_length=1, max_length=128),
-    Field(description="Opaque: the next_cursor of the previous page, passed back unchanged"),
-]
-Limit = Annotated[int, Field(ge=1, le=200, description="Notes per page (at most 200)")]
-Version = Annotated[int, Field(ge=1, le=2**63 - 1, description="A note's version, as last read")]
+ServerName = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
 
 
-class Note(BaseModel):
-    slug: str
-    title: str
-    body: str = ""
-    tags: list[str] = Field(default_factory=list)
-    version: int = Field(description="Increases by one on every update")
+class ServerHealth(BaseModel):
+    name: str = Field(description="The server's registered name.")
+    status: str = Field(description="Best status among its instances: up, draining, down or unknown.")
+    version: str | None = Field(description="Version its instances registered (the newest if they differ).")
+    instances: int = Field(description="Instances registered.")
+    up_instances: int = Field(description="Instances currently up.")
+    exposed: bool = Field(description="Whether the gateway's filters let its tools through.")
+    tool_count: int = Field(description="Tools of it the gateway lists (0 until fetched or when not exposed).")
+    breaker: str = Field(description="closed, or open while every instance is refusing calls.")
 
 
-class NoteList(BaseModel):
-    """One page of notes. There is no total: counting would cost a scan of every note per page."""
-
-    items: list[Note]
-    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page")
+class EcosystemHealth(BaseModel):
+    registry: str | None = Field(description="The registry followed (null: none configured).")
+    following: bool = Field(description="True while the registry's watch is being followed.")
+    index: int = Field(description="Registry revision of the membership in use.")
+    tool_count: int = Field(description="Tools the gateway lists in all.")
+    servers: list[ServerHealth]

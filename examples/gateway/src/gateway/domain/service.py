@@ -1,107 +1,75 @@
-"""The service: every operation of this capability server, as plain Python.
+"""The gateway's service: the federation behind the MCP hook, and its one operation.
 
-Interfaces never add behaviour of their own; they call these methods through the operation
-table (``operations.py``). Parameters are keyword arguments with type hints: the hints are the
-input schema on every interface.
+``dynamic_tools`` is the MCP interface's hook for tools the operation table cannot know: the
+federation lists every exposed server's tools and forwards their calls. ``ecosystem_health``
+is an ordinary operation, so it is a CLI command, a REST route and an MCP tool as well.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import re
-from typing import TYPE_CHECKING
+from collections import defaultdict
+from typing import TYPE_CHECKING, Any
 
-from ..core.errors import validation_failed
-from .errors import NoteAlreadyExists, NoteNotFound, VersionConflict
-from .models import Body, Cursor, Limit, Note, NoteList, Slug, Tag, Title, Version
-from .repository import NoteRepository, SqliteNoteRepository
+from .config import GatewaySettings
+from .errors import ServerNotFound
+from .federation import Federation
+from .models import EcosystemHealth, ServerHealth, ServerName
 
 if TYPE_CHECKING:
     from ..core.settings import Settings
 
-
-_SLUG = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
-
-
-def cursor_after(slug: str) -> str:
-    """The cursor of the page that starts after ``slug``. Callers treat it as opaque."""
-    return base64.urlsafe_b64encode(f"n1:{slug}".encode()).decode().rstrip("=")
-
-
-def _slug_of(cursor: str) -> str:
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        text = ""
-    slug = text.removeprefix("n1:")
-    if not text.startswith("n1:") or not _SLUG.match(slug):
-        msg = "Not a cursor from this server: pass next_cursor unchanged"
-        raise validation_failed([{"loc": ["cursor"], "msg": msg, "type": "value_error"}])
-    return slug
+_RANK = {"up": 0, "draining": 1, "down": 2, "unknown": 3}
 
 
 class Service:
-    def __init__(self, repository: NoteRepository) -> None:
-        self.repository = repository
+    def __init__(self, settings: GatewaySettings) -> None:
+        self.settings = settings
+        self.dynamic_tools = Federation(settings)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Service:
-        store = settings.data_dir / "gateway.sqlite3"
-        return cls(SqliteNoteRepository(store))
+    def from_settings(cls, settings: Settings | None = None) -> Service:
+        return cls(GatewaySettings())
 
-    def create_note(self, slug: Slug, title: Title, body: Body = "", tags: list[Tag] = []) -> Note:  # noqa: B006
-        """Create a note under a new slug."""
-        note = Note(slug=slug, title=title, body=body, tags=sorted(set(tags)), version=1)
-        if not self.repository.add(note):
-            raise NoteAlreadyExists(f"A note with slug {slug!r} already exists")
-        return note
+    def start(self) -> None:
+        self.dynamic_tools.start()
 
-    def get_note(self, slug: Slug) -> Note:
-        """Fetch one note by its slug."""
-        note = self.repository.get(slug)
-        if note is None:
-            raise NoteNotFound(f"No note with slug {slug!r}")
-        return note
+    def close(self) -> None:
+        self.dynamic_tools.stop()
 
-    def list_notes(self, tag: Tag | None = None, limit: Limit = 50, cursor: Cursor | None = None) -> NoteList:
-        """List notes in slug order, a page at a time, optionally only those carrying a tag.
+    def ecosystem_health(self, name: ServerName | None = None) -> EcosystemHealth:
+        """Every registered server's status, version and tool count, as the gateway sees them.
 
-        Pass the answer's next_cursor as cursor to read the next page; it is null on the last.
+        Answers from memory (the registry's last snapshot and the tools already fetched), so
+        it is quick even while a backend hangs. ``name`` narrows the answer to one server.
         """
-        after = None if cursor is None else _slug_of(cursor)
-        items = self.repository.list(tag, limit + 1, after)  # one extra tells whether more follow
-        more = len(items) > limit
-        items = items[:limit]
-        return NoteList(items=items, next_cursor=cursor_after(items[-1].slug) if more else None)
-
-    def update_note(
-        self,
-        slug: Slug,
-        title: Title | None = None,
-        body: Body | None = None,
-        tags: list[Tag] | None = None,
-        expected_version: Version | None = None,
-    ) -> Note:
-        """Change a note's title, body or tags; pass expected_version to guard against lost updates."""
-        current = self.get_note(slug)
-        if expected_version is not None and expected_version != current.version:
-            raise VersionConflict(f"Note {slug!r} is at version {current.version}, not {expected_version}")
-        changed = current.model_copy(
-            update={
-                "title": current.title if title is None else title,
-                "body": current.body if body is None else body,
-                "tags": current.tags if tags is None else sorted(set(tags)),
-                "version": current.version + 1,
-            }
+        federation = self.dynamic_tools
+        records: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for record in federation.instances:
+            records[record["name"]].append(record)
+        if name is not None and name not in records:
+            raise ServerNotFound(f"No server named {name!r} is registered; call without a name to see them all")
+        servers = []
+        for server in sorted(records) if name is None else [name]:
+            group = records[server]
+            backend = federation.servers.get(server)
+            tags = sorted({t for r in group for t in r.get("tags") or []})
+            servers.append(
+                ServerHealth(
+                    name=server,
+                    status=min((r["status"] for r in group), key=lambda s: _RANK.get(s, 9)),
+                    version=max((str(r.get("version")) for r in group), default=None),
+                    instances=len(group),
+                    up_instances=sum(r["status"] == "up" for r in group),
+                    exposed=self.settings.exposes(server, tags),
+                    tool_count=len(backend.tools or []) if backend else 0,
+                    breaker=backend.breaker if backend else "closed",
+                )
+            )
+        follower = federation.follower
+        return EcosystemHealth(
+            registry=self.settings.registry_url,
+            following=bool(follower and follower.following),
+            index=follower.index if follower else 0,
+            tool_count=len(federation.tools_now()),
+            servers=servers,
         )
-        if not self.repository.replace(changed, current.version):
-            raise VersionConflict(f"Note {slug!r} changed while it was being updated")
-        return changed
-
-    def delete_note(self, slug: Slug) -> Note:
-        """Delete a note and return what it held."""
-        note = self.repository.remove(slug)
-        if note is None:
-            raise NoteNotFound(f"No note with slug {slug!r}")
-        return note

@@ -14,7 +14,7 @@ Errors come back as the same ``DomainError`` subclasses the native API raises.
 
 from __future__ import annotations
 
-from ..domain.models import Note, NoteList
+from ..domain.models import EcosystemHealth
 from .client_base import UNSET, BaseAsyncClient, BaseClient, arguments
 
 __all__ = ["AsyncClient", "Client"]
@@ -23,94 +23,20 @@ __all__ = ["AsyncClient", "Client"]
 class Client(BaseClient):
     """Blocking calls (httpx under the hood); use it as a context manager or call `close()`."""
 
-    def create_note(
+    def ecosystem_health(
         self,
-        slug: str,
-        title: str,
-        body: str = "",
-        tags: list[str] = UNSET,
-    ) -> Note:
-        """Create a note under a new slug."""
-        return self.call("create_note", arguments(locals()))
-
-    def get_note(
-        self,
-        slug: str,
-    ) -> Note:
-        """Fetch one note by its slug."""
-        return self.call("get_note", arguments(locals()))
-
-    def list_notes(
-        self,
-        tag: str | None = None,
-        limit: int = 50,
-        cursor: str | None = None,
-    ) -> NoteList:
-        """List notes in slug order, a page at a time, optionally only those carrying a tag."""
-        return self.call("list_notes", arguments(locals()))
-
-    def update_note(
-        self,
-        slug: str,
-        title: str | None = None,
-        body: str | None = None,
-        tags: list[str] | None = None,
-        expected_version: int | None = None,
-    ) -> Note:
-        """Change a note's title, body or tags; pass expected_version to guard against lost updates."""
-        return self.call("update_note", arguments(locals()))
-
-    def delete_note(
-        self,
-        slug: str,
-    ) -> Note:
-        """Delete a note and return what it held."""
-        return self.call("delete_note", arguments(locals()))
+        name: str | None = None,
+    ) -> EcosystemHealth:
+        """Every registered server's status, version and tool count, as the gateway sees them."""
+        return self.call("ecosystem_health", arguments(locals()))
 
 
 class AsyncClient(BaseAsyncClient):
     """Awaitable calls for asyncio code; `async with` it, or `await aclose()`."""
 
-    async def create_note(
+    async def ecosystem_health(
         self,
-        slug: str,
-        title: str,
-        body: str = "",
-        tags: list[str] = UNSET,
-    ) -> Note:
-        """Create a note under a new slug."""
-        return await self.call("create_note", arguments(locals()))
-
-    async def get_note(
-        self,
-        slug: str,
-    ) -> Note:
-        """Fetch one note by its slug."""
-        return await self.call("get_note", arguments(locals()))
-
-    async def list_notes(
-        self,
-        tag: str | None = None,
-        limit: int = 50,
-        cursor: str | None = None,
-    ) -> NoteList:
-        """List notes in slug order, a page at a time, optionally only those carrying a tag."""
-        return await self.call("list_notes", arguments(locals()))
-
-    async def update_note(
-        self,
-        slug: str,
-        title: str | None = None,
-        body: str | None = None,
-        tags: list[str] | None = None,
-        expected_version: int | None = None,
-    ) -> Note:
-        """Change a note's title, body or tags; pass expected_version to guard against lost updates."""
-        return await self.call("update_note", arguments(locals()))
-
-    async def delete_note(
-        self,
-        slug: str,
-    ) -> Note:
-        """Delete a note and return what it held."""
-        return await self.call("delete_note", arguments(locals()))
+        name: str | None = None,
+    ) -> EcosystemHealth:
+        """Every registered server's status, version and tool count, as the gateway sees them."""
+        return await self.call("ecosystem_health", arguments(locals()))
