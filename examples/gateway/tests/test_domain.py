@@ -77,7 +77,9 @@ def test_health_reports_every_registered_server_from_memory() -> None:
         import httpx
 
         federation._http = httpx.AsyncClient()
-        await federation._apply([_record("alpha", "a1"), _record("alpha", "a2", "unknown"), _record("beta", "b1", "down")])
+        await federation._apply(
+            [_record("alpha", "a1"), _record("alpha", "a2", "unknown"), _record("beta", "b1", "down")]
+        )
         for task in list(federation._tasks):
             task.cancel()
         await federation._http.aclose()

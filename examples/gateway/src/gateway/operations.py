@@ -3,6 +3,7 @@ come from the registry at run time, through the MCP interface's dynamic-tools ho
 
 from __future__ import annotations
 
+from .core.errors import Unavailable
 from .core.operation import Example, Operation
 from .domain.errors import ServerNotFound
 from .domain.service import Service
@@ -17,6 +18,25 @@ OPERATIONS: tuple[Operation, ...] = (
         errors=(ServerNotFound,),
         examples=(
             Example({}),
+            Example({"name": "notes-server"}, error="server_not_found"),
+            Example({"name": "not a name"}, error="validation_error"),
+        ),
+    ),
+    Operation(
+        Service.server_health,
+        "GET",
+        "/servers/{name}",
+        read_only=True,
+        inline=True,  # memory only
+        errors=(ServerNotFound,),
+        examples=(Example({"name": "notes-server"}, error="server_not_found"),),
+    ),
+    Operation(
+        Service.refresh_tools,
+        "POST",
+        "/ecosystem/refresh",
+        errors=(ServerNotFound, Unavailable),
+        examples=(
             Example({"name": "notes-server"}, error="server_not_found"),
             Example({"name": "not a name"}, error="validation_error"),
         ),

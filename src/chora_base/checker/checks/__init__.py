@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from chora_base.checker.checks import (
     bootstrap,
+    gateway,
     interface_design,
     multi_interface,
     registry,
@@ -15,6 +16,7 @@ CHECK_CLASSES: tuple[type[ChoraCheck], ...] = (
     *template.CHECKS,
     *multi_interface.CHECKS,
     *interface_design.CHECKS,
+    *gateway.CHECKS,
     *bootstrap.CHECKS,
     *registry.CHECKS,
 )

@@ -121,14 +121,18 @@ class ServerBackends:
                         self.http, instance.url, method, params, {**self.headers, **headers}, on_progress
                     )
             except wire.WireError as exc:
-                instance.breaker.failed(time.monotonic(), self.settings.breaker_failures, self.settings.breaker_reset_seconds)
+                instance.breaker.failed(
+                    time.monotonic(), self.settings.breaker_failures, self.settings.breaker_reset_seconds
+                )
                 detail = exc.detail
                 if exc.sent and not retry_sent:
                     break
                 continue
             except asyncio.CancelledError:
                 # The deadline ran out while this instance held the call: count it against it.
-                instance.breaker.failed(time.monotonic(), self.settings.breaker_failures, self.settings.breaker_reset_seconds)
+                instance.breaker.failed(
+                    time.monotonic(), self.settings.breaker_failures, self.settings.breaker_reset_seconds
+                )
                 raise
             instance.breaker.succeeded()
             return result

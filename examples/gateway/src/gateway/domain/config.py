@@ -24,7 +24,9 @@ class GatewaySettings(EnvSettings):
         default_factory=dict, description="Bearer token per server, `name=token,name2=token2` in the environment."
     )
     expose_servers: list[str] = Field(default_factory=list, description="Only these servers (empty: all).")
-    expose_tags: list[str] = Field(default_factory=list, description="Only servers with one of these tags (empty: all).")
+    expose_tags: list[str] = Field(
+        default_factory=list, description="Only servers with one of these tags (empty: all)."
+    )
 
     @field_validator("expose_servers", "expose_tags", mode="before")
     @classmethod

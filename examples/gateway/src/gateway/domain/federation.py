@@ -118,20 +118,24 @@ class Federation:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    async def refetch(self, backend: ServerBackends) -> bool:
+        """Fetch a server's tools once, under the list deadline; False when it did not answer."""
+        try:
+            with anyio.fail_after(self.settings.list_timeout_seconds):
+                result = await backend.request("tools/list", {}, {}, retry_sent=True)
+        except (Unreachable, TimeoutError) as exc:
+            log.warning("tools of %s not fetched: %s", backend.name, getattr(exc, "detail", "timed out"))
+            return False
+        backend.tools = [t for t in result.get("tools", []) if isinstance(t, dict) and t.get("name")]
+        await self._rebuild()
+        return True
+
     async def _fetch_tools(self, backend: ServerBackends) -> None:
         """Fetch a server's tools, retrying while it stays a member and has none listed."""
         delay = 0.2
-        while self.servers.get(backend.name) is backend:
-            try:
-                with anyio.fail_after(self.settings.list_timeout_seconds):
-                    result = await backend.request("tools/list", {}, {}, retry_sent=True)
-                backend.tools = [t for t in result.get("tools", []) if isinstance(t, dict) and t.get("name")]
-                await self._rebuild()
-                return
-            except (Unreachable, TimeoutError) as exc:
-                log.warning("tools of %s not fetched yet: %s", backend.name, getattr(exc, "detail", "timed out"))
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+        while self.servers.get(backend.name) is backend and not await self.refetch(backend):
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
 
     async def _rebuild(self) -> None:
         tools: list[types.Tool] = []

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
+from ..core.errors import Unavailable
 from .config import GatewaySettings
 from .errors import ServerNotFound
 from .federation import Federation
@@ -28,13 +29,36 @@ class Service:
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> Service:
+        if settings is not None:  # the gateway stores nothing, but its data folder must exist
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
         return cls(GatewaySettings())
+
+    def readiness(self) -> dict[str, Any]:
+        """Ready whether or not the registry answers: the last membership keeps being served."""
+        follower = self.dynamic_tools.follower
+        return {"following_registry": bool(follower and follower.following)}
 
     def start(self) -> None:
         self.dynamic_tools.start()
 
     def close(self) -> None:
         self.dynamic_tools.stop()
+
+    async def refresh_tools(self, name: ServerName) -> ServerHealth:
+        """Fetch a federated server's tools again now (e.g. after a redeploy that kept its version).
+
+        Its listed tools change (and clients are told) only if the answer differs.
+        """
+        backend = self.dynamic_tools.servers.get(name)
+        if backend is None:
+            raise ServerNotFound(f"No server named {name!r} is federated; ecosystem_health lists them")
+        if not await self.dynamic_tools.refetch(backend):
+            raise Unavailable(f"Server {name!r} did not list its tools within the deadline; try again")
+        return self.server_health(name)
+
+    def server_health(self, name: ServerName) -> ServerHealth:
+        """One registered server's status, version and tool count, as the gateway sees them."""
+        return self.ecosystem_health(name=name).servers[0]
 
     def ecosystem_health(self, name: ServerName | None = None) -> EcosystemHealth:
         """Every registered server's status, version and tool count, as the gateway sees them.

@@ -14,7 +14,7 @@ Errors come back as the same ``DomainError`` subclasses the native API raises.
 
 from __future__ import annotations
 
-from ..domain.models import EcosystemHealth
+from ..domain.models import EcosystemHealth, ServerHealth
 from .client_base import UNSET, BaseAsyncClient, BaseClient, arguments
 
 __all__ = ["AsyncClient", "Client"]
@@ -30,6 +30,20 @@ class Client(BaseClient):
         """Every registered server's status, version and tool count, as the gateway sees them."""
         return self.call("ecosystem_health", arguments(locals()))
 
+    def server_health(
+        self,
+        name: str,
+    ) -> ServerHealth:
+        """One registered server's status, version and tool count, as the gateway sees them."""
+        return self.call("server_health", arguments(locals()))
+
+    def refresh_tools(
+        self,
+        name: str,
+    ) -> ServerHealth:
+        """Fetch a federated server's tools again now (e.g. after a redeploy that kept its version)."""
+        return self.call("refresh_tools", arguments(locals()))
+
 
 class AsyncClient(BaseAsyncClient):
     """Awaitable calls for asyncio code; `async with` it, or `await aclose()`."""
@@ -40,3 +54,17 @@ class AsyncClient(BaseAsyncClient):
     ) -> EcosystemHealth:
         """Every registered server's status, version and tool count, as the gateway sees them."""
         return await self.call("ecosystem_health", arguments(locals()))
+
+    async def server_health(
+        self,
+        name: str,
+    ) -> ServerHealth:
+        """One registered server's status, version and tool count, as the gateway sees them."""
+        return await self.call("server_health", arguments(locals()))
+
+    async def refresh_tools(
+        self,
+        name: str,
+    ) -> ServerHealth:
+        """Fetch a federated server's tools again now (e.g. after a redeploy that kept its version)."""
+        return await self.call("refresh_tools", arguments(locals()))

@@ -150,6 +150,9 @@ def create_mcp_server(service: Any, settings: Settings) -> Server[Any]:
     # Dynamic tools (e.g. a gateway's federated ones), beside the table's; see `DynamicTools`.
     dynamic: DynamicTools | None = getattr(service, "dynamic_tools", None)
 
+    def dynamic_schema(name: str) -> dict[str, Any] | None:
+        return schemas.get(name) or (dynamic.schema(name) if dynamic is not None else None)
+
     async def list_tools(ctx: Any, params: Any) -> types.ListToolsResult:
         return listing if dynamic is None else types.ListToolsResult(tools=[*tools, *dynamic.tools()])
 
@@ -171,6 +174,9 @@ def create_mcp_server(service: Any, settings: Settings) -> Server[Any]:
             content=[types.TextContent(type="text", text=text)], structured_content=json.loads(text)
         )
 
+    # The current revision announces list changes on `subscriptions/listen` streams, which work
+    # statelessly; each open stream counts against mcp_max_sessions like any other exchange.
+    listen = None if dynamic is None else ListenHandler(dynamic.changes, max_subscriptions=settings.mcp_max_sessions)
     return Server(
         NAME,
         version=VERSION,
@@ -178,14 +184,10 @@ def create_mcp_server(service: Any, settings: Settings) -> Server[Any]:
         instructions=instructions(),
         # Without it the SDK runs the whole tools/list handler on every call of the current
         # revision, only to find one tool's schema (a third of a call's CPU time).
-        get_tool_input_schema=schemas.get if dynamic is None else lambda name: schemas.get(name) or dynamic.schema(name),
+        get_tool_input_schema=schemas.get if dynamic is None else dynamic_schema,
         on_list_tools=list_tools,
         on_call_tool=call_tool,
-        # The current revision announces list changes on `subscriptions/listen` streams, which
-        # work statelessly; each open stream counts against mcp_max_sessions like any exchange.
-        on_subscriptions_listen=None
-        if dynamic is None
-        else ListenHandler(dynamic.changes, max_subscriptions=settings.mcp_max_sessions),
+        on_subscriptions_listen=listen,
     )
 
 
