@@ -132,6 +132,7 @@ async def client(url: str, token: str = GATEWAY_TOKEN) -> Any:
     from mcp import Client
     from mcp.client.streamable_http import streamable_http_client
 
-    transport = streamable_http_client(url, http_client=httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=30))
+    http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    transport = streamable_http_client(url, http_client=http)
     async with Client(transport) as session:
         yield session
