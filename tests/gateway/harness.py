@@ -106,14 +106,16 @@ class World:
         self.registry.proc.terminate()
 
 
-def start_world(root: Path, servers: tuple[str, ...], started: tuple[str, ...], **gateway_env: str) -> World:
+def start_world(
+    root: Path, servers: tuple[str, ...], started: tuple[str, ...], *, ttl: float = TTL, **gateway_env: str
+) -> World:
     root.mkdir(parents=True, exist_ok=True)
     with ThreadPoolExecutor(max_workers=2) as pool:
         built = pool.submit(build, root, servers)
         python = pool.submit(example_python)
         bin_dir, registry_python = built.result(), python.result()
     port = free_port()
-    env = registry_env(root / "registry-data", port, ttl=TTL, grace=30.0)
+    env = registry_env(root / "registry-data", port, ttl=ttl, grace=30.0)
     world = World(root=root, bin=bin_dir, registry=Registry(registry_python, root, env))
     try:
         for name in started:

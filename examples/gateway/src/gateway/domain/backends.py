@@ -14,12 +14,14 @@ import asyncio
 import itertools
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
-
-from . import wire
 from .config import GatewaySettings
+
+if TYPE_CHECKING:
+    import httpx
+
+    from .wire import Progress
 
 
 @dataclass
@@ -100,13 +102,15 @@ class ServerBackends:
         headers: dict[str, str],
         *,
         retry_sent: bool,
-        on_progress: wire.Progress | None = None,
+        on_progress: Progress | None = None,
     ) -> dict[str, Any]:
         """One request, failing over to the next instance when one cannot be reached.
 
         The caller bounds the whole attempt with its deadline; this never waits on an instance
         whose breaker is open while another is available.
         """
+        from . import wire
+
         detail = "no instance is up"
         now = time.monotonic()
         for instance in self._order():

@@ -14,19 +14,22 @@ import asyncio
 import contextlib
 import json
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
-import httpx
-from mcp import types
-from mcp.server.subscriptions import InMemorySubscriptionBus, ToolsListChanged
 
 from ..core import tracing
 from ..core.errors import Unavailable
 from .backends import ServerBackends, Unreachable
 from .config import GatewaySettings
-from .membership import Follower
 from .naming import public_name
+
+if TYPE_CHECKING:  # httpx and the MCP SDK load when the federation starts, not with the CLI
+    import httpx
+    from mcp import types
+    from mcp.server.subscriptions import SubscriptionBus
+
+    from .membership import Follower
 
 log = logging.getLogger(__name__)
 PROBLEM_TYPE = "urn:gateway:error"
@@ -35,6 +38,8 @@ SERVER_META = "io.chora/server"
 
 def unavailable(server: str, detail: str) -> types.CallToolResult:
     """The caller's answer when a backend failed or timed out: a problem naming the server."""
+    from mcp import types
+
     problem = Unavailable(f"Server {server!r} did not answer: {detail}").to_problem(PROBLEM_TYPE)
     problem["server"] = server
     return types.CallToolResult(
@@ -46,7 +51,7 @@ class Federation:
     def __init__(self, settings: GatewaySettings, own_name: str = "gateway") -> None:
         self.settings = settings
         self.own_name = own_name
-        self.changes = InMemorySubscriptionBus()
+        self._changes: SubscriptionBus | None = None
         self.instances: list[dict[str, Any]] = []  # the registry's last snapshot, all statuses
         self.servers: dict[str, ServerBackends] = {}
         self._tools: list[types.Tool] = []
@@ -57,12 +62,25 @@ class Federation:
         self._http: httpx.AsyncClient | None = None
         self.follower: Follower | None = None
 
+    @property
+    def changes(self) -> SubscriptionBus:
+        """Where list changes are published (made on first use: the SDK loads only then)."""
+        if self._changes is None:
+            from mcp.server.subscriptions import InMemorySubscriptionBus
+
+            self._changes = InMemorySubscriptionBus()
+        return self._changes
+
     # -- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> None:
         """Begin following the registry (needs a running event loop; idempotent)."""
         if self._runner is not None or not self.settings.registry_url:
             return
+        import httpx
+
+        from .membership import Follower
+
         limits = httpx.Limits(max_connections=None, max_keepalive_connections=200)
         self._http = httpx.AsyncClient(timeout=self.settings.call_timeout_seconds, limits=limits)
         registry = httpx.AsyncClient(base_url=self.settings.registry_url.rstrip("/"), timeout=10)
@@ -138,6 +156,9 @@ class Federation:
             delay = min(delay * 2, 5.0)
 
     async def _rebuild(self) -> None:
+        from mcp import types
+        from mcp.server.subscriptions import ToolsListChanged
+
         tools: list[types.Tool] = []
         routes: dict[str, tuple[ServerBackends, str, bool]] = {}
         for name in sorted(self.servers):
@@ -192,6 +213,8 @@ class Federation:
             return unavailable(backend.name, f"no answer within {self.settings.call_timeout_seconds} s")
         except Unreachable as exc:
             return unavailable(backend.name, exc.detail)
+        from mcp import types
+
         try:
             return types.CallToolResult.model_validate(result)
         except ValueError:
