@@ -20,11 +20,24 @@ from gateway.domain.service import Service
     [
         ("notes", "get_note", "notes_get_note"),
         ("notes-server", "list_notes", "notes-server_list_notes"),
-        ("my.server", "do it", "my-server_do-it"),
+        ("a-b", "c_d", "a-b_c_d"),
     ],
 )
-def test_short_names_are_server_underscore_tool(server: str, tool: str, expected: str) -> None:
+def test_plain_names_are_server_underscore_tool(server: str, tool: str, expected: str) -> None:
     assert public_name(server, tool) == expected
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        (("a_b", "c"), ("a", "b_c")),  # `_` in a server name would make the split ambiguous
+        (("my.server", "x"), ("my-server", "x")),  # characters replaced by `-`
+        (("s", "do it"), ("s", "do-it")),
+    ],
+)
+def test_pairs_that_would_read_alike_get_distinct_valid_names(first: tuple[str, str], second: tuple[str, str]) -> None:
+    a, b = public_name(*first), public_name(*second)
+    assert a != b and NAME_PATTERN.match(a) and NAME_PATTERN.match(b)
 
 
 def test_long_names_are_shortened_deterministically_and_stay_distinct() -> None:

@@ -159,12 +159,18 @@ class Federation:
         from mcp import types
         from mcp.server.subscriptions import ToolsListChanged
 
+        from ..operations import OPERATIONS  # the gateway's own tools keep their names
+
         tools: list[types.Tool] = []
         routes: dict[str, tuple[ServerBackends, str, bool]] = {}
+        taken = {op.name for op in OPERATIONS}
         for name in sorted(self.servers):
             backend = self.servers[name]
             for raw in backend.tools or []:
                 public = public_name(name, raw["name"])
+                if public in taken or public in routes:
+                    log.warning("tool %r of %s would be listed as %r, taken; skipped", raw["name"], name, public)
+                    continue
                 meta = {**(raw.get("_meta") or {}), SERVER_META: name, "io.chora/tool": raw["name"]}
                 try:
                     tool = types.Tool.model_validate({**raw, "name": public, "_meta": meta})

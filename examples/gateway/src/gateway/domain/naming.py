@@ -7,19 +7,23 @@ import re
 
 NAME_PATTERN = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 MAX_LENGTH = 64
-_INVALID = re.compile(r"[^a-zA-Z0-9_-]")
+_SERVER_INVALID = re.compile(r"[^a-zA-Z0-9-]")  # no `_`: the first `_` ends the server part
+_TOOL_INVALID = re.compile(r"[^a-zA-Z0-9_-]")
 
 
 def public_name(server: str, tool: str) -> str:
     """The name a tool of ``server`` is listed under.
 
-    It depends on nothing but the pair, so it never changes when other servers join or leave.
-    Characters outside ``[a-zA-Z0-9_-]`` become ``-``; a name over 64 characters keeps its
-    first 55 and ends in ``_`` and 8 hex digits of a hash of the full pair, so two long names
-    that share a prefix still differ.
+    It depends on nothing but the pair, so it never changes when other servers join or leave,
+    and two pairs never share a name: ``<server>_<tool>`` when the server name has only letters,
+    digits and ``-``, the tool name only those and ``_``, and the whole fits 64 characters (the
+    first ``_`` then tells server from tool). Otherwise the offending characters become ``-``,
+    the name is cut to 55 characters, and ``_`` and 8 hex digits of a hash of the exact pair
+    follow, so names that would read alike still differ.
     """
-    name = _INVALID.sub("-", f"{server}_{tool}")
-    if len(name) <= MAX_LENGTH:
+    clean_server, clean_tool = _SERVER_INVALID.sub("-", server), _TOOL_INVALID.sub("-", tool)
+    name = f"{clean_server}_{clean_tool}"
+    if clean_server == server and clean_tool == tool and len(name) <= MAX_LENGTH:
         return name
     digest = hashlib.sha256(f"{server}\0{tool}".encode()).hexdigest()[:8]
     return f"{name[: MAX_LENGTH - 9]}_{digest}"
