@@ -13,6 +13,7 @@ from gateway.domain.config import GatewaySettings
 from gateway.domain.federation import Federation
 from gateway.domain.naming import NAME_PATTERN, public_name
 from gateway.domain.service import Service
+from gateway.operations import OPERATIONS
 
 
 @pytest.mark.parametrize(
@@ -83,7 +84,8 @@ def _record(name: str, instance: str, status: str = "up", **extra: Any) -> dict[
 
 def test_health_reports_every_registered_server_from_memory() -> None:
     service = Service(GatewaySettings(registry_url=None))
-    assert service.ecosystem_health().servers == []
+    (own,) = service.ecosystem_health().servers  # nothing registered: the gateway reports itself
+    assert own.name == "gateway" and own.status == "up" and own.tool_count == len(OPERATIONS)
 
     async def apply() -> None:
         federation: Federation = service.dynamic_tools

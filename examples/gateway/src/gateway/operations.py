@@ -29,7 +29,7 @@ OPERATIONS: tuple[Operation, ...] = (
         read_only=True,
         inline=True,  # memory only
         errors=(ServerNotFound,),
-        examples=(Example({"name": "notes-server"}, error="server_not_found"),),
+        examples=(Example({"name": "gateway"}), Example({"name": "notes-server"}, error="server_not_found")),
     ),
     Operation(
         Service.refresh_tools,
@@ -37,6 +37,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "/ecosystem/refresh",
         errors=(ServerNotFound, Unavailable),
         examples=(
+            Example({"name": "gateway"}),
             Example({"name": "notes-server"}, error="server_not_found"),
             Example({"name": "not a name"}, error="validation_error"),
         ),

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
+from ..core.about import NAME, VERSION
 from ..core.errors import Unavailable
 from .config import GatewaySettings
 from .errors import ServerNotFound
@@ -25,7 +26,7 @@ _RANK = {"up": 0, "draining": 1, "down": 2, "unknown": 3}
 class Service:
     def __init__(self, settings: GatewaySettings) -> None:
         self.settings = settings
-        self.dynamic_tools = Federation(settings)
+        self.dynamic_tools = Federation(settings, own_name=NAME)
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> Service:
@@ -49,6 +50,8 @@ class Service:
 
         Its listed tools change (and clients are told) only if the answer differs.
         """
+        if name == NAME:
+            return self.server_health(name)  # its own tools are the operation table: nothing to fetch
         backend = self.dynamic_tools.servers.get(name)
         if backend is None:
             raise ServerNotFound(f"No server named {name!r} is federated; ecosystem_health lists them")
@@ -66,10 +69,14 @@ class Service:
         Answers from memory (the registry's last snapshot and the tools already fetched), so
         it is quick even while a backend hangs. ``name`` narrows the answer to one server.
         """
+        from ..operations import OPERATIONS
+
         federation = self.dynamic_tools
         records: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for record in federation.instances:
             records[record["name"]].append(record)
+        if NAME not in records:  # the gateway reports itself, registered or not
+            records[NAME].append({"name": NAME, "instance_id": "self", "status": "up", "version": VERSION})
         if name is not None and name not in records:
             raise ServerNotFound(f"No server named {name!r} is registered; call without a name to see them all")
         servers = []
@@ -77,6 +84,7 @@ class Service:
             group = records[server]
             backend = federation.servers.get(server)
             tags = sorted({t for r in group for t in r.get("tags") or []})
+            own = server == NAME  # its own tools are served directly, never federated
             servers.append(
                 ServerHealth(
                     name=server,
@@ -84,8 +92,8 @@ class Service:
                     version=max((str(r.get("version")) for r in group), default=None),
                     instances=len(group),
                     up_instances=sum(r["status"] == "up" for r in group),
-                    exposed=self.settings.exposes(server, tags),
-                    tool_count=len(backend.tools or []) if backend else 0,
+                    exposed=own or self.settings.exposes(server, tags),
+                    tool_count=len(OPERATIONS) if own else len(backend.tools or []) if backend else 0,
                     breaker=backend.breaker if backend else "closed",
                 )
             )
