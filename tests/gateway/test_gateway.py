@@ -5,25 +5,16 @@ from __future__ import annotations
 
 import re
 import signal
-from collections.abc import Iterator
 from typing import Any
 
 import anyio
 import pytest
 
-from tests.gateway.harness import World, client, start_world
+from tests.gateway.harness import World, client
 from tests.registry.harness import wait_for
 
-SERVERS = ("alpha", "beta", "gamma", "delta")
 NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 WAIT = 30.0  # generous bound for a condition; the TTL + 1 s figure is measured in bench/
-
-
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    built = start_world(tmp_path_factory.mktemp("gateway"), SERVERS, ("alpha", "beta", "gamma"))
-    yield built
-    built.stop()
 
 
 def run(coro: Any) -> Any:
