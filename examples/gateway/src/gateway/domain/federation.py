@@ -189,6 +189,7 @@ class Federation:
     # -- the MCP interface's hook (DynamicTools) --------------------------------------------------
 
     def tools(self) -> list[types.Tool]:
+        """The federated tools; a new list object after every change, the same one otherwise."""
         self._ensure_started()
         return self._tools
 

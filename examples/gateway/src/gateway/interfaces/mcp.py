@@ -153,8 +153,15 @@ def create_mcp_server(service: Any, settings: Settings) -> Server[Any]:
     def dynamic_schema(name: str) -> dict[str, Any] | None:
         return schemas.get(name) or (dynamic.schema(name) if dynamic is not None else None)
 
+    joined: list[Any] = [None, listing]  # the dynamic list last joined, and the result
+
     async def list_tools(ctx: Any, params: Any) -> types.ListToolsResult:
-        return listing if dynamic is None else types.ListToolsResult(tools=[*tools, *dynamic.tools()])
+        if dynamic is None:
+            return listing
+        extra = dynamic.tools()
+        if extra is not joined[0]:  # a new list object means a change: join once per change
+            joined[:] = [extra, types.ListToolsResult(tools=[*tools, *extra])]
+        return joined[1]
 
     async def call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
         op = by_name.get(params.name)
