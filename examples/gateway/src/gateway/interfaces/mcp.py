@@ -127,7 +127,8 @@ def error_result(error: DomainError) -> types.CallToolResult:
 class DynamicTools(Protocol):
     """What a service offers as ``service.dynamic_tools`` to serve tools the table cannot list.
 
-    ``tools()`` is called on every ``tools/list``, so it must answer from memory; ``call``
+    ``tools()`` is called on every ``tools/list``, so it must answer from memory, with a new
+    list object whenever the tools change (the listing is rebuilt only then); ``call``
     returns None for a name that is not its own (the usual ``unknown_operation`` follows);
     ``changes`` is the bus on which it publishes ``ToolsListChanged`` when ``tools()`` changes.
     """
