@@ -124,11 +124,57 @@ def capture(world: World, alpha_port: int) -> dict[str, Any]:
     }
 
 
+def membership(world: World, root: Path, rounds: int, ttl: float = 2.0) -> dict[str, list[float]]:
+    """How long after a registration its tools are listed, and after the last heartbeat they are
+    gone: a second registry (short TTL) and gateway; each round registers a new name for a
+    running server's MCP endpoint, heartbeats, then stops heartbeating as a killed server would."""
+    import httpx
+
+    from tests.registry.harness import AUTH, Proc, Registry, example_python, free_port, registry_env, wait_for
+
+    registry = Registry(example_python(), root, registry_env(root / "reg2", free_port(), ttl=ttl), name="registry2")
+    port = free_port()
+    env = {**world.gateway.env, "GATEWAY_PORT": str(port), "GATEWAY_REGISTRY_URL": registry.url}  # type: ignore[union-attr]
+    env["GATEWAY_DATA_DIR"] = str(root / "gateway2-data")
+    gateway = Proc([str(world.bin / "gateway"), "serve"], env, root / "gateway2.log")
+    found: dict[str, list[float]] = {"listed_after_register_s": [], "gone_after_last_heartbeat_s": []}
+    try:
+        wait_for(lambda: httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200, 60)
+        backend = f"http://127.0.0.1:{world.servers['alpha'][0][1]}/mcp"
+        with httpx.Client(timeout=10) as http:
+
+            def names() -> set[str]:
+                body, headers = envelope("tools/list", {})
+                headers["authorization"] = f"Bearer {GATEWAY_TOKEN}"
+                answer = http.post(f"http://127.0.0.1:{port}/mcp", json=body, headers=headers).json()
+                return {t["name"] for t in answer["result"]["tools"]}
+
+            for n in range(rounds):
+                name, started = f"probe{n}", time.perf_counter()
+                record = {"name": name, "instance_id": "p1", "version": "1.0.0", "interfaces": {"mcp": backend}}
+                lease = http.post(registry.url + "/v1/instances", headers=AUTH, json=record).json()["lease_token"]
+                beat = registry.url + f"/v1/instances/{name}/p1/heartbeat"
+                while f"{name}_get_note" not in names():
+                    http.put(beat, headers=AUTH, json={"lease_token": lease})
+                    time.sleep(0.01)
+                found["listed_after_register_s"].append(time.perf_counter() - started)
+                http.put(beat, headers=AUTH, json={"lease_token": lease}).raise_for_status()
+                last = time.perf_counter()
+                while f"{name}_get_note" in names():
+                    time.sleep(0.01)
+                found["gone_after_last_heartbeat_s"].append(time.perf_counter() - last)
+    finally:
+        gateway.terminate()
+        registry.proc.terminate()
+    return found
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--calls", type=int, default=2000, help="calls per path (direct, gateway)")
     parser.add_argument("--lists", type=int, default=1000, help="tools/list per phase (none hung, one hung)")
     parser.add_argument("--block", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=5, help="register / stop heartbeating rounds (TTL 2 s)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="bench-gateway-") as tmp:
@@ -194,6 +240,7 @@ def main() -> None:
                 hung_proc.popen.send_signal(signal.SIGCONT)
                 for thread in threads:
                     thread.join(timeout=10)
+            joined = membership(world, Path(tmp), args.rounds)
         finally:
             world.stop()
 
@@ -229,7 +276,11 @@ def main() -> None:
             ],
         ],
     )
+    listed, gone = joined["listed_after_register_s"], joined["gone_after_last_heartbeat_s"]
     verdict = {
+        "listed_after_register_max_s": round(max(listed), 3),
+        "gone_after_last_heartbeat_max_s": round(max(gone), 3),
+        "gone_within_ttl_plus_1s": max(gone) <= 2.0 + 1.0,
         "added_p50_ms": ms(added_p50),
         "added_p99_ms": ms(added_p99),
         "list_p99_hung_ratio": round(ratio, 3),
@@ -241,7 +292,10 @@ def main() -> None:
     print(
         f"\nadded p50 {verdict['added_p50_ms']} ms (target <= 2), added p99 {verdict['added_p99_ms']} ms (<= 10); "
         f"tools/list p99 one hung / none hung = {verdict['list_p99_hung_ratio']}x (<= 1.1); "
-        f"calls to the hung server meanwhile: {verdict['hung_calls_answered']}"
+        f"calls to the hung server meanwhile: {verdict['hung_calls_answered']}\n"
+        f"membership (registry TTL 2 s, {len(gone)} rounds): listed <= {verdict['listed_after_register_max_s']} s "
+        f"after registering; gone <= {verdict['gone_after_last_heartbeat_max_s']} s after the last heartbeat "
+        f"(target <= TTL + 1 s = 3 s)"
     )
     write_results(
         "gateway",
@@ -253,6 +307,7 @@ def main() -> None:
                 "list_none_hung": [ms(v) for v in l0],
                 "list_one_hung": [ms(v) for v in l1],
             },
+            "membership_s": joined,
             "loadgen_cpu_share": {
                 "calls": calls["_cpu_share"],
                 "list_none_hung": none_hung["_cpu_share"],
