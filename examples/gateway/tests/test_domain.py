@@ -89,9 +89,9 @@ def test_health_reports_every_registered_server_from_memory() -> None:
 
     async def apply() -> None:
         federation: Federation = service.dynamic_tools
-        import httpx
+        import httpcore
 
-        federation._http = httpx.AsyncClient()
+        federation._http = httpcore.AsyncConnectionPool()
         await federation._apply(
             [_record("alpha", "a1"), _record("alpha", "a2", "unknown"), _record("beta", "b1", "down")]
         )

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from .config import GatewaySettings
 
 if TYPE_CHECKING:
-    import httpx
+    import httpcore
 
     from .wire import Progress
 
@@ -64,7 +64,7 @@ class Unreachable(Exception):
 class ServerBackends:
     """Every `up` instance of one server, and its tools as the server itself lists them."""
 
-    def __init__(self, name: str, settings: GatewaySettings, http: httpx.AsyncClient) -> None:
+    def __init__(self, name: str, settings: GatewaySettings, http: httpcore.AsyncConnectionPool) -> None:
         self.name = name
         self.settings = settings
         self.http = http
@@ -122,7 +122,13 @@ class ServerBackends:
             try:
                 async with instance.limit:
                     result = await wire.request(
-                        self.http, instance.url, method, params, {**self.headers, **headers}, on_progress
+                        self.http,
+                        instance.url,
+                        method,
+                        params,
+                        {**self.headers, **headers},
+                        on_progress,
+                        self.settings.call_timeout_seconds,
                     )
             except wire.WireError as exc:
                 instance.breaker.failed(

@@ -24,8 +24,8 @@ from .backends import ServerBackends, Unreachable
 from .config import GatewaySettings
 from .naming import public_name
 
-if TYPE_CHECKING:  # httpx and the MCP SDK load when the federation starts, not with the CLI
-    import httpx
+if TYPE_CHECKING:  # httpcore and the MCP SDK load when the federation starts, not with the CLI
+    import httpcore
     from mcp import types
     from mcp.server.subscriptions import SubscriptionBus
 
@@ -59,7 +59,7 @@ class Federation:
         self._schemas: dict[str, dict[str, Any]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._runner: asyncio.Task[None] | None = None
-        self._http: httpx.AsyncClient | None = None
+        self._http: httpcore.AsyncConnectionPool | None = None
         self.follower: Follower | None = None
 
     @property
@@ -77,12 +77,12 @@ class Federation:
         """Begin following the registry (needs a running event loop; idempotent)."""
         if self._runner is not None or not self.settings.registry_url:
             return
+        import httpcore
         import httpx
 
         from .membership import Follower
 
-        limits = httpx.Limits(max_connections=None, max_keepalive_connections=200)
-        self._http = httpx.AsyncClient(timeout=self.settings.call_timeout_seconds, limits=limits)
+        self._http = httpcore.AsyncConnectionPool(max_keepalive_connections=200, keepalive_expiry=30.0)
         registry = httpx.AsyncClient(base_url=self.settings.registry_url.rstrip("/"), timeout=10)
         self.follower = Follower(registry, self.settings.watch_wait_seconds, self._apply)
         self._runner = asyncio.get_running_loop().create_task(self.follower.run(), name="gateway-membership")

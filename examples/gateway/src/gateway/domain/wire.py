@@ -1,20 +1,22 @@
 """One MCP request to a backend over streamable HTTP (the current, stateless revision).
 
-Written by hand on httpx rather than with the SDK's client: each forwarded call must carry
-headers of its own (the caller's request id and trace context, this gateway's credential for
-that backend), and the SDK's client fixes headers per connection and adds several
-milliseconds per call, which a gateway adds to every call it forwards. The envelope keys and
-header names come from the SDK, so they follow the protocol revision it speaks.
+Written by hand on httpcore (the connection pool under httpx) rather than with the SDK's
+client: each forwarded call must carry headers of its own (the caller's request id and trace
+context, this gateway's credential for that backend), and the SDK's client fixes headers per
+connection and adds several milliseconds per call, which a gateway adds to every call it
+forwards. httpx's own layers (request models, cookies, redirects, auth) were three quarters of
+the gateway's CPU per forwarded call when profiled, and a backend call needs none of them.
+The envelope keys and header names come from the SDK, so they follow its protocol revision.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-import httpx
+import httpcore
 from mcp.shared.inbound import MCP_METHOD_HEADER, MCP_NAME_HEADER, MCP_PROTOCOL_VERSION_HEADER, NAME_BEARING_METHODS
 from mcp_types import CLIENT_CAPABILITIES_META_KEY, CLIENT_INFO_META_KEY, PROTOCOL_VERSION_META_KEY
 from mcp_types.version import LATEST_MODERN_VERSION
@@ -55,30 +57,36 @@ def envelope(method: str, params: dict[str, Any] | None = None) -> tuple[dict[st
 
 
 async def request(
-    http: httpx.AsyncClient,
+    pool: httpcore.AsyncConnectionPool,
     url: str,
     method: str,
     params: dict[str, Any] | None,
     headers: dict[str, str],
     on_progress: Progress | None = None,
+    timeout: float = 30.0,
 ) -> dict[str, Any]:
     """Send one request and return its JSON-RPC result; progress notifications go to ``on_progress``."""
     body, routing = envelope(method, params)
+    content = json.dumps(body).encode()
+    sent = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in {**headers, **routing}.items()]
+    sent.append((b"content-length", str(len(content)).encode()))
+    limits = {"connect": timeout, "read": timeout, "write": timeout, "pool": timeout}
     try:
-        async with http.stream("POST", url, json=body, headers={**headers, **routing}) as response:
-            if response.status_code >= 400:
+        async with pool.stream("POST", url, headers=sent, content=content, extensions={"timeout": limits}) as response:
+            if response.status >= 400:
                 text = (await response.aread())[:300].decode(errors="replace")
-                raise WireError(f"HTTP {response.status_code}: {text}", sent=True)
-            if response.headers.get("content-type", "").startswith("text/event-stream"):
+                raise WireError(f"HTTP {response.status}: {text}", sent=True)
+            kind = next((v for k, v in response.headers if k.lower() == b"content-type"), b"")
+            if kind.startswith(b"text/event-stream"):
                 message = await _from_sse(response, on_progress)
             else:
                 message = json.loads(await response.aread())
-    except httpx.ConnectError as exc:
-        raise WireError(f"cannot connect: {exc}", sent=False) from None
-    except httpx.TimeoutException:
+    except (httpcore.ConnectError, httpcore.ConnectTimeout, httpcore.PoolTimeout) as exc:
+        raise WireError(f"cannot connect: {exc or type(exc).__name__}", sent=False) from None
+    except httpcore.TimeoutException:
         raise WireError("no answer in time", sent=True) from None
-    except (httpx.HTTPError, ValueError) as exc:
-        raise WireError(f"broken answer: {exc}", sent=True) from None
+    except (httpcore.NetworkError, httpcore.ProtocolError, httpcore.UnsupportedProtocol, ValueError) as exc:
+        raise WireError(f"broken answer: {exc or type(exc).__name__}", sent=True) from None
     if not isinstance(message, dict):
         raise WireError("the answer is not a JSON-RPC message", sent=True)
     if "error" in message:
@@ -90,10 +98,21 @@ async def request(
     return result
 
 
-async def _from_sse(response: httpx.Response, on_progress: Progress | None) -> Any:
+async def _lines(response: httpcore.Response) -> AsyncIterator[str]:
+    pending = b""
+    async for chunk in response.aiter_stream():
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        for line in lines:
+            yield line.rstrip(b"\r").decode()
+    if pending:
+        yield pending.decode()
+
+
+async def _from_sse(response: httpcore.Response, on_progress: Progress | None) -> Any:
     """The response message of an SSE stream, relaying progress notifications met on the way."""
     data: list[str] = []
-    async for line in response.aiter_lines():
+    async for line in _lines(response):
         if line.startswith("data:"):
             data.append(line[5:].lstrip())
             continue
