@@ -222,6 +222,10 @@ class Federation:
             return unavailable(backend.name, exc.detail)
         from mcp import types
 
+        # Per-hop protocol fields (the backend's serverInfo, ...) describe the backend's answer
+        # to the gateway, not the gateway's to its caller; the SDK stamps its own.
+        meta = {k: v for k, v in (result.get("_meta") or {}).items() if not k.startswith("io.modelcontextprotocol/")}
+        result = {**result, "_meta": meta or None}
         try:
             return types.CallToolResult.model_validate(result)
         except ValueError:

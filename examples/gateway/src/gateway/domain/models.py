@@ -24,5 +24,5 @@ class EcosystemHealth(BaseModel):
     registry: str | None = Field(description="The registry followed (null: none configured).")
     following: bool = Field(description="True while the registry's watch is being followed.")
     index: int = Field(description="Registry revision of the membership in use.")
-    tool_count: int = Field(description="Tools the gateway lists in all.")
+    tool_count: int = Field(description="Federated tools listed (the gateway's own not counted).")
     servers: list[ServerHealth]
