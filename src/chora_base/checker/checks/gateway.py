@@ -14,7 +14,7 @@ TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 
 
 class ID020(ChoraCheck):
-    "Every MCP tool name matches `^[a-zA-Z0-9_-]{1,64}$`"
+    "Every MCP tool name is 1 to 64 letters, digits, `_` or `-` (the MCP name rule)"
 
     family = FAMILY
     tier = "recommended"
