@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import signal
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -149,3 +150,23 @@ def test_a_client_without_the_gateway_token_is_refused(world: World) -> None:
 
     with pytest.raises(Exception):  # noqa: B017 - the SDK raises its own transport error on 401
         run(go)
+
+
+def test_filters_expose_only_the_chosen_servers(world: World, tmp_path: Path) -> None:
+    import httpx
+
+    from tests.registry.harness import Proc, free_port
+
+    assert world.gateway is not None
+    port = free_port()
+    env = {**world.gateway.env, "GATEWAY_PORT": str(port), "GATEWAY_DATA_DIR": str(tmp_path)}
+    env["GATEWAY_EXPOSE_SERVERS"] = "alpha"
+    proc = Proc([str(world.bin / "gateway"), "serve"], env, tmp_path / "filtered.log")
+    filtered = World(root=tmp_path, bin=world.bin, registry=world.registry, gateway_port=port)
+    try:
+        wait_for(lambda: httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200, WAIT)
+        wait_for(lambda: "alpha" in servers_listed(filtered), WAIT)
+        assert servers_listed(filtered) == {"alpha"}
+        assert servers_listed(world) > {"alpha"}  # the unfiltered gateway still lists others
+    finally:
+        proc.terminate()
