@@ -5,6 +5,7 @@ from __future__ import annotations
 from chora_base.checker.checks import (
     bootstrap,
     composition,
+    gateway,
     interface_design,
     multi_interface,
     registry,
@@ -16,6 +17,7 @@ CHECK_CLASSES: tuple[type[ChoraCheck], ...] = (
     *template.CHECKS,
     *multi_interface.CHECKS,
     *interface_design.CHECKS,
+    *gateway.CHECKS,
     *bootstrap.CHECKS,
     *registry.CHECKS,
     *composition.CHECKS,

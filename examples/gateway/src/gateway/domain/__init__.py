@@ -1,0 +1,1 @@
+"""The gateway's domain: the federation of every healthy server's MCP tools behind one endpoint."""
