@@ -113,10 +113,25 @@ class RestDriver:
             path = path.replace("{" + param + "}", str(body.pop(param)))
         kwargs: dict[str, Any] = {"json": body} if op.has_body else {"params": body}
         response = self.http.request(op.method, API_PREFIX + path, **kwargs)
+        if response.status_code == 202:  # a long-running operation: follow it to its end
+            response = self.follow(response)
+            status = response.json()
+            if status["problem"] is not None:
+                return "error", status["problem"]["code"]
+            return "ok", status["result"]
         if response.is_success:
             return "ok", response.json()
         assert response.headers["content-type"] == "application/problem+json", response.text
         return "error", response.json()["code"]
+
+    def follow(self, response: httpx.Response) -> httpx.Response:
+        """Long-poll a 202's Location until the operation is done."""
+        location = response.headers["location"]
+        while not response.json()["done"]:
+            params = {"revision": response.json()["revision"], "wait_seconds": 5}
+            response = self.http.get(location, params=params)
+            assert response.status_code == 200, response.text
+        return response
 
 
 class ClientDriver:
@@ -131,7 +146,10 @@ class ClientDriver:
 
     def call(self, name: str, raw: dict[str, Any]) -> Outcome:
         try:
-            return "ok", getattr(self.client, name)(**raw).model_dump(mode="json")
+            result = getattr(self.client, name)(**raw)
+            if op_named(name).long_running:
+                result = result.wait(timeout=60)  # the method returns a handle
+            return "ok", result.model_dump(mode="json")
         except DomainError as exc:
             return "error", exc.code
 

@@ -15,11 +15,16 @@ from drivers import TOKEN, NativeDriver, replay
 from gateway import OPERATIONS
 from gateway.core.errors import DomainError
 from gateway.interfaces.client import AsyncClient, Client
+from gateway.interfaces.client_handle import AsyncOperationHandle, OperationHandle
 
 
-def _parameters(function: Any) -> list[tuple[str, Any, bool]]:
+def _parameters(function: Any, hidden: Any = ()) -> list[tuple[str, Any, bool]]:
     params = inspect.signature(function).parameters.values()
-    return [(p.name, p.kind, p.default is inspect.Parameter.empty) for p in params if p.name != "self"]
+    return [
+        (p.name, p.kind, p.default is inspect.Parameter.empty)
+        for p in params
+        if p.name != "self" and p.name not in hidden
+    ]
 
 
 @pytest.mark.parametrize("client_cls", [Client, AsyncClient])
@@ -28,10 +33,16 @@ def test_every_operation_is_a_typed_method(client_cls: type) -> None:
     for op in OPERATIONS:
         method = vars(client_cls).get(op.name)
         assert method is not None, f"{client_cls.__name__} has no method {op.name}: regenerate the client"
-        assert _parameters(method) == _parameters(op.handler), op.name
+        # A long-running operation's progress and cancellation are the server's, not the caller's.
+        assert _parameters(method) == _parameters(op.handler, op.injected), op.name
         hints = typing.get_type_hints(method)
-        assert hints["return"] is op.output_model, op.name
-        assert set(hints) == set(typing.get_type_hints(op.handler)), op.name
+        if op.long_running:  # the method returns a handle on the operation: wait() gives the output
+            handle = OperationHandle if client_cls is Client else AsyncOperationHandle
+            assert typing.get_origin(hints["return"]) is handle, op.name
+            assert typing.get_args(hints["return"]) == (op.output_model,), op.name
+        else:
+            assert hints["return"] is op.output_model, op.name
+        assert set(hints) == set(typing.get_type_hints(op.handler)) - set(op.injected), op.name
         assert inspect.iscoroutinefunction(method) is (client_cls is AsyncClient), op.name
 
 
@@ -45,7 +56,10 @@ class _AsyncDriver:
     def call(self, name: str, raw: dict[str, Any]) -> tuple[str, Any]:
         async def run() -> tuple[str, Any]:
             try:
-                return "ok", (await getattr(self.client, name)(**raw)).model_dump(mode="json")
+                result = await getattr(self.client, name)(**raw)
+                if isinstance(result, AsyncOperationHandle):
+                    result = await result.wait(timeout=60)
+                return "ok", result.model_dump(mode="json")
             except DomainError as exc:
                 return "error", exc.code
 
@@ -62,7 +76,10 @@ class _SyncDriver:
 
     def call(self, name: str, raw: dict[str, Any]) -> tuple[str, Any]:
         try:
-            return "ok", getattr(self.client, name)(**raw).model_dump(mode="json")
+            result = getattr(self.client, name)(**raw)
+            if isinstance(result, OperationHandle):
+                result = result.wait(timeout=60)
+            return "ok", result.model_dump(mode="json")
         except DomainError as exc:
             return "error", exc.code
 

@@ -18,7 +18,8 @@ code  meaning
       or the data folder)
 3, 4  the domain's own errors (``domain/errors.py``); a domain may also use 9 and above
 5     ``unauthorized``
-6     ``unavailable``: a remote server could not be reached
+6     ``unavailable``: a remote server could not be reached; ``timeout``: it did not answer
+      within the call's deadline
 7     ``store_unavailable``: the store could not be opened or did not answer in time
 8     ``address_in_use``: ``serve`` could not bind its address
 ====  =====================================================================================
@@ -44,6 +45,10 @@ class DomainError(Exception):
     #: retry only errors that say so, and only calls that are safe to repeat.
     retryable: ClassVar[bool] = False
     by_code: ClassVar[dict[str, type[DomainError]]] = {}
+    #: Set on errors of a call to another server (``core/peer_errors.py``): the peer's name (also
+    #: in the problem object) and whether the request may have reached it.
+    peer: str | None = None
+    sent: bool = True
 
     def __init__(self, detail: str, *, errors: list[dict[str, Any]] | None = None) -> None:
         super().__init__(detail)
@@ -68,6 +73,8 @@ class DomainError(Exception):
         }
         if self.errors:
             problem["errors"] = self.errors
+        if self.peer is not None:
+            problem["peer"] = self.peer
         return problem
 
     @classmethod
@@ -77,6 +84,8 @@ class DomainError(Exception):
         error = error_cls(str(problem.get("detail", "")), errors=problem.get("errors"))
         if error_cls is RemoteError:
             error.remote_code = str(problem.get("code", "internal_error"))
+        if isinstance(problem.get("peer"), str):
+            error.peer = problem["peer"]  # the server that failed behind the one called
         return error
 
 
@@ -138,6 +147,14 @@ class Unavailable(DomainError):
     retryable = True
 
 
+class Timeout(Unavailable):
+    """A call to another server did not complete within its deadline (it may have run there)."""
+
+    code = "timeout"
+    title = "Timed out"
+    http_status = 504
+
+
 class StoreUnavailable(DomainError):
     """The server's store did not answer within its deadline; nothing was changed."""
 
@@ -181,6 +198,8 @@ class RemoteError(DomainError):
     http_status = 502
     exit_code = 1
     remote_code: str = "remote_error"
+    #: The HTTP status the remote server answered with, when it answered.
+    peer_status: int | None = None
 
 
 #: Exit codes reserved for the classes above: domain errors pick others (see the table on top).

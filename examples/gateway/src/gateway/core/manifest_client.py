@@ -19,6 +19,9 @@ Peers are found by name, never by a hard-coded address::
 
     url = client.lookup_url("orchestrator")           # REST base URL of an `up` instance
     records = client.lookup("orchestrator")           # every `up` instance, cached briefly
+    client.forget("orchestrator")                     # an instance failed: ask again next time
+
+Domain code calls peers through ``core/peers.py`` (Recommended and up), which uses these.
 """
 
 from __future__ import annotations
@@ -216,7 +219,7 @@ class ManifestClient:
                 response = httpx.get(
                     f"{self.registry_url}{API_PREFIX}/services/{quote(name, safe='')}",
                     timeout=self.timeout,
-                    headers=_stamped(),
+                    headers=_stamped() | self._headers,
                 )
             except httpx.HTTPError:
                 return [r for r in (hit[1] if hit else []) if status in (None, r.get("status"))]
@@ -229,6 +232,12 @@ class ManifestClient:
             with self._cache_lock:
                 self._cache[name] = (now, records)
         return [r for r in records if status in (None, r.get("status"))]
+
+    def forget(self, name: str) -> None:
+        """Drop what is cached about ``name``: the next lookup asks the registry (an instance
+        just failed, so the list may be stale)."""
+        with self._cache_lock:
+            self._cache.pop(name, None)
 
     def lookup_url(self, name: str, interface: str = "rest") -> str | None:
         """One endpoint of an ``up`` instance of ``name`` (chosen at random), or None."""
@@ -262,12 +271,38 @@ def _describe(exc: Exception) -> str:
     return type(exc).__name__
 
 
+def declared_peers(settings: Any) -> list[str]:
+    """The servers this one calls, declared once, in ``pyproject.toml``::
+
+        [tool.chora-base]
+        dependencies = ["notes-server"]
+
+    The orchestrator reads that table and passes it on as the ``dependencies`` setting, which
+    wins when set; a server run from its own checkout (the template installs it editable) reads
+    the table itself. It is what the server registers as its dependencies and the only peers
+    ``core/peers.py`` lets it call; the compliance checker compares it with the code's calls.
+    """
+    configured = list(getattr(settings, "dependencies", None) or [])
+    if configured:
+        return configured
+    import tomllib
+    from pathlib import Path
+
+    pyproject = Path(__file__).resolve().parents[3] / "pyproject.toml"  # <root>/src/<pkg>/core/
+    try:
+        table = tomllib.loads(pyproject.read_text()).get("tool", {}).get("chora-base", {})
+    except (OSError, tomllib.TOMLDecodeError):  # an installed wheel: no pyproject beside it
+        return []
+    found = table.get("dependencies", [])
+    return [str(name) for name in found] if isinstance(found, list) else []
+
+
 def describe_server(settings: Any, package: str, operations: Any = None, *, suffix: str = "") -> dict[str, Any]:
     """The registration record of this server: name, instance id, version and interfaces.
 
     The address is the one this process serves (``settings.host``/``settings.port``, which
     ``serve --host/--port`` set), or ``settings.public_url`` when peers reach it through a
-    proxy. Tags and dependencies come from settings.
+    proxy. Tags come from settings, dependencies from ``declared_peers``.
     """
     from importlib import metadata
 
@@ -299,6 +334,6 @@ def describe_server(settings: Any, package: str, operations: Any = None, *, suff
         "version": version,
         "interfaces": interfaces,
         "tags": list(getattr(settings, "tags", None) or []),
-        "dependencies": list(getattr(settings, "dependencies", None) or []),
+        "dependencies": declared_peers(settings),
         "metadata": {"operations": str(len(operations or ()))},
     }

@@ -28,15 +28,24 @@ def _validated(op: Operation) -> Callable[..., Any]:
             raise ValidationFailed(str(exc)) from None
         return {k: v for k, v in bound.arguments.items() if k != "self"}
 
+    def split(raw: dict[str, Any]) -> dict[str, Any]:
+        """Take a long-running operation's progress and cancellation out of the input."""
+        kinds = {name: "progress" if hint.__name__ == "Progress" else "cancel" for name, hint in op.injected.items()}
+        return {kinds[name]: raw.pop(name) for name in list(raw) if name in kinds}
+
     if op.is_async:
 
         async def method(self: Any, *args: Any, **kwargs: Any) -> Any:
-            return await run_operation_async(op, self, arguments(self, args, kwargs), "python")
+            raw = arguments(self, args, kwargs)
+            injected = split(raw)
+            return await run_operation_async(op, self, raw, "python", **injected)
 
     else:
 
         def method(self: Any, *args: Any, **kwargs: Any) -> Any:
-            return run_operation(op, self, arguments(self, args, kwargs), "python")
+            raw = arguments(self, args, kwargs)
+            injected = split(raw)
+            return run_operation(op, self, raw, "python", **injected)
 
     method.__name__ = op.name
     method.__doc__ = op.handler.__doc__

@@ -81,20 +81,25 @@ def _recorded(op: Operation, interface: str, span: Any) -> Iterator[None]:
             )
 
 
-def run_operation(op: Operation, service: Any, raw: Mapping[str, Any], interface: str) -> BaseModel:
-    """Validate ``raw``, call the service and record the outcome (synchronous callers)."""
+def run_operation(op: Operation, service: Any, raw: Mapping[str, Any], interface: str, **injected: Any) -> BaseModel:
+    """Validate ``raw``, call the service and record the outcome (synchronous callers).
+
+    ``injected``: a long-running operation's ``progress`` and ``cancel``, when the caller has them.
+    """
     with recorded(op, interface):
         if op.is_async:
             import asyncio  # only async handlers pay for it: CLI start-up stays lean
 
-            return asyncio.run(op.call(service, op.parse(raw)))
-        return op.call(service, op.parse(raw))
+            return asyncio.run(op.call(service, op.parse(raw), **injected))
+        return op.call(service, op.parse(raw), **injected)
 
 
-async def run_operation_async(op: Operation, service: Any, raw: Mapping[str, Any], interface: str) -> BaseModel:
+async def run_operation_async(
+    op: Operation, service: Any, raw: Mapping[str, Any], interface: str, **injected: Any
+) -> BaseModel:
     """Validate ``raw`` and await an ``async def`` handler on the running loop."""
     with recorded(op, interface):
-        return await op.call(service, op.parse(raw))
+        return await op.call(service, op.parse(raw), **injected)
 
 
 async def dispatch(op: Operation, service: Any, raw: Mapping[str, Any], interface: str) -> BaseModel:

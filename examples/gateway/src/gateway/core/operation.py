@@ -58,6 +58,9 @@ class Operation:
     #: (writes, which queue for the write lock; network calls) must leave this False, or it
     #: stalls every other request while it waits.
     inline: bool = False
+    #: The handler may run for seconds or minutes: every interface starts it, shows its progress
+    #: and lets callers cancel it (see core/longrun.py) instead of holding one request open.
+    long_running: bool = False
 
     @property
     def is_async(self) -> bool:
@@ -99,11 +102,18 @@ class Operation:
         return typing.get_type_hints(self.handler, include_extras=True)
 
     @cached_property
+    def injected(self) -> dict[str, type]:
+        """Parameters filled in by the runner, not the caller (``Progress``, ``Cancellation``)."""
+        from .longrun import INJECTED
+
+        return {name: hint for name, hint in self._hints.items() if hint in INJECTED}
+
+    @cached_property
     def input_model(self) -> type[BaseModel]:
-        """A pydantic model of the handler's keyword parameters (``self`` excluded)."""
+        """A pydantic model of the handler's keyword parameters (``self`` and injected ones excluded)."""
         fields: dict[str, Any] = {}
         for param in inspect.signature(self.handler).parameters.values():
-            if param.name == "self":
+            if param.name == "self" or param.name in self.injected:
                 continue
             default = ... if param.default is inspect.Parameter.empty else param.default
             fields[param.name] = (bounded_ints(self._hints[param.name]), default)
@@ -134,13 +144,20 @@ class Operation:
             if name not in self.path_params and getattr(arguments, name) is not None
         }
 
-    def call(self, service: Any, arguments: BaseModel) -> Any:
+    def call(self, service: Any, arguments: BaseModel, **injected: Any) -> Any:
         """Run the operation on a service with already validated arguments.
 
         Returns the output model, or for an ``async def`` handler the coroutine that makes it.
+        ``injected`` holds a long-running operation's ``progress`` and ``cancel`` (by type).
         """
+        values = {n: getattr(arguments, n) for n in type(arguments).model_fields}
+        if injected and self.injected:
+            from .longrun import Cancellation, Progress
+
+            given = {Progress: injected.get("progress"), Cancellation: injected.get("cancel")}
+            values |= {name: given[hint] for name, hint in self.injected.items() if given[hint] is not None}
         # The unbound handler, so a validating subclass (see core/native.py) is not re-entered.
-        return self.handler(service, **{n: getattr(arguments, n) for n in type(arguments).model_fields})
+        return self.handler(service, **values)
 
 
 def _int_bounds(metadata: tuple[Any, ...]) -> tuple[bool, bool]:

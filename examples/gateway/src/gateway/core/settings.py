@@ -77,9 +77,50 @@ class Settings(EnvSettings):
     registry_token: str | None = Field(default=None, description="Bearer token for the registry")
     public_url: str | None = Field(default=None, description="URL peers use to reach this server")
     tags: list[str] = Field(default=[], description="Tags this server registers with")
-    dependencies: list[str] = Field(default=[], description="Names of the servers this one calls")
+    dependencies: list[str] = Field(
+        default=[],
+        description="Servers this one calls (registered as its dependencies); empty: the `dependencies` of"
+        " `[tool.chora-base]` in pyproject.toml",
+    )
+    # -- peers (core/peers.py): calls to the servers named in `dependencies` ------------------
+    peer_timeout_seconds: float = Field(
+        default=5.0, gt=0, le=600, description="Deadline of one peer call, retries included"
+    )
+    peer_retries: int = Field(
+        default=2, ge=0, le=10, description="Extra attempts of a peer call, only when retrying is safe"
+    )
+    peer_breaker_failures: int = Field(
+        default=5, ge=1, le=1000, description="Calls in a row left unanswered that open a peer instance's circuit"
+    )
+    peer_breaker_reset_seconds: float = Field(
+        default=30.0, gt=0, le=3600, description="How long an open circuit refuses calls before one trial"
+    )
+    peer_token: str | None = Field(default=None, description="Bearer token sent to peers (their API token)")
+    # Sagas and events (core/saga.py, core/events.py)
+    saga_database_url: str | None = Field(
+        default=None, description="Saga database: a postgresql:// URL; unset: SQLite in the data folder"
+    )
+    saga_fsync: bool = Field(
+        default=False,
+        description="SQLite saga database: fsync every checkpoint (survives a power cut, several times slower);"
+        " off, a crash of the process still loses nothing",
+    )
+    nats_url: str | None = Field(
+        default=None, description="NATS server (with JetStream) events go through; unset: an in-process bus"
+    )
+    events_stream: str = Field(
+        default="EVENTS", pattern=r"^[A-Za-z0-9_-]{1,64}$", description="JetStream stream holding the events"
+    )
     api_token: str | None = Field(
         default=None, description="Bearer token required for mutating calls; unset refuses them"
+    )
+
+    # Long-running operations (core/longrun.py, core/runner.py).
+    operations_max_running: int = Field(
+        default=4, ge=1, le=1000, description="Long-running operations one server runs at once; more are refused"
+    )
+    operations_retention_seconds: float = Field(
+        default=86_400.0, ge=60, le=31_536_000, description="How long a finished operation's record is kept"
     )
 
     @field_validator("log_level", mode="before")

@@ -77,6 +77,10 @@ def migrate(conn: sqlite3.Connection, migrations: Sequence[Migration]) -> int:
     """Run the migrations this store has not run yet, each in its own transaction; return the
     store's version afterwards. Several processes may open a store at once: the write lock makes
     one of them migrate and the others find the work done."""
+    if schema_version(conn) == len(migrations):
+        # The usual case, read without the write lock: a CLI command run beside a busy server
+        # does not queue behind its writes just to learn that there is nothing to migrate.
+        return len(migrations)
     while True:
         with transaction(conn, write=True):
             done = schema_version(conn)

@@ -11,18 +11,21 @@ exported unless asked for (the SDK's default would be OTLP to localhost).
 - ``OTEL_TRACES_EXPORTER``: ``console`` (one JSON line per span on stderr), ``otlp``, ``none``,
   or a comma-separated list;
 - unset, ``OTEL_EXPORTER_OTLP_ENDPOINT`` (or ``..._TRACES_ENDPOINT``) alone turns OTLP on
-  (OTLP over HTTP; install the project's ``otlp`` extra);
+  (OTLP over HTTP; install the project's ``otlp`` extra). Spans are batched in the server and
+  encoded and posted by a helper process (``span_export.py``), off the requests' GIL;
 - ``OTEL_SDK_DISABLED=true`` turns tracing off; ``OTEL_SERVICE_NAME`` and
   ``OTEL_RESOURCE_ATTRIBUTES`` name the service as usual.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import sys
 import uuid
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
+from types import MappingProxyType
 from typing import Any
 
 from .about import NAME, VERSION
@@ -58,6 +61,29 @@ def wanted_by_cli() -> bool:
     return not _disabled() and (bool(os.environ.get("TRACEPARENT")) or bool(_exporter_names()))
 
 
+#: The batch processor's settings unless OpenTelemetry's OTEL_BSP_* variables say otherwise.
+#: Large batches, posted at least every second: the per-batch work (a pipe write to the export
+#: helper, an HTTP post there) is paid once per 2,048 spans; the queue holds about two seconds
+#: of a busy server's spans before the oldest are dropped (memory stays bounded).
+_BATCHING = {
+    "max_queue_size": ("OTEL_BSP_MAX_QUEUE_SIZE", 8192),
+    "max_export_batch_size": ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 2048),
+    "schedule_delay_millis": ("OTEL_BSP_SCHEDULE_DELAY", 1000),
+}
+
+
+def _batching() -> dict[str, int]:
+    return {arg: default for arg, (variable, default) in _BATCHING.items() if not os.environ.get(variable)}
+
+
+def _otlp_installed() -> bool:
+    """Whether the ``otlp`` extra is there, found without importing it (the helper does)."""
+    try:
+        return importlib.util.find_spec("opentelemetry.exporter.otlp.proto.http") is not None
+    except ImportError:  # a parent package missing altogether
+        return False
+
+
 def _one_line(span: Any) -> str:
     return span.to_json(indent=None) + "\n"
 
@@ -88,12 +114,13 @@ def setup() -> None:
                 provider.add_span_processor(SimpleSpanProcessor(exporter))
                 recording = True
             elif name == "otlp":
-                try:
-                    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-                except ImportError:
+                if not _otlp_installed():
                     log.warning("OTLP export asked for but not installed: install this project's [otlp] extra")
                     continue
-                provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+                # Encoding and posting happen in a helper process (see span_export.py).
+                from .span_export import ProcessExporter
+
+                provider.add_span_processor(BatchSpanProcessor(ProcessExporter(), **_batching()))
                 recording = True
             else:
                 log.warning("unknown OTEL_TRACES_EXPORTER %r ignored (known: console, otlp, none)", name)
@@ -117,10 +144,12 @@ class _Names:
 
     def __init__(self) -> None:
         from opentelemetry import context, trace
-        from opentelemetry.propagate import extract
         from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
+        from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-        self.attach, self.detach, self.extract = context.attach, context.detach, extract
+        # Only traceparent/tracestate are handed in, so the W3C propagator is asked directly
+        # rather than through the configured composite (whose baggage part would find nothing).
+        self.attach, self.detach, self.extract = context.attach, context.detach, TraceContextTextMapPropagator().extract
         self.current_span, self.in_context = trace.get_current_span, trace.set_span_in_context
         self.SpanContext, self.NonRecordingSpan = trace.SpanContext, trace.NonRecordingSpan
         self.SpanKind, self.StatusCode = trace.SpanKind, trace.StatusCode
@@ -134,6 +163,18 @@ def _bind() -> None:
         _otel = _Names()
 
 
+#: (operation, interface) -> the span kind and attributes of its calls, built once: the SDK copies
+#: the attributes into each span, so one read-only mapping serves every call.
+_SHAPES: dict[tuple[str, str], tuple[Any, Mapping[str, str]]] = {}
+
+
+def _shape(operation: str, interface: str) -> tuple[Any, Mapping[str, str]]:
+    kind = _otel.SpanKind.SERVER if interface in _SERVER_INTERFACES else _otel.SpanKind.INTERNAL
+    attributes = {"capability.operation": operation, "capability.interface": interface, "capability.tier": TIER}
+    _SHAPES[(operation, interface)] = shape = (kind, MappingProxyType(attributes))
+    return shape
+
+
 def begin(operation: str, interface: str) -> tuple[Any, object]:
     """Open the span of one operation call and make it current; ``end`` closes it.
 
@@ -143,11 +184,10 @@ def begin(operation: str, interface: str) -> tuple[Any, object]:
     """
     otel = _otel
     if recording:
-        kind = otel.SpanKind.SERVER if interface in _SERVER_INTERFACES else otel.SpanKind.INTERNAL
-        attributes = {"capability.operation": operation, "capability.interface": interface, "capability.tier": TIER}
+        shape = _SHAPES.get((operation, interface)) or _shape(operation, interface)
         # Exceptions are the caller's to describe: a DomainError is an expected outcome with a code.
         span = tracer.start_span(
-            operation, kind=kind, attributes=attributes, record_exception=False, set_status_on_exception=False
+            operation, kind=shape[0], attributes=shape[1], record_exception=False, set_status_on_exception=False
         )
     else:
         parent = otel.current_span().get_span_context()

@@ -19,7 +19,9 @@ def agents_regions() -> dict[str, str]:
     if TIER_LEVEL >= 2:
         generated += ["`docs/operations.md`", "`openapi.json`"]
     generated.append(f"`{src}/interfaces/client.py` (the typed remote client)")
-    operations = "\n".join(f"- `{op.name}`: {op.summary}" for op in OPERATIONS)
+    operations = "\n".join(
+        f"- `{op.name}`: {op.summary}" + (" Long-running." if op.long_running else "") for op in OPERATIONS
+    )
     return {
         "layout": "\n".join(
             [
@@ -43,7 +45,11 @@ def agents_regions() -> dict[str, str]:
                 "   `exit_code` and `retryable`; list it in the operation's `errors`.",
                 "4. A stored model gaining an optional field needs nothing more; any other change to what is",
                 f"   stored is a new entry at the end of `MIGRATIONS` in `{src}/domain/repository.py`.",
-                f"5. Run `{REGENERATE}`, then the checks below.",
+                "5. Work that can outlast a request: mark the entry `long_running=True` and give the method",
+                "   `progress: Progress` and `cancel: Cancellation` keyword parameters (`core/longrun.py`): report",
+                "   after each step, check for cancellation between steps. Every interface then starts, follows",
+                "   and cancels it (REST 202 + `/operations/{id}`, CLI progress bar, MCP progress notifications).",
+                f"6. Run `{REGENERATE}`, then the checks below.",
                 "",
                 "## Commands",
                 "",

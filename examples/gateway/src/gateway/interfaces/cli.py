@@ -61,6 +61,7 @@ def _index() -> dict[str, Any]:
         if cached["stamp"] == stamp:
             _INDEX.update(commands=dict(cached["commands"]), exit_codes=list(cached["exit_codes"]))
             return _INDEX
+    from ..core import longrun  # noqa: F401  (its errors reach every project through `operations`)
     from ..operations import OPERATIONS
 
     commands = {op.cli_name: op.summary for op in OPERATIONS}
@@ -199,6 +200,22 @@ def _run(op: Operation, raw: dict[str, Any], url: str | None, url_source: str) -
     return run_operation(op, _open_service(settings), raw, "cli")
 
 
+def _run_long(op: Operation, raw: dict[str, Any], url: str | None, url_source: str, no_wait: bool) -> BaseModel:
+    """A long-running operation: followed with a progress display (see cli_longrun.py)."""
+    from . import cli_longrun
+
+    settings = _settings()
+    if url:
+        from .cli_faults import check_url
+
+        check_url(url, url_source)
+        return cli_longrun.run_remote(op, raw, url, no_wait)
+    from .cli_faults import crash_log
+
+    crash_log(PACKAGE)
+    return cli_longrun.run_local(op, raw, settings, _open_service(settings), no_wait)
+
+
 def _print_result(result: BaseModel, as_json: bool) -> None:
     data = result.model_dump(mode="json")
     if as_json:
@@ -255,17 +272,44 @@ def _command(op: Operation) -> Callable[..., None]:
         )
     )
 
+    if op.long_running:
+        params.append(
+            inspect.Parameter(
+                "no_wait",
+                inspect.Parameter.KEYWORD_ONLY,
+                annotation=bool,
+                default=typer.Option(False, "--no-wait", help="Start it on the server (--url), print its id, return"),
+            )
+        )
+
     def command(ctx: typer.Context, **kwargs: Any) -> None:
         as_json = kwargs.pop("as_json")
         url = kwargs.pop("url")
+        no_wait = kwargs.pop("no_wait", False)
         from_env = url is not None and getattr(ctx.get_parameter_source("url"), "name", "") == "ENVIRONMENT"
         raw = {k: described[k].convert(v) for k, v in kwargs.items() if v is not None}
+        if op.long_running:
+            result = _run_long(op, raw, url, URL_ENV if from_env else "--url", no_wait)
+            if no_wait and not as_json:
+                typer.echo(result.id)  # the operation's id, for `operations get/wait/cancel`
+                return
+            _print_result(result, as_json)
+            return
         _print_result(_run(op, raw, url, URL_ENV if from_env else "--url"), as_json)
 
     command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     command.__name__ = op.name
     command.__doc__ = op.description
     return command
+
+
+def _operations_commands() -> None:
+    from .cli_longrun import operations_app
+
+    app.add_typer(operations_app)
+
+
+_operations_commands()
 
 
 @app.callback()

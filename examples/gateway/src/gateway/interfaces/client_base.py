@@ -13,12 +13,13 @@ from typing import Any, Self
 from urllib.parse import quote
 
 import httpx
-from pydantic import BaseModel
 
 from ..core import tracing
 from ..core.errors import DomainError, InternalError, Unavailable, validation_failed
+from ..core.longrun import OperationList, OperationStatus
 from ..core.operation import Operation, find
 from ..operations import OPERATIONS
+from .client_handle import AsyncOperationHandle, OperationHandle, _status
 
 API_PREFIX = "/v1"
 TOKEN_ENV = "GATEWAY_API_TOKEN"
@@ -61,7 +62,9 @@ def _request(http: httpx.Client | httpx.AsyncClient, op: Operation, raw: dict[st
     return request
 
 
-def _answer(op: Operation, response: httpx.Response) -> BaseModel:
+def _answer(op: Operation, response: httpx.Response) -> Any:
+    if response.is_success and op.long_running:
+        return OperationStatus.model_validate_json(response.content)  # the caller wraps it in a handle
     if response.is_success:
         return op.output_model.model_validate_json(response.content)
     try:
@@ -105,7 +108,49 @@ class BaseClient:
             response = self._http.send(request)
         except httpx.HTTPError as exc:
             raise Unavailable(f"Cannot reach {self._http.base_url}: {exc.__class__.__name__}") from None
-        return _answer(op, response)
+        answer = _answer(op, response)
+        if op.long_running:
+            return OperationHandle(self._http, API_PREFIX, answer, op.output_model)
+        return answer
+
+    def operation(self, operation_id: str) -> OperationHandle[Any]:
+        """A handle on a long-running operation started earlier (by anyone), by its id."""
+        handle: OperationHandle[Any] = OperationHandle(self._http, API_PREFIX, _placeholder(operation_id), None)
+        status = handle.refresh()
+        output = next((op.output_model for op in OPERATIONS if op.name == status.operation), None)
+        return OperationHandle(self._http, API_PREFIX, status, output)
+
+    def operations(self, limit: int = 20, cursor: str | None = None) -> OperationList:
+        """One page of the server's long-running operations, newest first."""
+        params = {"limit": limit} | ({"cursor": cursor} if cursor else {})
+        try:
+            response = self._http.get(API_PREFIX + "/operations", params=params)
+        except httpx.HTTPError as exc:
+            raise Unavailable(f"Cannot reach {self._http.base_url}: {exc.__class__.__name__}") from None
+        if response.is_success:
+            return OperationList.model_validate_json(response.content)
+        _status(response)  # raises the problem
+        raise InternalError(f"Server answered {response.status_code}")
+
+
+def _placeholder(operation_id: str) -> OperationStatus:
+    """A status standing in for one not read yet (only its id is used)."""
+    from datetime import UTC, datetime
+
+    now = datetime.now(UTC)
+    return OperationStatus(
+        id=quote(operation_id, safe=""),
+        operation="",
+        state="pending",
+        done=False,
+        progress=0,
+        message="",
+        result=None,
+        problem=None,
+        created_at=now,
+        updated_at=now,
+        revision=0,
+    )
 
 
 class BaseAsyncClient:
@@ -140,4 +185,16 @@ class BaseAsyncClient:
             response = await self._http.send(request)
         except httpx.HTTPError as exc:
             raise Unavailable(f"Cannot reach {self._http.base_url}: {exc.__class__.__name__}") from None
-        return _answer(op, response)
+        answer = _answer(op, response)
+        if op.long_running:
+            return AsyncOperationHandle(self._http, API_PREFIX, answer, op.output_model)
+        return answer
+
+    async def operation(self, operation_id: str) -> AsyncOperationHandle[Any]:
+        """A handle on a long-running operation started earlier (by anyone), by its id."""
+        handle: AsyncOperationHandle[Any] = AsyncOperationHandle(
+            self._http, API_PREFIX, _placeholder(operation_id), None
+        )
+        status = await handle.refresh()
+        output = next((op.output_model for op in OPERATIONS if op.name == status.operation), None)
+        return AsyncOperationHandle(self._http, API_PREFIX, status, output)

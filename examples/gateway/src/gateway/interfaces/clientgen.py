@@ -27,6 +27,7 @@ class _Imports:
     def __init__(self) -> None:
         self.typing: set[str] = set()
         self.modules: dict[str, set[str]] = {}
+        self.handles = False
 
     def name(self, cls: type) -> str:
         module = cls.__module__
@@ -40,6 +41,8 @@ class _Imports:
         std = {m: n for m, n in self.modules.items() if m.split(".")[0] in sys.stdlib_module_names}
         ours = {m: n for m, n in self.modules.items() if m.startswith(".")}
         ours[".client_base"] = {"UNSET", "BaseAsyncClient", "BaseClient", "arguments"}
+        if self.handles:
+            ours[".client_handle"] = {"AsyncOperationHandle", "OperationHandle"}
         third = {m: n for m, n in self.modules.items() if m not in std and m not in ours}
         if self.typing:
             std = {**std, "typing": self.typing | std.get("typing", set())}
@@ -89,7 +92,9 @@ def _default(param: inspect.Parameter) -> str | None:
 
 def _method(op: Operation, imports: _Imports, is_async: bool) -> list[str]:
     hints = typing.get_type_hints(op.handler)
-    params = [p for p in inspect.signature(op.handler).parameters.values() if p.name != "self"]
+    params = [
+        p for p in inspect.signature(op.handler).parameters.values() if p.name != "self" and p.name not in op.injected
+    ]
     lines = [f"    {'async ' if is_async else ''}def {op.name}(", "        self,"]
     starred = False
     for param in params:
@@ -100,6 +105,9 @@ def _method(op: Operation, imports: _Imports, is_async: bool) -> list[str]:
         tail = "" if default is None else f" = {default}"
         lines.append(f"        {param.name}: {annotation(hints[param.name], imports)}{tail},")
     result = annotation(op.output_model, imports)
+    if op.long_running:  # the method starts it and returns a handle: wait(), progress, cancel()
+        imports.handles = True
+        result = f"{'AsyncOperationHandle' if is_async else 'OperationHandle'}[{result}]"
     call = f'{"await " if is_async else ""}self.call("{op.name}", arguments(locals()))'
     summary = op.summary.replace('"""', "'''")
     return [*lines, f"    ) -> {result}:", f'        """{summary}"""', f"        return {call}", ""]

@@ -45,6 +45,8 @@ def error_classes() -> list[type[DomainError]]:
     with contextlib.suppress(ImportError):  # a domain keeping its errors elsewhere lists them in the table
         importlib.import_module(f"{PACKAGE}.domain.errors")
     ours = (f"{PACKAGE}.core.errors", f"{PACKAGE}.domain")
+    if any(op.long_running for op in OPERATIONS):  # their codes: not found, too many, interrupted, cancelled
+        ours += (f"{PACKAGE}.core.longrun",)
     found = {cls for cls in DomainError.by_code.values() if cls.__module__.startswith(ours)}
     found.update(error for op in OPERATIONS for error in op.errors)
     return sorted((c for c in found if c.code not in NOT_SENT), key=lambda c: (c.exit_code, c.http_status, c.code))
@@ -127,13 +129,46 @@ def interface_examples(*, as_json: bool) -> str:
     return "\n".join(parts)
 
 
+def long_running_section() -> str:
+    """How callers start, follow and cancel the table's long-running operations, on each interface."""
+    names = [op for op in OPERATIONS if op.long_running]
+    if not names:
+        return ""
+    listed = ", ".join(f"`{op.name}`" for op in names)
+    first = names[0]
+    ops = f"{ex.BASE_URL}{ex.API_PREFIX}/operations"
+    lines = [
+        "### Long-running operations",
+        "",
+        f"{listed} may run for a while. Each reports progress (a fraction and a message) and stops when",
+        "cancelled; its state is kept in the server's store (a server stopped mid-way marks it `failed` with",
+        "code `interrupted`, never leaves it running).",
+        "",
+        f"- **CLI**: `{CLI} {first.cli_name}` waits and shows progress (a bar on a terminal, one line per step",
+        "  on stderr otherwise); Ctrl-C cancels it. With `--url`, `--no-wait` prints the operation id;",
+        f"  `{CLI} operations get|wait|cancel <id>` and `{CLI} operations list` follow it.",
+        f"- **REST**: `{first.method} {ex.API_PREFIX}{first.path}` answers `202 Accepted` with `Location:"
+        f" {ex.API_PREFIX}/operations/<id>`;",
+        f"  `GET {ops}/<id>` reads state, progress and the result or problem",
+        "  (`?revision=N&wait_seconds=S` waits for the next change first),",
+        f"  `POST {ops}/<id>:cancel` cancels, `GET {ops}` lists them (Google AIP-151).",
+        f"- **Python client**: `client.{first.name}(...)` returns a handle: `.wait()`, `.progress`, `.cancel()`.",
+    ]
+    lines.append(
+        "- **MCP**: the tool call returns the result when done; send a `progressToken` in `_meta` for"
+        " `notifications/progress`, and `notifications/cancelled` to cancel."
+    )
+    return "\n".join(lines)
+
+
 def operation_index() -> str:
     rows = ["| operation | CLI | REST | changes state | errors |", "| --- | --- | --- | --- | --- |"]
     for op in OPERATIONS:
         state = "no" if op.read_only else ("yes, destructive" if op.destructive else "yes")
         errors = ", ".join(f"`{e.code}`" for e in op.errors) or "-"
+        summary = op.summary + (" (long-running)" if op.long_running else "")
         rows.append(
-            f"| `{op.name}`: {op.summary} | `{CLI} {op.cli_name}` | `{op.method} {ex.API_PREFIX}{op.path}` "
+            f"| `{op.name}`: {summary} | `{CLI} {op.cli_name}` | `{op.method} {ex.API_PREFIX}{op.path}` "
             f"| {state} | {errors} |"
         )
     return "\n".join(rows)
@@ -170,6 +205,8 @@ def readme_regions() -> dict[str, str]:
                 "Each example of the operation table, on every interface:",
                 "",
                 interface_examples(as_json=False),
+                "",
+                long_running_section(),
                 "",
                 "How an agent calls this server: [docs/usage.md](docs/usage.md)."
                 + (" Every operation in detail: [docs/operations.md](docs/operations.md)." if TIER_LEVEL >= 2 else ""),
@@ -249,6 +286,8 @@ def usage_page() -> str:
             "Read-only operations are safe to call at any time; call a destructive one only when asked to.",
             "",
             interface_examples(as_json=True),
+            "",
+            long_running_section(),
             "",
             "## Errors",
             "",

@@ -44,6 +44,7 @@ from ..core.errors import (
 )
 from ..core.observe import dispatch
 from ..core.operation import Operation
+from ..core.runner import OperationRunner, open_runner
 from ..core.settings import ENV_PREFIX, Settings
 from ..operations import OPERATIONS
 from .auth import require_token
@@ -69,11 +70,17 @@ _ADVICE_BY_STATUS = {
 }
 
 
+LONG_RUNNING_NOTE = (
+    "Long-running: pass a progressToken in the request's _meta to receive progress notifications"
+    " while it runs; cancel with notifications/cancelled."
+)
+
+
 def tool_for(op: Operation) -> types.Tool:
     return types.Tool(
         name=op.name,
         title=op.summary,
-        description=op.description,
+        description=f"{op.description}\n\n{LONG_RUNNING_NOTE}" if op.long_running else op.description,
         input_schema=op.input_model.model_json_schema(),
         output_schema=op.output_model.model_json_schema(),
         annotations=types.ToolAnnotations(
@@ -100,6 +107,7 @@ def instructions(operations: tuple[Operation, ...] = OPERATIONS) -> str:
     lines = [f"{NAME} {VERSION}: {DESCRIPTION}", "", "Tools:"]
     for op in operations:
         kind = "destructive" if op.destructive else kinds[op.read_only]
+        kind += ", long-running: sends progress" if op.long_running else ""
         codes = ", ".join(err.code for err in op.errors)
         lines.append(f"- {op.name} ({kind}): {op.summary}" + (f" Errors: {codes}." if codes else ""))
     errors: dict[str, type[DomainError]] = {}
@@ -124,6 +132,30 @@ def error_result(error: DomainError) -> types.CallToolResult:
     )
 
 
+async def run_long(runner: OperationRunner, service: Any, op: Operation, raw: Any, ctx: Any) -> types.CallToolResult:
+    """Start a long-running operation, relay its progress to the client while it runs (when the
+    request carries a progressToken), and cancel it when the client cancels the request."""
+    status = await runner.submit(op, service, raw, "mcp")
+    try:
+        while not status.done:
+            before = (status.progress, status.message)
+            status = await runner.watch(status.id, status.revision, 30.0)
+            if (status.progress, status.message) != before and status.state != "cancelled":
+                # A no-op unless the request's _meta carries a progressToken.
+                await ctx.session.report_progress(status.progress, 1.0, status.message or None)
+    except anyio.get_cancelled_exc_class():
+        # The SDK cancels this handler when the client sends notifications/cancelled for the
+        # request (or, in process, abandons the call): stop the operation too.
+        with anyio.CancelScope(shield=True):
+            await runner.cancel(status.id)
+        raise
+    if status.problem is not None:
+        return error_result(DomainError.from_problem(status.problem))
+    return types.CallToolResult(
+        content=[types.TextContent(type="text", text=json.dumps(status.result))], structured_content=status.result
+    )
+
+
 class DynamicTools(Protocol):
     """What a service offers as ``service.dynamic_tools`` to serve tools the table cannot list.
 
@@ -142,7 +174,8 @@ class DynamicTools(Protocol):
     async def call(self, name: str, arguments: dict[str, Any], ctx: Any) -> types.CallToolResult | None: ...
 
 
-def create_mcp_server(service: Any, settings: Settings) -> Server[Any]:
+def create_mcp_server(service: Any, settings: Settings, runner: OperationRunner | None = None) -> Server[Any]:
+    runner = runner or open_runner(settings)
     tools = [tool_for(op) for op in OPERATIONS]
     listing = types.ListToolsResult(tools=tools)  # built once: the table does not change
     by_name = {op.name: op for op in OPERATIONS}  # one dict lookup per call, not a scan
@@ -173,6 +206,8 @@ def create_mcp_server(service: Any, settings: Settings) -> Server[Any]:
         if op is None:
             return error_result(UnknownOperation(f"No tool named {params.name!r}; tools/list names them all"))
         try:
+            if op.long_running:
+                return await run_long(runner, service, op, params.arguments or {}, ctx)
             result = await dispatch(op, service, params.arguments or {}, "mcp")
         except DomainError as exc:
             return error_result(exc)
@@ -199,11 +234,17 @@ def create_mcp_server(service: Any, settings: Settings) -> Server[Any]:
     )
 
 
-def http_session_manager(server: Server[Any], settings: Settings) -> StreamableHTTPSessionManager:
-    """Stateless streamable HTTP (see the module docstring); the FastAPI lifespan runs it."""
+def http_session_manager(
+    server: Server[Any], settings: Settings, *, stream: bool = False
+) -> StreamableHTTPSessionManager:
+    """Stateless streamable HTTP (see the module docstring); the FastAPI lifespan runs it.
+
+    ``stream``: answer as an SSE stream instead of one JSON body, for requests that ask for
+    progress notifications (a plain JSON answer has no room for them).
+    """
     return StreamableHTTPSessionManager(
         app=server,
-        json_response=True,
+        json_response=not stream,
         stateless=True,
         session_idle_timeout=settings.mcp_session_idle_seconds,
         max_sessions=settings.mcp_max_sessions,
@@ -233,8 +274,14 @@ async def _reply(
 class McpHttpApp:
     """The ASGI app mounted at ``/mcp``: the token check and a bound on exchanges in flight, then the SDK."""
 
-    def __init__(self, manager: StreamableHTTPSessionManager, settings: Settings) -> None:
+    def __init__(
+        self,
+        manager: StreamableHTTPSessionManager,
+        settings: Settings,
+        streaming: StreamableHTTPSessionManager | None = None,
+    ) -> None:
         self.manager = manager
+        self.streaming = streaming
         self.settings = settings
         self.limit = settings.mcp_max_sessions
         self.in_flight = 0
@@ -257,9 +304,39 @@ class McpHttpApp:
             return
         self.in_flight += 1
         try:
-            await self.manager.handle_request(scope, receive, send)
+            manager = self.manager
+            if self.streaming is not None and scope["method"] == "POST":
+                # A request carrying a progressToken wants notifications/progress while it runs
+                # (a long-running tool): only an SSE answer can carry them.
+                body, receive = await _buffered(receive)
+                if b'"progressToken"' in body:
+                    manager = self.streaming
+            await manager.handle_request(scope, receive, send)
         finally:
             self.in_flight -= 1
+
+
+async def _buffered(receive: Receive) -> tuple[bytes, Receive]:
+    """Read the whole body (the guard has bounded its size), and a receive that replays it."""
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return b"", receive  # a disconnect: let the SDK see it
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    body = b"".join(chunks)
+    replayed = False
+
+    async def replay() -> MutableMapping[str, Any]:
+        nonlocal replayed
+        if replayed:
+            return await receive()
+        replayed = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return body, replay
 
 
 def malformed_reply(exc: Exception) -> types.JSONRPCError:

@@ -36,13 +36,16 @@ from ..core.errors import (
     UnknownOperation,
     ValidationFailed,
 )
+from ..core.longrun import OperationStatus
 from ..core.observe import observers
+from ..core.runner import open_runner
 from ..core.settings import Settings, get_settings
 from ..domain.service import Service
 from ..operations import OPERATIONS
 from . import openapi_docs
 from .auth import require_token
 from .guard import Guard, default_hosts, encode_problem, public_origins
+from .operations_api import add_operation_routes
 from .routes import OperationEndpoint, RouteTable, refuse_shadowed_routes
 
 PROBLEM_TYPE = "urn:gateway:error"
@@ -121,8 +124,9 @@ def _doc_routes(components: dict[str, Any]) -> list[APIRoute]:
                 API_PREFIX + op.path,
                 _undocumented,
                 methods=[op.method],
-                status_code=op.status_code,
-                response_model=op.output_model,
+                # A long-running operation answers its operation resource (see operations_api.py).
+                status_code=202 if op.long_running else op.status_code,
+                response_model=OperationStatus if op.long_running else op.output_model,
                 summary=op.summary,
                 description=op.description,
                 operation_id=op.name,
@@ -163,13 +167,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     tracing.setup()
     refuse_shadowed_routes(OPERATIONS)
     service = Service.from_settings(settings)
+    runner = open_runner(settings)  # long-running operations, shared by REST and MCP
     from ..core import metrics
 
     if metrics.record not in observers:
         observers.append(metrics.record)
     from .mcp import McpHttpApp, create_mcp_server, http_session_manager
 
-    mcp_sessions = http_session_manager(create_mcp_server(service, settings), settings)
+    mcp_server = create_mcp_server(service, settings, runner)
+    mcp_sessions = http_session_manager(mcp_server, settings)
+    mcp_streams = http_session_manager(mcp_server, settings, stream=True)  # calls that ask for progress
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -180,7 +187,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if hasattr(service, "start"):
             service.start()
         try:
-            async with registration(settings, OPERATIONS) as manifest, mcp_sessions.run():
+            async with registration(settings, OPERATIONS) as manifest, mcp_sessions.run(), mcp_streams.run():
                 app.state.manifest = manifest
                 yield
         finally:
@@ -202,9 +209,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             max_json_depth=settings.max_json_depth,
             problem_type=PROBLEM_TYPE,
             authorize=functools.partial(require_token, settings),
+            runner=runner,
+            api_prefix=API_PREFIX,
         )
         endpoints.append((op.method, API_PREFIX + op.path, endpoint))
         app.router.routes.append(routing.Route(API_PREFIX + op.path, endpoint, methods=[op.method], name=op.name))
+
+    add_operation_routes(app, runner, API_PREFIX, functools.partial(require_token, settings))
 
     @app.get("/health", tags=["service"])
     async def health() -> dict[str, str]:
@@ -235,7 +246,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # The guard hands /mcp straight to the MCP app, as it does operation routes: FastAPI's
     # middleware and router would cost more per call than the guard's checks. The router keeps
     # the route for HEAD, 405 answers and in-process callers.
-    mcp_app = McpHttpApp(mcp_sessions, settings)
+    mcp_app = McpHttpApp(mcp_sessions, settings, mcp_streams)
     endpoints[:0] = [(method, "/mcp", mcp_app) for method in ("POST", "GET", "DELETE")]
     app.router.routes.insert(0, Route("/mcp", mcp_app, methods=["GET", "POST", "DELETE"]))
 

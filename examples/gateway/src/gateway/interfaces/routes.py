@@ -69,8 +69,13 @@ class OperationEndpoint:
         max_json_depth: int,
         problem_type: str,
         authorize: Callable[[str | None], None] | None = None,
+        runner: Any = None,
+        api_prefix: str = "",
     ) -> None:
         self.op = op
+        # A long-running operation is started by its runner and answered 202 + Location.
+        self.runner = runner if op.long_running else None
+        self.operations_path = api_prefix + "/operations/"
         self.service = service
         self.max_depth = max_json_depth
         self.problem_type = problem_type
@@ -131,10 +136,16 @@ class OperationEndpoint:
             else:
                 raw = self._query(scope["query_string"]) if scope["query_string"] else {}
             raw.update(scope.get("path_params", ()))
-            result = await dispatch(self.op, self.service, raw, "rest")
-            # pydantic writes JSON bytes straight from the model, without an intermediate dict.
-            body = type(result).__pydantic_serializer__.to_json(result)
-            status, headers = self.op.status_code, _JSON_HEADERS
+            if self.runner is not None:
+                started = await self.runner.submit(self.op, self.service, raw, "rest")
+                body = type(started).__pydantic_serializer__.to_json(started)
+                location = (self.operations_path + started.id).encode()
+                status, headers = 202, [*_JSON_HEADERS, (b"location", location)]
+            else:
+                result = await dispatch(self.op, self.service, raw, "rest")
+                # pydantic writes JSON bytes straight from the model, without an intermediate dict.
+                body = type(result).__pydantic_serializer__.to_json(result)
+                status, headers = self.op.status_code, _JSON_HEADERS
         except DomainError as exc:
             body, headers = encode_problem(exc, self.problem_type, logs.request_id.get())
             status = exc.http_status

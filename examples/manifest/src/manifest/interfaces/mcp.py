@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from typing import Any, Protocol
 
 import anyio
 from mcp import types
 from mcp.server.lowlevel import Server
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from mcp.server.subscriptions import ListenHandler, SubscriptionBus
 from mcp.shared.message import SessionMessage
 from pydantic import ValidationError
 
@@ -155,6 +156,24 @@ async def run_long(runner: OperationRunner, service: Any, op: Operation, raw: An
     )
 
 
+class DynamicTools(Protocol):
+    """What a service offers as ``service.dynamic_tools`` to serve tools the table cannot list.
+
+    ``tools()`` is called on every ``tools/list``, so it must answer from memory, with a new
+    list object whenever the tools change (the listing is rebuilt only then); ``call``
+    returns None for a name that is not its own (the usual ``unknown_operation`` follows);
+    ``changes`` is the bus on which it publishes ``ToolsListChanged`` when ``tools()`` changes.
+    """
+
+    changes: SubscriptionBus
+
+    def tools(self) -> list[types.Tool]: ...
+
+    def schema(self, name: str) -> dict[str, Any] | None: ...
+
+    async def call(self, name: str, arguments: dict[str, Any], ctx: Any) -> types.CallToolResult | None: ...
+
+
 def create_mcp_server(service: Any, settings: Settings, runner: OperationRunner | None = None) -> Server[Any]:
     runner = runner or open_runner(settings)
     tools = [tool_for(op) for op in OPERATIONS]
@@ -162,11 +181,28 @@ def create_mcp_server(service: Any, settings: Settings, runner: OperationRunner 
     by_name = {op.name: op for op in OPERATIONS}  # one dict lookup per call, not a scan
     schemas = {tool.name: tool.input_schema for tool in tools}
 
+    # Dynamic tools (e.g. a gateway's federated ones), beside the table's; see `DynamicTools`.
+    dynamic: DynamicTools | None = getattr(service, "dynamic_tools", None)
+
+    def dynamic_schema(name: str) -> dict[str, Any] | None:
+        return schemas.get(name) or (dynamic.schema(name) if dynamic is not None else None)
+
+    joined: list[Any] = [None, listing]  # the dynamic list last joined, and the result
+
     async def list_tools(ctx: Any, params: Any) -> types.ListToolsResult:
-        return listing
+        if dynamic is None:
+            return listing
+        extra = dynamic.tools()
+        if extra is not joined[0]:  # a new list object means a change: join once per change
+            joined[:] = [extra, types.ListToolsResult(tools=[*tools, *extra])]
+        return joined[1]
 
     async def call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
         op = by_name.get(params.name)
+        if op is None and dynamic is not None:
+            found = await dynamic.call(params.name, params.arguments or {}, ctx)
+            if found is not None:
+                return found
         if op is None:
             return error_result(UnknownOperation(f"No tool named {params.name!r}; tools/list names them all"))
         try:
@@ -181,6 +217,9 @@ def create_mcp_server(service: Any, settings: Settings, runner: OperationRunner 
             content=[types.TextContent(type="text", text=text)], structured_content=json.loads(text)
         )
 
+    # The current revision announces list changes on `subscriptions/listen` streams, which work
+    # statelessly; each open stream counts against mcp_max_sessions like any other exchange.
+    listen = None if dynamic is None else ListenHandler(dynamic.changes, max_subscriptions=settings.mcp_max_sessions)
     return Server(
         NAME,
         version=VERSION,
@@ -188,9 +227,10 @@ def create_mcp_server(service: Any, settings: Settings, runner: OperationRunner 
         instructions=instructions(),
         # Without it the SDK runs the whole tools/list handler on every call of the current
         # revision, only to find one tool's schema (a third of a call's CPU time).
-        get_tool_input_schema=schemas.get,
+        get_tool_input_schema=schemas.get if dynamic is None else dynamic_schema,
         on_list_tools=list_tools,
         on_call_tool=call_tool,
+        on_subscriptions_listen=listen,
     )
 
 

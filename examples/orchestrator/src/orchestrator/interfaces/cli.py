@@ -61,6 +61,7 @@ def _index() -> dict[str, Any]:
         if cached["stamp"] == stamp:
             _INDEX.update(commands=dict(cached["commands"]), exit_codes=list(cached["exit_codes"]))
             return _INDEX
+    from ..core import longrun  # noqa: F401  (its errors reach every project through `operations`)
     from ..operations import OPERATIONS
 
     commands = {op.cli_name: op.summary for op in OPERATIONS}
