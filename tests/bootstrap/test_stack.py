@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -177,6 +178,35 @@ def test_down_stops_in_reverse_order_and_deregisters(world: World) -> None:
     # Known limit: the registry cannot deregister itself (it has stopped serving HTTP by the
     # time its own shutdown hook calls it), so only its own record may remain.
     assert [i["name"] for i in left if i["name"] != "manifest"] == [], left
+
+
+def test_ports_taken_by_another_program_are_checked_at_apply(world: World) -> None:
+    """A port chosen in an earlier run is taken by a real listener while the stack is down:
+    apply checks it by binding, gives the server a free one, and the registry holds the new
+    address. A fixed port someone else holds is refused without touching the running server."""
+    old = world.state("demo")["alpha"]["port"]
+    with socket.socket() as squatter:
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # alpha's port may be in TIME_WAIT
+        squatter.bind(("127.0.0.1", old))
+        squatter.listen()
+        code, report = world.run("apply", "--stack-file", "stack.yaml")
+        assert code == 0, report
+        rows = _status(world)
+        assert rows["alpha"]["url"] != f"http://127.0.0.1:{old}", rows["alpha"]
+        assert all((r["process"], r["health"], r["registry"]) == ("running", "ready", "up") for r in rows.values())
+        before = _pids(world)
+        alpha = f"    source: {world.sources['alpha']}\n"
+        world.write_stack("fixed.yaml", stack_text(world).replace(alpha, alpha + f"    port: {old}\n"))
+        code, problem = world.run("apply", "--stack-file", "fixed.yaml")
+        assert code == 11 and f"port {old} is already in use by another process" in problem["detail"], problem
+        assert _pids(world) == before and alive(before["alpha"])
+    # the listener is gone: the fixed port is free, and alpha (at most with what depends on it) moves
+    code, report = world.run("apply", "--stack-file", "fixed.yaml")
+    assert code == 0, report
+    assert _status(world)["alpha"]["url"] == f"http://127.0.0.1:{old}"
+    restarted = {s["server"] for s in report["steps"] if s["action"] == "restart"}
+    assert "alpha" in restarted and restarted <= {"alpha", "beta"}, report
+    assert world.run("apply", "--stack-file", "stack.yaml")[0] == 0
 
 
 def test_a_killed_orchestrator_is_adopted_not_twinned(world: World) -> None:

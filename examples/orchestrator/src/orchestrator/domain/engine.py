@@ -10,7 +10,7 @@ reverse order, and leaves everything else as it was.
 from __future__ import annotations
 
 import hashlib
-from concurrent.futures import ThreadPoolExecutor
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +28,12 @@ from .stackfile import REGISTRY, LoadedStack, levels
 from .state import ServerRecord, StackState, as_json
 
 HOST = "127.0.0.1"
+#: uv installs run at once: mostly linking from its cache, so a few overlap well on two cores
+INSTALLS_AT_ONCE = 3
+#: starts on a port of our choosing before giving up when each one is taken before the server binds it
+PORT_ATTEMPTS = 3
+#: what a server rendered from the template (and uvicorn) logs when its port is taken
+_BIND_FAILED = "already in use"
 
 
 @dataclass
@@ -130,25 +136,14 @@ class Engine(Lifecycle):
             rec = state.servers[name]
             proc.stop(rec.pid or 0, rec.start_time)
             rec.pid = rec.start_time = None
+        for d in decisions:  # every record exists before the workers start (no dict grows under them)
+            state.servers.setdefault(d.server, ServerRecord(port=0))
         state.save()
-        by_name = {d.server: d for d in decisions}
-        self._install(loaded, state, [d for d in decisions if d.install])
         started: list[str] = []
         try:
-            for level in self._order(loaded):
-                phase = "registry" if level == [REGISTRY] else "servers"
-                with ThreadPoolExecutor(max_workers=max(1, len(level))) as pool:
-                    futures = [pool.submit(self._bring_up, loaded, state, by_name[n], phase, started) for n in level]
-                    errors = [f.exception() for f in futures]
-                failed = [e for e in errors if e is not None]
-                if failed:
-                    raise failed[0]
+            self._pipeline(loaded, state, decisions, started)
         except proc.StepFailed as exc:
-            for name in reversed(started):
-                rec = state.servers[name]
-                proc.stop(rec.pid or 0, rec.start_time)
-                rec.pid = rec.start_time = None
-                state.save()
+            self._stop_started(state, started)
             detail = (
                 f"phase {exc.phase}, server {exc.server!r}: {exc.reason}."
                 f" Stopped what this run started: {', '.join(reversed(started)) or 'nothing'}."
@@ -158,6 +153,9 @@ class Engine(Lifecycle):
                 detail,
                 errors=[{"loc": [exc.phase, exc.server], "msg": exc.reason, "type": "apply_failed"}],
             ) from None
+        except BaseException:
+            self._stop_started(state, started)
+            raise
         changed = any(s.action != "keep" for s in steps)
         if changed:
             counts = {a: sum(1 for s in steps if s.action == a) for a in ("install", "start", "restart", "stop")}
@@ -166,34 +164,65 @@ class Engine(Lifecycle):
             message = "converged: nothing started or stopped"
         return ApplyReport(stack=loaded.stack.name, steps=steps, changed=changed, message=message)
 
-    def _install(self, loaded: LoadedStack, state: StackState, todo: list[Decision]) -> None:
-        def one(d: Decision) -> None:
-            spec = self._spec(loaded, d.server)
-            found = proc.install(d.server, spec.source, loaded.base, state.venv(d.server))
-            rec = state.servers.get(d.server) or ServerRecord(port=0)
-            rec.dist, rec.command, rec.env_prefix = found["dist"], found["command"], found["env_prefix"]
-            rec.install_fingerprint = proc.source_fingerprint(spec.source, loaded.base)
-            state.servers[d.server] = rec
+    def _prerequisites(self, loaded: LoadedStack, name: str) -> list[str]:
+        registry = [REGISTRY] if loaded.stack.registry and name != REGISTRY else []
+        return registry + loaded.depends.get(name, [])
 
-        # A running server whose source changed is stopped before its environment is rebuilt.
-        for d in todo:
-            rec = state.servers.get(d.server)
-            if rec is not None and proc.alive(rec.pid, rec.start_time):
-                proc.stop(rec.pid or 0, rec.start_time)
-                rec.pid = rec.start_time = None
-        with ThreadPoolExecutor(max_workers=2) as pool:  # uv is mostly I/O; two keep a small machine usable
-            errors = [f.exception() for f in [pool.submit(one, d) for d in todo]]
+    def _pipeline(self, loaded: LoadedStack, state: StackState, decisions: list[Decision], started: list[str]) -> None:
+        """Each server in its own worker: install (a few at a time), wait until its registry and
+        dependencies are up, start, gate. A server starts the moment what it needs is up, so
+        installs overlap with the registry's start and independent servers never wait on each
+        other's level. The first failure stops every worker still waiting."""
+        up = {d.server: threading.Event() for d in decisions}
+        failed = threading.Event()
+        errors: list[BaseException] = []
+        installs = threading.Semaphore(INSTALLS_AT_ONCE)
+
+        def work(d: Decision) -> None:
+            phase = "registry" if d.server == REGISTRY else "servers"
+            try:
+                if d.install:
+                    with installs:
+                        if failed.is_set():
+                            return
+                        self._install_one(loaded, state, d)
+                for dep in self._prerequisites(loaded, d.server):
+                    up[dep].wait()
+                if failed.is_set():
+                    return
+                self._bring_up(loaded, state, d, phase, started)
+                up[d.server].set()
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller below
+                errors.append(exc)
+                failed.set()
+                for event in up.values():  # release every waiting worker: they see `failed`
+                    event.set()
+
+        workers = [threading.Thread(target=work, args=(d,), name=f"apply-{d.server}") for d in decisions]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        if errors:
+            raise errors[0]
+
+    def _stop_started(self, state: StackState, started: list[str]) -> None:
+        for name in reversed(started):
+            rec = state.servers[name]
+            proc.stop(rec.pid or 0, rec.start_time)
+            rec.pid = rec.start_time = None
+            state.save()
+
+    def _install_one(self, loaded: LoadedStack, state: StackState, d: Decision) -> None:
+        spec = self._spec(loaded, d.server)
+        rec = state.servers[d.server]
+        if proc.alive(rec.pid, rec.start_time):  # its source changed: stop it before rebuilding
+            proc.stop(rec.pid or 0, rec.start_time)
+            rec.pid = rec.start_time = None
+        found = proc.install(d.server, spec.source, loaded.base, state.venv(d.server))
+        rec.dist, rec.command, rec.env_prefix = found["dist"], found["command"], found["env_prefix"]
+        rec.install_fingerprint = proc.source_fingerprint(spec.source, loaded.base)
         state.save()
-        failed = [e for e in errors if e is not None]
-        if failed:
-            exc = failed[0]
-            if isinstance(exc, proc.StepFailed):
-                raise ApplyFailed(
-                    f"phase install, server {exc.server!r}: {exc.reason}. Nothing was started."
-                    + ("\n" + "\n".join(exc.log_tail) if exc.log_tail else ""),
-                    errors=[{"loc": ["install", exc.server], "msg": exc.reason, "type": "apply_failed"}],
-                )
-            raise exc
 
     def _env(self, loaded: LoadedStack, state: StackState, name: str) -> dict[str, str]:
         spec = self._spec(loaded, name)
@@ -218,23 +247,49 @@ class Engine(Lifecycle):
         name = decision.server
         spec = self._spec(loaded, name)
         rec = state.servers[name]
-        if decision.action != "keep":
-            if rec.pid and proc.alive(rec.pid, rec.start_time):
-                proc.stop(rec.pid, rec.start_time)
-            port = spec.port or (rec.port if rec.port else proc.free_port())
-            if spec.port is None and rec.port and not proc.port_free(rec.port):
-                port = proc.free_port()  # the kept port was taken meanwhile: choose again
-            elif not proc.port_free(port):
-                raise proc.StepFailed(phase, name, f"port {port} is already in use by another process")
-            rec.port = port
+        if decision.action == "keep":
+            self._gate(loaded, state, name, phase, spec.deadline_seconds)
+            return
+        running = proc.alive(rec.pid, rec.start_time)
+        # a fixed port someone else holds is refused before the running server is touched
+        if spec.port is not None and not (running and spec.port == rec.port) and not proc.port_free(spec.port):
+            raise proc.StepFailed(phase, name, f"port {spec.port} is already in use by another process")
+        if running:
+            proc.stop(rec.pid or 0, rec.start_time)
+        # A port chosen here can be taken before the server binds it (any process, or one of
+        # this machine's outgoing connections, may get it from the same ephemeral range): the
+        # server then exits at once, and a port of our choosing is chosen again.
+        for attempt in range(PORT_ATTEMPTS):
+            rec.port = self._port(spec.port, rec.port if attempt == 0 else None, phase, name)
             rec.run_fingerprint = self._run_fingerprint(loaded, state, name, rec.install_fingerprint or "")
+            rec.log_offset = proc.log_size(state.log(name))
             command = state.venv(name) / "bin" / (rec.command or name)
-            rec.pid, rec.start_time = proc.start(
-                command, self._env(loaded, state, name), state.log(name), state.data(name)
-            )
-            started.append(name)
+            env = self._env(loaded, state, name) | {"PYTHONPYCACHEPREFIX": str(state.pycache)}
+            rec.pid, rec.start_time = proc.start(command, env, state.log(name), state.data(name))
+            if name not in started:
+                started.append(name)
             state.save()
-        self._gate(loaded, state, name, phase, spec.deadline_seconds)
+            try:
+                self._gate(loaded, state, name, phase, spec.deadline_seconds)
+                return
+            except proc.StepFailed as exc:
+                lost_port = exc.reason == "the process exited" and any(_BIND_FAILED in line for line in exc.log_tail)
+                if spec.port is not None or not lost_port or attempt == PORT_ATTEMPTS - 1:
+                    if lost_port:
+                        exc.reason = f"port {rec.port} was taken before the server could bind it"
+                    raise
+
+    @staticmethod
+    def _port(fixed: int | None, kept: int | None, phase: str, name: str) -> int:
+        """The port to start on: the stack file's, else the one kept from the last run while it is
+        still free, else a fresh free one. Checked by binding it, here, at apply time."""
+        if fixed is not None:
+            if not proc.port_free(fixed):
+                raise proc.StepFailed(phase, name, f"port {fixed} is already in use by another process")
+            return fixed
+        if kept and proc.port_free(kept):
+            return kept
+        return proc.free_port()
 
     def _gate(self, loaded: LoadedStack, state: StackState, name: str, phase: str, deadline: float) -> None:
         rec = state.servers[name]
