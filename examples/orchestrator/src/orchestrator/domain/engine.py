@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 
+from . import etcd
 from . import processes as proc
 from .errors import ApplyFailed
 from .lifecycle import Lifecycle
@@ -25,26 +25,14 @@ from .models import (
     Step,
 )
 from .stackfile import REGISTRY, LoadedStack, levels
+from .startup import HOST, Decision, Startup
 from .state import ServerRecord, StackState, as_json
 
-HOST = "127.0.0.1"
 #: uv installs run at once: mostly linking from its cache, so a few overlap well on two cores
 INSTALLS_AT_ONCE = 3
-#: starts on a port of our choosing before giving up when each one is taken before the server binds it
-PORT_ATTEMPTS = 3
-#: what a server rendered from the template (and uvicorn) logs when its port is taken
-_BIND_FAILED = "already in use"
 
 
-@dataclass
-class Decision:
-    server: str
-    install: bool
-    action: str  # start | restart | keep
-    reason: str
-
-
-class Engine(Lifecycle):
+class Engine(Startup, Lifecycle):
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir
         data_dir.mkdir(parents=True, exist_ok=True)  # /ready checks that it is writable
@@ -54,12 +42,18 @@ class Engine(Lifecycle):
 
     # -- what apply would do -------------------------------------------------------------------
 
-    def _spec(self, loaded: LoadedStack, name: str) -> RegistrySpec | ServerSpec:
+    def _spec(self, loaded: LoadedStack, name: str) -> RegistrySpec | ServerSpec | etcd.MemberSpec:
+        if name in loaded.members:
+            return etcd.spec(loaded)
         return loaded.stack.registry if name == REGISTRY else loaded.stack.servers[name]  # type: ignore[return-value]
 
     def _order(self, loaded: LoadedStack) -> list[list[str]]:
-        registry = [[REGISTRY]] if loaded.stack.registry else []
+        registry = ([loaded.members] if loaded.members else []) + ([[REGISTRY]] if loaded.stack.registry else [])
         return registry + levels({n: loaded.depends.get(n, []) for n in loaded.stack.servers})
+
+    @staticmethod
+    def _phase(loaded: LoadedStack, name: str) -> str:
+        return "registry" if name == REGISTRY or name in loaded.members else "servers"
 
     def _url(self, state: StackState, name: str) -> str | None:
         rec = state.servers.get(name)
@@ -75,6 +69,10 @@ class Engine(Lifecycle):
         registry = state.servers.get(REGISTRY)
         if port is None or None in dep_ports:
             return None
+        if name in loaded.members:  # a member runs with the whole cluster's peer URLs
+            if any(m not in state.servers for m in loaded.members):
+                return None
+            deps, dep_ports = [etcd.cluster(loaded, state)], []
         material = as_json([install_fp, spec.settings, port, deps, dep_ports, registry.port if registry else None])
         return hashlib.sha256(material.encode()).hexdigest()[:16]
 
@@ -87,7 +85,9 @@ class Engine(Lifecycle):
                 rec = state.servers.get(name)
                 install_fp = proc.source_fingerprint(spec.source, loaded.base)
                 venv_ok = state.venv(name).joinpath("bin", "python").exists()
-                install = rec is None or rec.install_fingerprint != install_fp or not venv_ok
+                install = name not in loaded.members and (
+                    rec is None or rec.install_fingerprint != install_fp or not venv_ok
+                )
                 running = rec is not None and proc.alive(rec.pid, rec.start_time)
                 run_fp = self._run_fingerprint(loaded, state, name, install_fp)
                 if not running:
@@ -105,14 +105,14 @@ class Engine(Lifecycle):
     def plan(self, loaded: LoadedStack) -> Plan:
         state = self.state(loaded)
         decisions, gone = self.decide(loaded, state)
-        steps = self._steps(decisions, gone)
+        steps = self._steps(loaded, decisions, gone)
         return Plan(stack=loaded.stack.name, steps=steps, converged=all(s.action == "keep" for s in steps))
 
     @staticmethod
-    def _steps(decisions: list[Decision], gone: list[str]) -> list[Step]:
+    def _steps(loaded: LoadedStack, decisions: list[Decision], gone: list[str]) -> list[Step]:
         steps: list[Step] = []
         for d in decisions:
-            phase = "registry" if d.server == REGISTRY else "servers"
+            phase = Engine._phase(loaded, d.server)
             if d.install:
                 steps.append(Step(server=d.server, phase=phase, action="install", reason="not installed or changed"))
             steps.append(Step(server=d.server, phase=phase, action=d.action, reason=d.reason))  # type: ignore[arg-type]
@@ -128,7 +128,7 @@ class Engine(Lifecycle):
 
     def _apply(self, loaded: LoadedStack, state: StackState) -> ApplyReport:
         decisions, gone = self.decide(loaded, state)
-        steps = self._steps(decisions, gone)
+        steps = self._steps(loaded, decisions, gone)
         state.stack_text, state.base = loaded.text, str(loaded.base)
         for rec in state.servers.values():
             rec.failed, rec.restarts = False, 0  # an apply gives crashed servers a fresh start
@@ -141,6 +141,7 @@ class Engine(Lifecycle):
         state.save()
         started: list[str] = []
         try:
+            etcd.prepare(loaded, state)
             self._pipeline(loaded, state, decisions, started)
         except proc.StepFailed as exc:
             self._stop_started(state, started)
@@ -165,7 +166,7 @@ class Engine(Lifecycle):
         return ApplyReport(stack=loaded.stack.name, steps=steps, changed=changed, message=message)
 
     def _prerequisites(self, loaded: LoadedStack, name: str) -> list[str]:
-        registry = [REGISTRY] if loaded.stack.registry and name != REGISTRY else []
+        registry = [REGISTRY] if loaded.stack.registry and self._phase(loaded, name) == "servers" else []
         return registry + loaded.depends.get(name, [])
 
     def _pipeline(self, loaded: LoadedStack, state: StackState, decisions: list[Decision], started: list[str]) -> None:
@@ -179,7 +180,7 @@ class Engine(Lifecycle):
         installs = threading.Semaphore(INSTALLS_AT_ONCE)
 
         def work(d: Decision) -> None:
-            phase = "registry" if d.server == REGISTRY else "servers"
+            phase = self._phase(loaded, d.server)
             try:
                 if d.install:
                     with installs:
@@ -223,99 +224,3 @@ class Engine(Lifecycle):
         rec.dist, rec.command, rec.env_prefix = found["dist"], found["command"], found["env_prefix"]
         rec.install_fingerprint = proc.source_fingerprint(spec.source, loaded.base)
         state.save()
-
-    def _env(self, loaded: LoadedStack, state: StackState, name: str) -> dict[str, str]:
-        spec = self._spec(loaded, name)
-        rec = state.servers[name]
-        prefix = rec.env_prefix or ""
-        registry_token = state.secret("registry_token") if loaded.stack.registry else None
-        env = {f"{prefix}{k.upper()}": _text(v) for k, v in spec.settings.items()}
-        env[f"{prefix}HOST"] = HOST
-        env[f"{prefix}PORT"] = str(rec.port)
-        env[f"{prefix}DATA_DIR"] = str(state.data(name))
-        env[f"{prefix}API_TOKEN"] = (registry_token if name == REGISTRY else state.secret(f"{name}.api_token")) or ""
-        if loaded.stack.registry:
-            env[f"{prefix}REGISTRY_URL"] = self._url(state, REGISTRY) or ""
-            env[f"{prefix}REGISTRY_TOKEN"] = registry_token or ""
-        deps = [state.servers[d].dist or d for d in loaded.depends.get(name, [])]
-        env[f"{prefix}DEPENDENCIES"] = ",".join(deps)
-        return env
-
-    def _bring_up(
-        self, loaded: LoadedStack, state: StackState, decision: Decision, phase: str, started: list[str]
-    ) -> None:
-        name = decision.server
-        spec = self._spec(loaded, name)
-        rec = state.servers[name]
-        if decision.action == "keep":
-            self._gate(loaded, state, name, phase, spec.deadline_seconds)
-            return
-        running = proc.alive(rec.pid, rec.start_time)
-        # a fixed port someone else holds is refused before the running server is touched
-        if spec.port is not None and not (running and spec.port == rec.port) and not proc.port_free(spec.port):
-            raise proc.StepFailed(phase, name, f"port {spec.port} is already in use by another process")
-        if running:
-            proc.stop(rec.pid or 0, rec.start_time)
-        # A port chosen here can be taken before the server binds it (any process, or one of
-        # this machine's outgoing connections, may get it from the same ephemeral range): the
-        # server then exits at once, and a port of our choosing is chosen again.
-        for attempt in range(PORT_ATTEMPTS):
-            rec.port = self._port(spec.port, rec.port if attempt == 0 else None, phase, name)
-            rec.run_fingerprint = self._run_fingerprint(loaded, state, name, rec.install_fingerprint or "")
-            rec.log_offset = proc.log_size(state.log(name))
-            command = state.venv(name) / "bin" / (rec.command or name)
-            env = self._env(loaded, state, name) | {"PYTHONPYCACHEPREFIX": str(state.pycache)}
-            rec.pid, rec.start_time = proc.start(command, env, state.log(name), state.data(name))
-            if name not in started:
-                started.append(name)
-            state.save()
-            try:
-                self._gate(loaded, state, name, phase, spec.deadline_seconds)
-                return
-            except proc.StepFailed as exc:
-                lost_port = exc.reason == "the process exited" and any(_BIND_FAILED in line for line in exc.log_tail)
-                if spec.port is not None or not lost_port or attempt == PORT_ATTEMPTS - 1:
-                    if lost_port:
-                        exc.reason = f"port {rec.port} was taken before the server could bind it"
-                    raise
-
-    @staticmethod
-    def _port(fixed: int | None, kept: int | None, phase: str, name: str) -> int:
-        """The port to start on: the stack file's, else the one kept from the last run while it is
-        still free, else a fresh free one. Checked by binding it, here, at apply time."""
-        if fixed is not None:
-            if not proc.port_free(fixed):
-                raise proc.StepFailed(phase, name, f"port {fixed} is already in use by another process")
-            return fixed
-        if kept and proc.port_free(kept):
-            return kept
-        return proc.free_port()
-
-    def _gate(self, loaded: LoadedStack, state: StackState, name: str, phase: str, deadline: float) -> None:
-        rec = state.servers[name]
-        url = self._url(state, name) or ""
-        registry = self._url(state, REGISTRY) if loaded.stack.registry else None
-        seen = {"health": "unreachable", "registry": "-", "dead": False}
-
-        def healthy() -> bool:
-            if not proc.alive(rec.pid, rec.start_time):
-                seen["dead"] = True
-                return True
-            seen["health"] = proc.ready(url)
-            if seen["health"] != "ready":
-                return False
-            seen["registry"] = proc.registry_status(registry, rec.dist, url)
-            return registry is None or seen["registry"] == "up"
-
-        ok = proc.wait_for(healthy, deadline)
-        if seen["dead"]:
-            raise proc.StepFailed(phase, name, "the process exited", proc.tail(state.log(name), since=rec.log_offset))
-        if not ok:
-            reason = f"not ready within {deadline:g} s (/ready: {seen['health']}, registry: {seen['registry']})"
-            raise proc.StepFailed(phase, name, reason, proc.tail(state.log(name), since=rec.log_offset))
-
-
-def _text(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)

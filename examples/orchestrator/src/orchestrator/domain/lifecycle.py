@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from . import etcd
 from . import processes as proc
 from .errors import ServerNotInStack
 from .models import DownReport, ExportReport, LogLines, ResetReport, ServerStatus, StackStatus
@@ -24,6 +25,7 @@ class Lifecycle:
     _order: Any
     _url: Any
     _env: Any
+    argv: Any
 
     def status(self, loaded: LoadedStack, show_tokens: bool = False) -> StackStatus:
         state = self.state(loaded)
@@ -34,18 +36,21 @@ class Lifecycle:
                 rec = state.servers.get(name)
                 running = rec is not None and proc.alive(rec.pid, rec.start_time)
                 url = self._url(state, name)
+                member = name in loaded.members
+                health = (etcd.health(url) if member else proc.ready(url)) if running and url else "-"
+                listed = running and rec and url and not member
                 rows.append(
                     ServerStatus(
                         server=name,
-                        phase="registry" if name == REGISTRY else "servers",
+                        phase="registry" if name == REGISTRY or member else "servers",
                         process="running" if running else _stopped(rec),
                         restarts=rec.restarts if rec else 0,
                         pid=rec.pid if running and rec else None,
                         url=url,
-                        health=proc.ready(url) if running and url else "-",  # type: ignore[arg-type]
-                        registry=proc.registry_status(registry, rec.dist, url) if running and rec and url else "-",
+                        health=health,  # type: ignore[arg-type]
+                        registry=proc.registry_status(registry, rec.dist, url) if listed else "-",  # type: ignore[union-attr,arg-type]
                         token=state.secret(f"{name}.api_token", create=False)
-                        if show_tokens and name != REGISTRY
+                        if show_tokens and name != REGISTRY and not member
                         else None,
                     )
                 )
@@ -67,9 +72,11 @@ class Lifecycle:
         """Stop every recorded process: dependents before what they depend on, the registry
         last (so the others can deregister from it). The servers of one level stop together:
         each one's graceful shutdown is mostly waiting, and they do not need each other."""
-        levels = [[n for n in level if n != REGISTRY] for level in self._order(loaded)]
-        known = {n for level in levels for n in level} | {REGISTRY}
-        groups = [[n for n in state.servers if n not in known], *reversed(levels), [REGISTRY]]
+        members = loaded.members
+        levels = [[n for n in level if n != REGISTRY and n not in members] for level in self._order(loaded)]
+        known = {n for level in levels for n in level} | {REGISTRY, *members}
+        # etcd goes after the registry, which keeps its records there
+        groups = [[n for n in state.servers if n not in known], *reversed(levels), [REGISTRY], members]
         stopped: list[str] = []
         for group in groups:
             running = [
@@ -122,9 +129,19 @@ class Lifecycle:
         out = state.root / "export" / "systemd"
         order = [n for level in self._order(loaded) for n in level]
         envs = {n: self._env(loaded, state, n) for n in order if n in state.servers}
-        files = systemd_units(loaded, state, order, envs, out)
+        argvs = {n: self.argv(loaded, state, n) for n in order if n in state.servers}
+        files = systemd_units(loaded, state, order, envs, argvs, out)
         folder = str(out.relative_to(self.data_dir))
         return ExportReport(stack=loaded.stack.name, target="systemd", folder=folder, files=[p.name for p in files])
+
+    def export_kubernetes(self, loaded: LoadedStack) -> ExportReport:
+        from .kubernetes import manifests
+
+        state = self.state(loaded)
+        out = state.root / "export" / "kubernetes"
+        files = manifests(loaded, state, [n for level in self._order(loaded) for n in level], out)
+        folder = str(out.relative_to(self.data_dir))
+        return ExportReport(stack=loaded.stack.name, target="kubernetes", folder=folder, files=[p.name for p in files])
 
     def logs(self, loaded: LoadedStack, server: str, lines: int) -> LogLines:
         if server not in loaded.names:

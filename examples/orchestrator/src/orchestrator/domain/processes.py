@@ -114,7 +114,7 @@ def describe(server: str, venv: Path) -> dict[str, str]:
     return {"dist": item["dist"], "command": item["command"], "env_prefix": item["package"].upper() + "_"}
 
 
-def start(command: Path, env: dict[str, str], log: Path, cwd: Path) -> tuple[int, str]:
+def start(argv: list[str], env: dict[str, str], log: Path, cwd: Path) -> tuple[int, str]:
     log.parent.mkdir(parents=True, exist_ok=True)
     cwd.mkdir(parents=True, exist_ok=True)
     # Bytecode is written (under the prefix the caller gives, inside the stack's folder) even
@@ -125,7 +125,7 @@ def start(command: Path, env: dict[str, str], log: Path, cwd: Path) -> tuple[int
     full_env.update(env)
     with open(log, "ab") as out:
         proc = subprocess.Popen(
-            [str(command), "serve"],
+            argv,
             env=full_env,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -207,7 +207,7 @@ _HTTP: Any = None
 _HTTP_LOCK = threading.Lock()
 
 
-def _http() -> Any:
+def http() -> Any:
     """One client for every health and registry poll: a client per request would build a TLS
     context and a connection each time, costing CPU the starting servers need."""
     global _HTTP
@@ -223,7 +223,7 @@ def ready(url: str, timeout: float = 1.0) -> str:
     import httpx
 
     try:
-        response = _http().get(f"{url}/ready", timeout=timeout)
+        response = http().get(f"{url}/ready", timeout=timeout)
     except httpx.HTTPError:
         return "unreachable"
     return "ready" if response.status_code == 200 else "not_ready"
@@ -236,7 +236,7 @@ def registry_status(registry_url: str | None, dist: str | None, url: str, timeou
     import httpx
 
     try:
-        response = _http().get(f"{registry_url}/v1/services/{dist}", timeout=timeout)
+        response = http().get(f"{registry_url}/v1/services/{dist}", timeout=timeout)
         instances = response.json().get("instances", []) if response.status_code == 200 else []
     except (httpx.HTTPError, ValueError):
         return "-"

@@ -25,6 +25,8 @@ from .errors import StackBusy
 @dataclass
 class ServerRecord:
     port: int
+    #: an etcd member's second port (its peers talk to it there)
+    peer_port: int | None = None
     pid: int | None = None
     start_time: str | None = None
     install_fingerprint: str | None = None
