@@ -114,6 +114,40 @@ def test_exported_systemd_units_verify(world: World) -> None:
     assert "Unknown key" not in proc.stderr, proc.stderr
 
 
+def test_exported_kubernetes_manifests_validate(world: World) -> None:
+    """Deployments and Services with /ready and /health probes, tokens from a Secret, and the
+    dependency order as init containers; each document validates strictly, offline, against the
+    published Kubernetes schemas (kubernetes-validate ships them)."""
+    import kubernetes_validate
+    import yaml
+
+    code, report = world.run("export", "--stack-file", "stack.yaml", "--format", "kubernetes")
+    assert code == 0 and report["target"] == "kubernetes", report
+    path = world.data_dir / report["folder"] / report["files"][0]
+    assert oct(path.stat().st_mode & 0o777) == "0o600"  # it holds the Secret
+    docs = list(yaml.safe_load_all(path.read_text()))
+    version = kubernetes_validate.latest_version()
+    for doc in docs:
+        kubernetes_validate.validate(doc, version, strict=True)
+    kinds = {(d["kind"], d["metadata"]["name"]) for d in docs}
+    assert {("Deployment", f"demo-{n}") for n in ALL} | {("Service", f"demo-{n}") for n in ALL} <= kinds
+    assert ("Secret", "demo-tokens") in kinds
+    beta = next(d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == "demo-beta")
+    pod = beta["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert container["readinessProbe"]["httpGet"]["path"] == "/ready"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/health"
+    waits = pod["initContainers"][0]["command"]
+    assert waits[-2:] == ["http://demo-registry:8000", "http://demo-alpha:8000"], waits
+    env = {e["name"]: e for e in container["env"]}
+    assert env["BETA_API_TOKEN"]["valueFrom"]["secretKeyRef"]["name"] == "demo-tokens"
+    assert "value" not in env["BETA_REGISTRY_TOKEN"], "no token is written into a Deployment"
+    # a broken document is refused by the same validator: the check can fail
+    broken = {**beta, "spec": {**beta["spec"], "replicas": "one"}}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(broken, version, strict=True)
+
+
 def test_second_apply_starts_and_stops_nothing(world: World) -> None:
     before = _pids(world)
     code, report = world.run("apply", "--stack-file", "stack.yaml")
@@ -139,6 +173,40 @@ def test_changed_settings_restart_that_server_only(world: World) -> None:
     assert {n: p for n, p in after.items() if n != "gamma"} == {n: p for n, p in before.items() if n != "gamma"}
     world.write_stack("stack.yaml", stack_text(world))
     assert world.run("apply", "--stack-file", "stack.yaml")[0] == 0
+
+
+def test_bootstrap_checks_validate_stack_files_and_see_servers_down(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """BS005 validates a project's stack files with its orchestrator; BS006 passes while the
+    applied stack is up and names the server that is not."""
+    from chora_base.checker.runner import run_checks
+
+    project = world.root / "ops"
+    (project / ".venv" / "bin").mkdir(parents=True)
+    (project / ".venv" / "bin" / "orchestrator").symlink_to(world.cli)
+    (project / "pyproject.toml").write_text('[project]\nname = "ops"\nversion = "0"\n')
+    (project / "stack.yaml").write_text(stack_text(world))
+    monkeypatch.setenv("ORCHESTRATOR_DATA_DIR", str(world.data_dir))
+
+    def results() -> dict[str, tuple[str, str]]:
+        report = run_checks(project, select=["BS005", "BS006"])
+        return {r.id: (r.status, r.message) for r in report.results if r.id in ("BS005", "BS006")}
+
+    assert results() == {"BS005": ("pass", ""), "BS006": ("pass", "")}
+    (project / "stacks").mkdir()
+    (project / "stacks" / "bad.yaml").write_text("name: demo\nservers:\n  a:\n    source: ./nowhere\n")
+    status, message = results()["BS005"]
+    assert status == "fail" and "stacks/bad.yaml" in message and "line 4" in message, message
+    (project / "stacks" / "bad.yaml").unlink()
+
+    victim = _pids(world)["gamma"]
+    os.kill(victim, signal.SIGKILL)  # nothing supervises here: it stays down
+    wait_for(lambda: not alive(victim), 10)
+    status, message = results()["BS006"]
+    assert status == "fail" and "gamma: process stopped" in message, message
+    assert world.run("apply", "--stack-file", "stack.yaml")[0] == 0
+    assert results()["BS006"] == ("pass", "")
 
 
 def test_a_server_failing_its_health_gate_rolls_back_that_run_only(world: World) -> None:

@@ -157,6 +157,7 @@ class Engine(Startup, Lifecycle):
         except BaseException:
             self._stop_started(state, started)
             raise
+        steps = self._steps(loaded, decisions, gone)  # again: a kept server may have been restarted
         changed = any(s.action != "keep" for s in steps)
         if changed:
             counts = {a: sum(1 for s in steps if s.action == a) for a in ("install", "start", "restart", "stop")}
@@ -191,6 +192,11 @@ class Engine(Startup, Lifecycle):
                     up[dep].wait()
                 if failed.is_set():
                     return
+                rec = state.servers[d.server]
+                if d.action == "keep" and rec.run_fingerprint != self._run_fingerprint(
+                    loaded, state, d.server, rec.install_fingerprint or ""
+                ):  # a dependency came back on another address in this run
+                    d.action, d.reason = "restart", "a dependency moved to another address"
                 self._bring_up(loaded, state, d, phase, started)
                 up[d.server].set()
             except BaseException as exc:  # noqa: BLE001 - handed to the caller below

@@ -70,8 +70,15 @@ def manifests(loaded: LoadedStack, state: StackState, order: list[str], out: Pat
     path = out / f"{stack}.yaml"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # it holds the Secret
     with os.fdopen(fd, "w") as handle:
-        yaml.safe_dump_all([secret, *docs], handle, sort_keys=False)
+        yaml.dump_all([secret, *docs], handle, Dumper=_Plain, sort_keys=False)
     return [path]
+
+
+class _Plain(yaml.SafeDumper):
+    """YAML without anchors and aliases: the labels repeat in full, as people write them."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
 
 
 def _labels(stack: str, server: str | None = None) -> dict[str, str]:

@@ -230,7 +230,7 @@ def ready(url: str, timeout: float = 1.0) -> str:
 
 
 def registry_status(registry_url: str | None, dist: str | None, url: str, timeout: float = 1.0) -> str:
-    """The status the registry holds for the instance serving ``url``, or '-'."""
+    """The status the registry holds for the process serving ``url``, or '-'."""
     if not registry_url or not dist:
         return "-"
     import httpx
@@ -240,10 +240,12 @@ def registry_status(registry_url: str | None, dist: str | None, url: str, timeou
         instances = response.json().get("instances", []) if response.status_code == 200 else []
     except (httpx.HTTPError, ValueError):
         return "-"
-    for item in instances:
-        if str(item.get("interfaces", {}).get("rest", "")).rstrip("/") == url:
-            return str(item.get("status", "-"))
-    return "-"
+    # A process killed without deregistering leaves its record behind (at the same address
+    # when its successor kept the port): the latest registration at this address is ours.
+    here = [i for i in instances if str(i.get("interfaces", {}).get("rest", "")).rstrip("/") == url]
+    if not here:
+        return "-"
+    return str(max(here, key=lambda i: float(i.get("registered_at") or 0)).get("status", "-"))
 
 
 def log_size(log: Path) -> int:

@@ -159,7 +159,7 @@ def _semantic_problems(loaded: LoadedStack, root: yaml.Node | None) -> list[Prob
             )
     if stack.registry is not None and stack.registry.etcd is not None and stack.registry.backend != "etcd":
         problems.append(Problem(at("registry", "etcd"), "registry.etcd", "only with `backend: etcd`"))
-    if stack.registry is not None:
+    if etcd_members(stack):  # the registry needs its etcd members up first
         loaded.depends[REGISTRY] = etcd_members(stack)
     ports: dict[int, str] = {}
     for loc, name, spec in specs:
