@@ -201,8 +201,10 @@ def test_bootstrap_checks_validate_stack_files_and_see_servers_down(
     (project / "stacks" / "bad.yaml").unlink()
 
     victim = _pids(world)["gamma"]
-    os.kill(victim, signal.SIGKILL)  # nothing supervises here: it stays down
-    wait_for(lambda: not alive(victim), 10)
+    # stopped behind the orchestrator's back (SIGTERM: it deregisters, leaving no stale record);
+    # nothing supervises here, so it stays down
+    os.kill(victim, signal.SIGTERM)
+    wait_for(lambda: not alive(victim), 30)
     status, message = results()["BS006"]
     assert status == "fail" and "gamma: process stopped" in message, message
     assert world.run("apply", "--stack-file", "stack.yaml")[0] == 0
