@@ -26,7 +26,7 @@ from typing import Any
 
 import yaml
 
-from .errors import NotApplied
+from .errors import ExportUnsupported, NotApplied
 from .stackfile import REGISTRY, LoadedStack
 from .state import StackState
 
@@ -47,7 +47,10 @@ _WAIT = (
 def manifests(loaded: LoadedStack, state: StackState, order: list[str], out: Path) -> list[Path]:
     stack = loaded.stack.name
     if loaded.members:
-        raise NotApplied("The Kubernetes export covers the SQLite registry only; etcd is run by the cluster's tooling")
+        raise ExportUnsupported(
+            "The Kubernetes export covers the SQLite registry only: in a cluster, run etcd with the"
+            " cluster's own tooling and point the registry's MANIFEST_ETCD_ENDPOINTS at it"
+        )
     missing = [s for s in order if s not in state.servers or not state.servers[s].command]
     if missing:
         raise NotApplied(f"Apply the stack first: no installed environment for {', '.join(missing)}")
