@@ -155,14 +155,28 @@ def _remove(root: Path) -> None:
     runs on every core at once."""
     if not root.exists():
         return
-    big = [p for sub in ("venvs", "data") if (root / sub).is_dir() for p in (root / sub).iterdir()]
-    big += [root / "pycache"] if (root / "pycache").is_dir() else []
+    big = [p for sub in ("venvs", "data", "pycache") if (root / sub).is_dir() for p in _fan_out(root / sub)]
     threads = [threading.Thread(target=shutil.rmtree, args=(p,), kwargs={"ignore_errors": True}) for p in big]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     shutil.rmtree(root, ignore_errors=True)
+
+
+def _fan_out(folder: Path, enough: int = 16, depth: int = 16) -> list[Path]:
+    """Subfolders of ``folder`` to remove at once, going down until there are ``enough`` (the
+    bytecode tree starts with a long single-child chain: its path prefix). Files and links met
+    on the way are left to the final removal of the whole folder."""
+    found = [folder]
+    for _ in range(depth):
+        if len(found) >= enough:
+            break
+        below = [c for f in found for c in f.iterdir() if c.is_dir() and not c.is_symlink()]
+        if not below:
+            break
+        found = below
+    return found
 
 
 def _stopped(rec: ServerRecord | None) -> str:
