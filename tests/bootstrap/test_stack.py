@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -113,6 +114,40 @@ def test_exported_systemd_units_verify(world: World) -> None:
     assert "Unknown key" not in proc.stderr, proc.stderr
 
 
+def test_exported_kubernetes_manifests_validate(world: World) -> None:
+    """Deployments and Services with /ready and /health probes, tokens from a Secret, and the
+    dependency order as init containers; each document validates strictly, offline, against the
+    published Kubernetes schemas (kubernetes-validate ships them)."""
+    import kubernetes_validate
+    import yaml
+
+    code, report = world.run("export", "--stack-file", "stack.yaml", "--format", "kubernetes")
+    assert code == 0 and report["target"] == "kubernetes", report
+    path = world.data_dir / report["folder"] / report["files"][0]
+    assert oct(path.stat().st_mode & 0o777) == "0o600"  # it holds the Secret
+    docs = list(yaml.safe_load_all(path.read_text()))
+    version = kubernetes_validate.latest_version()
+    for doc in docs:
+        kubernetes_validate.validate(doc, version, strict=True)
+    kinds = {(d["kind"], d["metadata"]["name"]) for d in docs}
+    assert {("Deployment", f"demo-{n}") for n in ALL} | {("Service", f"demo-{n}") for n in ALL} <= kinds
+    assert ("Secret", "demo-tokens") in kinds
+    beta = next(d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == "demo-beta")
+    pod = beta["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert container["readinessProbe"]["httpGet"]["path"] == "/ready"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/health"
+    waits = pod["initContainers"][0]["command"]
+    assert waits[-2:] == ["http://demo-registry:8000", "http://demo-alpha:8000"], waits
+    env = {e["name"]: e for e in container["env"]}
+    assert env["BETA_API_TOKEN"]["valueFrom"]["secretKeyRef"]["name"] == "demo-tokens"
+    assert "value" not in env["BETA_REGISTRY_TOKEN"], "no token is written into a Deployment"
+    # a broken document is refused by the same validator: the check can fail
+    broken = {**beta, "spec": {**beta["spec"], "replicas": "one"}}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(broken, version, strict=True)
+
+
 def test_second_apply_starts_and_stops_nothing(world: World) -> None:
     before = _pids(world)
     code, report = world.run("apply", "--stack-file", "stack.yaml")
@@ -138,6 +173,42 @@ def test_changed_settings_restart_that_server_only(world: World) -> None:
     assert {n: p for n, p in after.items() if n != "gamma"} == {n: p for n, p in before.items() if n != "gamma"}
     world.write_stack("stack.yaml", stack_text(world))
     assert world.run("apply", "--stack-file", "stack.yaml")[0] == 0
+
+
+def test_bootstrap_checks_validate_stack_files_and_see_servers_down(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """BS005 validates a project's stack files with its orchestrator; BS006 passes while the
+    applied stack is up and names the server that is not."""
+    from chora_base.checker.runner import run_checks
+
+    project = world.root / "ops"
+    (project / ".venv" / "bin").mkdir(parents=True)
+    (project / ".venv" / "bin" / "orchestrator").symlink_to(world.cli)
+    (project / "pyproject.toml").write_text('[project]\nname = "ops"\nversion = "0"\n')
+    (project / "stack.yaml").write_text(stack_text(world))
+    monkeypatch.setenv("ORCHESTRATOR_DATA_DIR", str(world.data_dir))
+
+    def results() -> dict[str, tuple[str, str]]:
+        report = run_checks(project, select=["BS005", "BS006"])
+        return {r.id: (r.status, r.message) for r in report.results if r.id in ("BS005", "BS006")}
+
+    assert results() == {"BS005": ("pass", ""), "BS006": ("pass", "")}
+    (project / "stacks").mkdir()
+    (project / "stacks" / "bad.yaml").write_text("name: demo\nservers:\n  a:\n    source: ./nowhere\n")
+    status, message = results()["BS005"]
+    assert status == "fail" and "stacks/bad.yaml" in message and "line 4" in message, message
+    (project / "stacks" / "bad.yaml").unlink()
+
+    victim = _pids(world)["gamma"]
+    # stopped behind the orchestrator's back (SIGTERM: it deregisters, leaving no stale record);
+    # nothing supervises here, so it stays down
+    os.kill(victim, signal.SIGTERM)
+    wait_for(lambda: not alive(victim), 30)
+    status, message = results()["BS006"]
+    assert status == "fail" and "gamma: process stopped" in message, message
+    assert world.run("apply", "--stack-file", "stack.yaml")[0] == 0
+    assert results()["BS006"] == ("pass", "")
 
 
 def test_a_server_failing_its_health_gate_rolls_back_that_run_only(world: World) -> None:
@@ -177,6 +248,35 @@ def test_down_stops_in_reverse_order_and_deregisters(world: World) -> None:
     # Known limit: the registry cannot deregister itself (it has stopped serving HTTP by the
     # time its own shutdown hook calls it), so only its own record may remain.
     assert [i["name"] for i in left if i["name"] != "manifest"] == [], left
+
+
+def test_ports_taken_by_another_program_are_checked_at_apply(world: World) -> None:
+    """A port chosen in an earlier run is taken by a real listener while the stack is down:
+    apply checks it by binding, gives the server a free one, and the registry holds the new
+    address. A fixed port someone else holds is refused without touching the running server."""
+    old = world.state("demo")["alpha"]["port"]
+    with socket.socket() as squatter:
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # alpha's port may be in TIME_WAIT
+        squatter.bind(("127.0.0.1", old))
+        squatter.listen()
+        code, report = world.run("apply", "--stack-file", "stack.yaml")
+        assert code == 0, report
+        rows = _status(world)
+        assert rows["alpha"]["url"] != f"http://127.0.0.1:{old}", rows["alpha"]
+        assert all((r["process"], r["health"], r["registry"]) == ("running", "ready", "up") for r in rows.values())
+        before = _pids(world)
+        alpha = f"    source: {world.sources['alpha']}\n"
+        world.write_stack("fixed.yaml", stack_text(world).replace(alpha, alpha + f"    port: {old}\n"))
+        code, problem = world.run("apply", "--stack-file", "fixed.yaml")
+        assert code == 11 and f"port {old} is already in use by another process" in problem["detail"], problem
+        assert _pids(world) == before and alive(before["alpha"])
+    # the listener is gone: the fixed port is free, and alpha (at most with what depends on it) moves
+    code, report = world.run("apply", "--stack-file", "fixed.yaml")
+    assert code == 0, report
+    assert _status(world)["alpha"]["url"] == f"http://127.0.0.1:{old}"
+    restarted = {s["server"] for s in report["steps"] if s["action"] == "restart"}
+    assert "alpha" in restarted and restarted <= {"alpha", "beta"}, report
+    assert world.run("apply", "--stack-file", "stack.yaml")[0] == 0
 
 
 def test_a_killed_orchestrator_is_adopted_not_twinned(world: World) -> None:

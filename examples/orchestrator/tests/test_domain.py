@@ -60,6 +60,10 @@ BAD = [
     ("name: demo\nservers:\n  a: [\n", 4, "not valid YAML"),
     ("- just a list\n", 1, "a stack file is a mapping"),
     ("name: Demo Stack\n", 1, "should match pattern"),
+    ("name: demo\nregistry:\n  source: ./a\n  etcd:\n    members: 3\n", 4, "only with `backend: etcd`"),
+    ("name: demo\nregistry:\n  source: ./a\n  backend: etcd\n  etcd:\n    members: 2\n", 6, "1 or 3"),
+    ("name: demo\nservers:\n  etcd-0:\n    source: ./a\n", 3, "the name `etcd-0` is reserved"),
+    ("name: demo\nregistry:\n  source: ./a\n  settings:\n    backend: etcd\n", 5, "set by the orchestrator"),
 ]
 
 
@@ -127,3 +131,14 @@ def _settings(tmp_path: Path):  # noqa: ANN202
     from orchestrator.core.settings import Settings
 
     return Settings(data_dir=tmp_path / "data")
+
+
+def test_an_etcd_registry_puts_its_members_first(project: Path) -> None:
+    from orchestrator.domain.engine import Engine
+
+    registry = "name: demo\nregistry:\n  source: ./a\n  backend: etcd\n"
+    servers = "servers:\n  a:\n    source: ./a\n  b:\n    source: ./b\n"
+    loaded = parse(registry + "  etcd:\n    members: 3\n" + servers, project)
+    assert loaded.members == ["etcd-0", "etcd-1", "etcd-2"]
+    assert Engine(project / "data")._order(loaded) == [["etcd-0", "etcd-1", "etcd-2"], ["registry"], ["a"], ["b"]]
+    assert parse(registry, project).members == ["etcd-0"]

@@ -8,7 +8,7 @@ They use tiny stacks given as text, so they start no process.
 from __future__ import annotations
 
 from .core.operation import Example, Operation
-from .domain.errors import NotApplied, ServerNotInStack, StackBusy, StackInvalid
+from .domain.errors import ExportUnsupported, NotApplied, ServerNotInStack, StackBusy, StackInvalid
 from .domain.service import Service
 
 EMPTY = "name: empty\n"
@@ -64,7 +64,7 @@ OPERATIONS: tuple[Operation, ...] = (
         Service.export,
         "POST",
         "/stack/export",
-        errors=(StackInvalid, NotApplied),
+        errors=(StackInvalid, NotApplied, ExportUnsupported),
         examples=(
             Example({"stack_text": EMPTY}),
             Example({"stack_text": ONE}, error="not_applied"),

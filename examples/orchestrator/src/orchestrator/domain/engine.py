@@ -10,10 +10,10 @@ reverse order, and leaves everything else as it was.
 from __future__ import annotations
 
 import hashlib
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+import threading
 from pathlib import Path
 
+from . import etcd
 from . import processes as proc
 from .errors import ApplyFailed
 from .lifecycle import Lifecycle
@@ -25,20 +25,14 @@ from .models import (
     Step,
 )
 from .stackfile import REGISTRY, LoadedStack, levels
+from .startup import HOST, Decision, Startup
 from .state import ServerRecord, StackState, as_json
 
-HOST = "127.0.0.1"
+#: uv installs run at once: mostly linking from its cache, so a few overlap well on two cores
+INSTALLS_AT_ONCE = 3
 
 
-@dataclass
-class Decision:
-    server: str
-    install: bool
-    action: str  # start | restart | keep
-    reason: str
-
-
-class Engine(Lifecycle):
+class Engine(Startup, Lifecycle):
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir
         data_dir.mkdir(parents=True, exist_ok=True)  # /ready checks that it is writable
@@ -48,12 +42,18 @@ class Engine(Lifecycle):
 
     # -- what apply would do -------------------------------------------------------------------
 
-    def _spec(self, loaded: LoadedStack, name: str) -> RegistrySpec | ServerSpec:
+    def _spec(self, loaded: LoadedStack, name: str) -> RegistrySpec | ServerSpec | etcd.MemberSpec:
+        if name in loaded.members:
+            return etcd.spec(loaded)
         return loaded.stack.registry if name == REGISTRY else loaded.stack.servers[name]  # type: ignore[return-value]
 
     def _order(self, loaded: LoadedStack) -> list[list[str]]:
-        registry = [[REGISTRY]] if loaded.stack.registry else []
+        registry = ([loaded.members] if loaded.members else []) + ([[REGISTRY]] if loaded.stack.registry else [])
         return registry + levels({n: loaded.depends.get(n, []) for n in loaded.stack.servers})
+
+    @staticmethod
+    def _phase(loaded: LoadedStack, name: str) -> str:
+        return "registry" if name == REGISTRY or name in loaded.members else "servers"
 
     def _url(self, state: StackState, name: str) -> str | None:
         rec = state.servers.get(name)
@@ -69,6 +69,10 @@ class Engine(Lifecycle):
         registry = state.servers.get(REGISTRY)
         if port is None or None in dep_ports:
             return None
+        if name in loaded.members:  # a member runs with the whole cluster's peer URLs
+            if any(m not in state.servers for m in loaded.members):
+                return None
+            deps, dep_ports = [etcd.cluster(loaded, state)], []
         material = as_json([install_fp, spec.settings, port, deps, dep_ports, registry.port if registry else None])
         return hashlib.sha256(material.encode()).hexdigest()[:16]
 
@@ -81,7 +85,9 @@ class Engine(Lifecycle):
                 rec = state.servers.get(name)
                 install_fp = proc.source_fingerprint(spec.source, loaded.base)
                 venv_ok = state.venv(name).joinpath("bin", "python").exists()
-                install = rec is None or rec.install_fingerprint != install_fp or not venv_ok
+                install = name not in loaded.members and (
+                    rec is None or rec.install_fingerprint != install_fp or not venv_ok
+                )
                 running = rec is not None and proc.alive(rec.pid, rec.start_time)
                 run_fp = self._run_fingerprint(loaded, state, name, install_fp)
                 if not running:
@@ -99,14 +105,14 @@ class Engine(Lifecycle):
     def plan(self, loaded: LoadedStack) -> Plan:
         state = self.state(loaded)
         decisions, gone = self.decide(loaded, state)
-        steps = self._steps(decisions, gone)
+        steps = self._steps(loaded, decisions, gone)
         return Plan(stack=loaded.stack.name, steps=steps, converged=all(s.action == "keep" for s in steps))
 
     @staticmethod
-    def _steps(decisions: list[Decision], gone: list[str]) -> list[Step]:
+    def _steps(loaded: LoadedStack, decisions: list[Decision], gone: list[str]) -> list[Step]:
         steps: list[Step] = []
         for d in decisions:
-            phase = "registry" if d.server == REGISTRY else "servers"
+            phase = Engine._phase(loaded, d.server)
             if d.install:
                 steps.append(Step(server=d.server, phase=phase, action="install", reason="not installed or changed"))
             steps.append(Step(server=d.server, phase=phase, action=d.action, reason=d.reason))  # type: ignore[arg-type]
@@ -122,7 +128,7 @@ class Engine(Lifecycle):
 
     def _apply(self, loaded: LoadedStack, state: StackState) -> ApplyReport:
         decisions, gone = self.decide(loaded, state)
-        steps = self._steps(decisions, gone)
+        steps = self._steps(loaded, decisions, gone)
         state.stack_text, state.base = loaded.text, str(loaded.base)
         for rec in state.servers.values():
             rec.failed, rec.restarts = False, 0  # an apply gives crashed servers a fresh start
@@ -130,25 +136,15 @@ class Engine(Lifecycle):
             rec = state.servers[name]
             proc.stop(rec.pid or 0, rec.start_time)
             rec.pid = rec.start_time = None
+        for d in decisions:  # every record exists before the workers start (no dict grows under them)
+            state.servers.setdefault(d.server, ServerRecord(port=0))
         state.save()
-        by_name = {d.server: d for d in decisions}
-        self._install(loaded, state, [d for d in decisions if d.install])
         started: list[str] = []
         try:
-            for level in self._order(loaded):
-                phase = "registry" if level == [REGISTRY] else "servers"
-                with ThreadPoolExecutor(max_workers=max(1, len(level))) as pool:
-                    futures = [pool.submit(self._bring_up, loaded, state, by_name[n], phase, started) for n in level]
-                    errors = [f.exception() for f in futures]
-                failed = [e for e in errors if e is not None]
-                if failed:
-                    raise failed[0]
+            etcd.prepare(loaded, state)
+            self._pipeline(loaded, state, decisions, started)
         except proc.StepFailed as exc:
-            for name in reversed(started):
-                rec = state.servers[name]
-                proc.stop(rec.pid or 0, rec.start_time)
-                rec.pid = rec.start_time = None
-                state.save()
+            self._stop_started(state, started)
             detail = (
                 f"phase {exc.phase}, server {exc.server!r}: {exc.reason}."
                 f" Stopped what this run started: {', '.join(reversed(started)) or 'nothing'}."
@@ -158,6 +154,10 @@ class Engine(Lifecycle):
                 detail,
                 errors=[{"loc": [exc.phase, exc.server], "msg": exc.reason, "type": "apply_failed"}],
             ) from None
+        except BaseException:
+            self._stop_started(state, started)
+            raise
+        steps = self._steps(loaded, decisions, gone)  # again: a kept server may have been restarted
         changed = any(s.action != "keep" for s in steps)
         if changed:
             counts = {a: sum(1 for s in steps if s.action == a) for a in ("install", "start", "restart", "stop")}
@@ -166,101 +166,67 @@ class Engine(Lifecycle):
             message = "converged: nothing started or stopped"
         return ApplyReport(stack=loaded.stack.name, steps=steps, changed=changed, message=message)
 
-    def _install(self, loaded: LoadedStack, state: StackState, todo: list[Decision]) -> None:
-        def one(d: Decision) -> None:
-            spec = self._spec(loaded, d.server)
-            found = proc.install(d.server, spec.source, loaded.base, state.venv(d.server))
-            rec = state.servers.get(d.server) or ServerRecord(port=0)
-            rec.dist, rec.command, rec.env_prefix = found["dist"], found["command"], found["env_prefix"]
-            rec.install_fingerprint = proc.source_fingerprint(spec.source, loaded.base)
-            state.servers[d.server] = rec
+    def _prerequisites(self, loaded: LoadedStack, name: str) -> list[str]:
+        registry = [REGISTRY] if loaded.stack.registry and self._phase(loaded, name) == "servers" else []
+        return registry + loaded.depends.get(name, [])
 
-        # A running server whose source changed is stopped before its environment is rebuilt.
-        for d in todo:
-            rec = state.servers.get(d.server)
-            if rec is not None and proc.alive(rec.pid, rec.start_time):
-                proc.stop(rec.pid or 0, rec.start_time)
-                rec.pid = rec.start_time = None
-        with ThreadPoolExecutor(max_workers=2) as pool:  # uv is mostly I/O; two keep a small machine usable
-            errors = [f.exception() for f in [pool.submit(one, d) for d in todo]]
-        state.save()
-        failed = [e for e in errors if e is not None]
-        if failed:
-            exc = failed[0]
-            if isinstance(exc, proc.StepFailed):
-                raise ApplyFailed(
-                    f"phase install, server {exc.server!r}: {exc.reason}. Nothing was started."
-                    + ("\n" + "\n".join(exc.log_tail) if exc.log_tail else ""),
-                    errors=[{"loc": ["install", exc.server], "msg": exc.reason, "type": "apply_failed"}],
-                )
-            raise exc
+    def _pipeline(self, loaded: LoadedStack, state: StackState, decisions: list[Decision], started: list[str]) -> None:
+        """Each server in its own worker: install (a few at a time), wait until its registry and
+        dependencies are up, start, gate. A server starts the moment what it needs is up, so
+        installs overlap with the registry's start and independent servers never wait on each
+        other's level. The first failure stops every worker still waiting."""
+        up = {d.server: threading.Event() for d in decisions}
+        failed = threading.Event()
+        errors: list[BaseException] = []
+        installs = threading.Semaphore(INSTALLS_AT_ONCE)
 
-    def _env(self, loaded: LoadedStack, state: StackState, name: str) -> dict[str, str]:
-        spec = self._spec(loaded, name)
-        rec = state.servers[name]
-        prefix = rec.env_prefix or ""
-        registry_token = state.secret("registry_token") if loaded.stack.registry else None
-        env = {f"{prefix}{k.upper()}": _text(v) for k, v in spec.settings.items()}
-        env[f"{prefix}HOST"] = HOST
-        env[f"{prefix}PORT"] = str(rec.port)
-        env[f"{prefix}DATA_DIR"] = str(state.data(name))
-        env[f"{prefix}API_TOKEN"] = (registry_token if name == REGISTRY else state.secret(f"{name}.api_token")) or ""
-        if loaded.stack.registry:
-            env[f"{prefix}REGISTRY_URL"] = self._url(state, REGISTRY) or ""
-            env[f"{prefix}REGISTRY_TOKEN"] = registry_token or ""
-        deps = [state.servers[d].dist or d for d in loaded.depends.get(name, [])]
-        env[f"{prefix}DEPENDENCIES"] = ",".join(deps)
-        return env
+        def work(d: Decision) -> None:
+            phase = self._phase(loaded, d.server)
+            try:
+                if d.install:
+                    with installs:
+                        if failed.is_set():
+                            return
+                        self._install_one(loaded, state, d)
+                for dep in self._prerequisites(loaded, d.server):
+                    up[dep].wait()
+                if failed.is_set():
+                    return
+                rec = state.servers[d.server]
+                if d.action == "keep" and rec.run_fingerprint != self._run_fingerprint(
+                    loaded, state, d.server, rec.install_fingerprint or ""
+                ):  # a dependency came back on another address in this run
+                    d.action, d.reason = "restart", "a dependency moved to another address"
+                self._bring_up(loaded, state, d, phase, started)
+                up[d.server].set()
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller below
+                errors.append(exc)
+                failed.set()
+                for event in up.values():  # release every waiting worker: they see `failed`
+                    event.set()
 
-    def _bring_up(
-        self, loaded: LoadedStack, state: StackState, decision: Decision, phase: str, started: list[str]
-    ) -> None:
-        name = decision.server
-        spec = self._spec(loaded, name)
-        rec = state.servers[name]
-        if decision.action != "keep":
-            if rec.pid and proc.alive(rec.pid, rec.start_time):
-                proc.stop(rec.pid, rec.start_time)
-            port = spec.port or (rec.port if rec.port else proc.free_port())
-            if spec.port is None and rec.port and not proc.port_free(rec.port):
-                port = proc.free_port()  # the kept port was taken meanwhile: choose again
-            elif not proc.port_free(port):
-                raise proc.StepFailed(phase, name, f"port {port} is already in use by another process")
-            rec.port = port
-            rec.run_fingerprint = self._run_fingerprint(loaded, state, name, rec.install_fingerprint or "")
-            command = state.venv(name) / "bin" / (rec.command or name)
-            rec.pid, rec.start_time = proc.start(
-                command, self._env(loaded, state, name), state.log(name), state.data(name)
-            )
-            started.append(name)
+        workers = [threading.Thread(target=work, args=(d,), name=f"apply-{d.server}") for d in decisions]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        if errors:
+            raise errors[0]
+
+    def _stop_started(self, state: StackState, started: list[str]) -> None:
+        for name in reversed(started):
+            rec = state.servers[name]
+            proc.stop(rec.pid or 0, rec.start_time)
+            rec.pid = rec.start_time = None
             state.save()
-        self._gate(loaded, state, name, phase, spec.deadline_seconds)
 
-    def _gate(self, loaded: LoadedStack, state: StackState, name: str, phase: str, deadline: float) -> None:
-        rec = state.servers[name]
-        url = self._url(state, name) or ""
-        registry = self._url(state, REGISTRY) if loaded.stack.registry else None
-        seen = {"health": "unreachable", "registry": "-", "dead": False}
-
-        def healthy() -> bool:
-            if not proc.alive(rec.pid, rec.start_time):
-                seen["dead"] = True
-                return True
-            seen["health"] = proc.ready(url)
-            if seen["health"] != "ready":
-                return False
-            seen["registry"] = proc.registry_status(registry, rec.dist, url)
-            return registry is None or seen["registry"] == "up"
-
-        ok = proc.wait_for(healthy, deadline)
-        if seen["dead"]:
-            raise proc.StepFailed(phase, name, "the process exited", proc.tail(state.log(name), since=rec.log_offset))
-        if not ok:
-            reason = f"not ready within {deadline:g} s (/ready: {seen['health']}, registry: {seen['registry']})"
-            raise proc.StepFailed(phase, name, reason, proc.tail(state.log(name), since=rec.log_offset))
-
-
-def _text(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
+    def _install_one(self, loaded: LoadedStack, state: StackState, d: Decision) -> None:
+        spec = self._spec(loaded, d.server)
+        rec = state.servers[d.server]
+        if proc.alive(rec.pid, rec.start_time):  # its source changed: stop it before rebuilding
+            proc.stop(rec.pid or 0, rec.start_time)
+            rec.pid = rec.start_time = None
+        found = proc.install(d.server, spec.source, loaded.base, state.venv(d.server))
+        rec.dist, rec.command, rec.env_prefix = found["dist"], found["command"], found["env_prefix"]
+        rec.install_fingerprint = proc.source_fingerprint(spec.source, loaded.base)
+        state.save()

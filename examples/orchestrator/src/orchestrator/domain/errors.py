@@ -1,6 +1,6 @@
 """Errors of the orchestrator. Each names a stable code, an HTTP status and a CLI exit code.
 
-Exit codes 10-14 are the orchestrator's own: no template error (1-8) shares them.
+Exit codes 10-15 are the orchestrator's own: no template error (1-8) shares them.
 """
 
 from __future__ import annotations
@@ -50,3 +50,12 @@ class NotApplied(DomainError):
     title = "Stack not applied"
     http_status = 409
     exit_code = 14
+
+
+class ExportUnsupported(DomainError):
+    """The stack uses something the chosen export format does not carry."""
+
+    code = "export_unsupported"
+    title = "Not supported by this export format"
+    http_status = 422
+    exit_code = 15

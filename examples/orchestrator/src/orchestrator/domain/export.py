@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import os
 import shlex
+import sys
 from pathlib import Path
 
+from . import etcd
 from .errors import NotApplied
 from .stackfile import REGISTRY, LoadedStack
 from .state import StackState
 
 _WAIT_READY = """\
-# Exit 0 once <url>/ready answers 200, 1 after <seconds>: the unit's health gate.
+# Exit 0 once <url> answers 200, 1 after <seconds>: the unit's health gate.
 import sys
 import time
 import urllib.request
@@ -27,7 +29,7 @@ import urllib.request
 end = time.monotonic() + float(sys.argv[2])
 while time.monotonic() < end:
     try:
-        if urllib.request.urlopen(sys.argv[1] + "/ready", timeout=1).status == 200:
+        if urllib.request.urlopen(sys.argv[1], timeout=1).status == 200:
             sys.exit(0)
     except Exception:
         pass
@@ -37,10 +39,16 @@ sys.exit(1)
 
 
 def systemd_units(
-    loaded: LoadedStack, state: StackState, order: list[str], env: dict[str, dict[str, str]], out: Path
+    loaded: LoadedStack,
+    state: StackState,
+    order: list[str],
+    env: dict[str, dict[str, str]],
+    argv: dict[str, list[str]],
+    out: Path,
 ) -> list[Path]:
     name = loaded.stack.name
     missing = [s for s in order if s not in state.servers or not state.servers[s].command]
+    missing += [s for s in order if s not in missing and s not in loaded.members and not state.venv(s).is_dir()]
     if missing:
         raise NotApplied(f"Apply the stack first: no installed environment for {', '.join(missing)}")
     out.mkdir(parents=True, exist_ok=True)
@@ -49,17 +57,18 @@ def systemd_units(
     written: list[Path] = []
     for server in order:
         rec = state.servers[server]
-        spec = loaded.stack.registry if server == REGISTRY else loaded.stack.servers[server]
-        assert spec is not None
+        member = server in loaded.members
+        deadline = etcd.spec(loaded).deadline_seconds if member else _deadline(loaded, server)
         unit = f"{name}-{server}"
-        deps = ([REGISTRY] if loaded.stack.registry and server != REGISTRY else []) + loaded.depends.get(server, [])
+        phase2 = member or server == REGISTRY
+        deps = ([REGISTRY] if loaded.stack.registry and not phase2 else []) + loaded.depends.get(server, [])
         needs = " ".join(f"{name}-{d}.service" for d in deps)
         env_file = out / f"{unit}.env"
         fd = os.open(env_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as handle:
             handle.write("".join(f"{k}={shlex.quote(v)}\n" for k, v in sorted(env[server].items())))
-        venv = state.venv(server)
-        wait = f"{venv / 'bin' / 'python'} {waiter} http://127.0.0.1:{rec.port} {spec.deadline_seconds:g}"
+        check = f"http://127.0.0.1:{rec.port}/{'health' if member else 'ready'}"
+        wait = f"{sys.executable} {waiter} {check} {deadline:g}"
         lines = [
             "[Unit]",
             f"Description={server} of stack {name} (chora-base orchestrator export)",
@@ -71,9 +80,9 @@ def systemd_units(
             "Type=exec",
             f"EnvironmentFile={env_file}",
             f"WorkingDirectory={state.data(server)}",
-            f"ExecStart={venv / 'bin' / (rec.command or server)} serve",
+            f"ExecStart={shlex.join(argv[server])}",
             f"ExecStartPost={wait}",
-            f"TimeoutStartSec={spec.deadline_seconds:g}",
+            f"TimeoutStartSec={deadline:g}",
             "KillSignal=SIGTERM",
             "Restart=on-failure",
             "RestartSec=1",
@@ -92,3 +101,9 @@ def systemd_units(
         "[Install]\nWantedBy=default.target\n"
     )
     return [*written, target, waiter]
+
+
+def _deadline(loaded: LoadedStack, server: str) -> float:
+    spec = loaded.stack.registry if server == REGISTRY else loaded.stack.servers[server]
+    assert spec is not None
+    return spec.deadline_seconds

@@ -7,9 +7,11 @@ A mixin of ``Engine`` (engine.py), split off by concern; it uses the engine's he
 from __future__ import annotations
 
 import shutil
+import threading
 from pathlib import Path
 from typing import Any
 
+from . import etcd
 from . import processes as proc
 from .errors import ServerNotInStack
 from .models import DownReport, ExportReport, LogLines, ResetReport, ServerStatus, StackStatus
@@ -23,6 +25,7 @@ class Lifecycle:
     _order: Any
     _url: Any
     _env: Any
+    argv: Any
 
     def status(self, loaded: LoadedStack, show_tokens: bool = False) -> StackStatus:
         state = self.state(loaded)
@@ -33,18 +36,21 @@ class Lifecycle:
                 rec = state.servers.get(name)
                 running = rec is not None and proc.alive(rec.pid, rec.start_time)
                 url = self._url(state, name)
+                member = name in loaded.members
+                health = (etcd.health(url) if member else proc.ready(url)) if running and url else "-"
+                listed = running and rec and url and not member
                 rows.append(
                     ServerStatus(
                         server=name,
-                        phase="registry" if name == REGISTRY else "servers",
+                        phase="registry" if name == REGISTRY or member else "servers",
                         process="running" if running else _stopped(rec),
                         restarts=rec.restarts if rec else 0,
                         pid=rec.pid if running and rec else None,
                         url=url,
-                        health=proc.ready(url) if running and url else "-",  # type: ignore[arg-type]
-                        registry=proc.registry_status(registry, rec.dist, url) if running and rec and url else "-",
+                        health=health,  # type: ignore[arg-type]
+                        registry=proc.registry_status(registry, rec.dist, url) if listed else "-",  # type: ignore[union-attr,arg-type]
                         token=state.secret(f"{name}.api_token", create=False)
-                        if show_tokens and name != REGISTRY
+                        if show_tokens and name != REGISTRY and not member
                         else None,
                     )
                 )
@@ -63,21 +69,31 @@ class Lifecycle:
         )
 
     def _stop_all(self, loaded: LoadedStack, state: StackState) -> list[str]:
-        """Stop every recorded process, dependents first, the registry last."""
-        order = [n for level in self._order(loaded) for n in level]
-        order += [n for n in state.servers if n not in order and n != REGISTRY]
-        if REGISTRY in order:  # the registry goes last, so the others can deregister from it
-            order.remove(REGISTRY)
-            order.insert(0, REGISTRY)
+        """Stop every recorded process: dependents before what they depend on, the registry
+        last (so the others can deregister from it). The servers of one level stop together:
+        each one's graceful shutdown is mostly waiting, and they do not need each other."""
+        members = loaded.members
+        levels = [[n for n in level if n != REGISTRY and n not in members] for level in self._order(loaded)]
+        known = {n for level in levels for n in level} | {REGISTRY, *members}
+        # etcd goes after the registry, which keeps its records there
+        groups = [[n for n in state.servers if n not in known], *reversed(levels), [REGISTRY], members]
         stopped: list[str] = []
-        for name in reversed(order):
-            rec = state.servers.get(name)
-            if rec is None or not rec.pid:
-                continue
-            if proc.alive(rec.pid, rec.start_time):
-                proc.stop(rec.pid, rec.start_time)
-                stopped.append(name)
-            rec.pid = rec.start_time = None
+        for group in groups:
+            running = [
+                n for n in group if (rec := state.servers.get(n)) and rec.pid and proc.alive(rec.pid, rec.start_time)
+            ]
+            threads = [
+                threading.Thread(target=proc.stop, args=(state.servers[n].pid, state.servers[n].start_time))
+                for n in running
+            ]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            stopped += running
+            for name in group:
+                if (rec := state.servers.get(name)) is not None:
+                    rec.pid = rec.start_time = None
             state.save()
         return stopped
 
@@ -95,7 +111,7 @@ class Lifecycle:
             stopped = self._stop_all(loaded, state)
             inside = [p for p in state.root.iterdir() if p.name != "lock"] if existed else []
             removed = sorted(str(p.relative_to(self.data_dir)) for p in inside)
-        shutil.rmtree(state.root, ignore_errors=True)
+        _remove(state.root)
         if existed:
             removed.append(str(state.root.relative_to(self.data_dir)))
         stacks = state.root.parent
@@ -113,14 +129,54 @@ class Lifecycle:
         out = state.root / "export" / "systemd"
         order = [n for level in self._order(loaded) for n in level]
         envs = {n: self._env(loaded, state, n) for n in order if n in state.servers}
-        files = systemd_units(loaded, state, order, envs, out)
+        argvs = {n: self.argv(loaded, state, n) for n in order if n in state.servers}
+        files = systemd_units(loaded, state, order, envs, argvs, out)
         folder = str(out.relative_to(self.data_dir))
         return ExportReport(stack=loaded.stack.name, target="systemd", folder=folder, files=[p.name for p in files])
+
+    def export_kubernetes(self, loaded: LoadedStack) -> ExportReport:
+        from .kubernetes import manifests
+
+        state = self.state(loaded)
+        out = state.root / "export" / "kubernetes"
+        files = manifests(loaded, state, [n for level in self._order(loaded) for n in level], out)
+        folder = str(out.relative_to(self.data_dir))
+        return ExportReport(stack=loaded.stack.name, target="kubernetes", folder=folder, files=[p.name for p in files])
 
     def logs(self, loaded: LoadedStack, server: str, lines: int) -> LogLines:
         if server not in loaded.names:
             raise ServerNotInStack(f"No server {server!r} in stack {loaded.stack.name!r}")
         return LogLines(stack=loaded.stack.name, server=server, lines=proc.tail(self.state(loaded).log(server), lines))
+
+
+def _remove(root: Path) -> None:
+    """Remove the stack's folder, its large subfolders (one environment per server, the
+    bytecode) each in a thread of its own: removing is one unlink per file, kernel work that
+    runs on every core at once."""
+    if not root.exists():
+        return
+    big = [p for sub in ("venvs", "data", "pycache") if (root / sub).is_dir() for p in _fan_out(root / sub)]
+    threads = [threading.Thread(target=shutil.rmtree, args=(p,), kwargs={"ignore_errors": True}) for p in big]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def _fan_out(folder: Path, enough: int = 16, depth: int = 16) -> list[Path]:
+    """Subfolders of ``folder`` to remove at once, going down until there are ``enough`` (the
+    bytecode tree starts with a long single-child chain: its path prefix). Files and links met
+    on the way are left to the final removal of the whole folder."""
+    found = [folder]
+    for _ in range(depth):
+        if len(found) >= enough:
+            break
+        below = [c for f in found for c in f.iterdir() if c.is_dir() and not c.is_symlink()]
+        if not below:
+            break
+        found = below
+    return found
 
 
 def _stopped(rec: ServerRecord | None) -> str:

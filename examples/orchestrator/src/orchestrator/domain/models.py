@@ -18,7 +18,18 @@ Port = Annotated[int, Field(ge=1, le=65535)]
 SettingValue = str | int | float | bool
 #: Settings the orchestrator sets itself for every server: the file may not set them.
 RESERVED_SETTINGS = frozenset(
-    {"host", "port", "data_dir", "api_token", "registry_url", "registry_token", "public_url", "dependencies"}
+    {
+        "host",
+        "port",
+        "data_dir",
+        "api_token",
+        "registry_url",
+        "registry_token",
+        "public_url",
+        "dependencies",
+        "backend",
+        "etcd_endpoints",
+    }
 )
 
 
@@ -26,11 +37,21 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class EtcdSpec(_Strict):
+    """The registry's etcd cluster, started by the orchestrator before the registry (Phase 2)."""
+
+    members: Literal[1, 3] = Field(default=1, description="1, or 3 to survive the loss of one member")
+    binary: str = Field(default="etcd", min_length=1, description="The etcd program: a name on PATH or a path")
+    deadline_seconds: float = Field(default=30.0, gt=0, le=3600)
+
+
 class RegistrySpec(_Strict):
     """Phase 2: the manifest registry every server registers with."""
 
     source: str = Field(min_length=1, description="A local path, a git URL (git+...) or a package requirement")
-    backend: Literal["sqlite"] = "sqlite"
+    backend: Literal["sqlite", "etcd"] = "sqlite"
+    etcd: EtcdSpec | None = Field(default=None, description="With backend etcd: its members (default one)")
+    image: str | None = Field(default=None, max_length=512, description="Container image for the Kubernetes export")
     port: Port | None = Field(default=None, description="Fixed port; unset: a free one, kept across applies")
     settings: dict[str, SettingValue] = {}
     deadline_seconds: float = Field(default=60.0, gt=0, le=3600)
@@ -43,6 +64,9 @@ class ServerSpec(_Strict):
     port: Port | None = None
     settings: dict[str, SettingValue] = Field(
         default={}, description="The server's settings by name (log_level: DEBUG), passed as its environment"
+    )
+    image: str | None = Field(
+        default=None, max_length=512, description="Container image for the Kubernetes export (default <dist>:latest)"
     )
     depends_on: list[Name] | None = Field(
         default=None, description="Servers of this stack that must be up first; unset: what the server declares"
@@ -122,6 +146,6 @@ class LogLines(BaseModel):
 
 class ExportReport(BaseModel):
     stack: str
-    target: Literal["systemd"]
+    target: Literal["systemd", "kubernetes"]
     folder: str = Field(description="Where the files are, relative to the orchestrator's data folder")
     files: list[str]

@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from .stackfile import source_kind, source_path
 
@@ -73,52 +74,58 @@ def source_fingerprint(source: str, base: Path) -> str:
 
 
 def install(server: str, source: str, base: Path, venv: Path) -> dict[str, str]:
-    """Install ``source`` into its own venv with uv; return what it serves (dist, command, prefix)."""
+    """Install ``source`` into its own venv with uv; return what it serves (dist, command, prefix).
+
+    uv resolves from its cache alone first (``--offline``): asking the index to revalidate every
+    package costs a round trip each; only when the cache lacks something does it go online."""
     uv = uv_bin()
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     target = ["-e", str(source_path(source, base))] if source_kind(source) == "path" else [source]
-    for cmd in (
-        [uv, "venv", "-q", "--clear", "--python", sys.executable, str(venv)],
-        [uv, "pip", "install", "-q", "-p", str(venv / "bin" / "python"), *target],
-    ):
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False, timeout=900)
-        if proc.returncode != 0:
-            raise StepFailed("install", server, f"`{' '.join(cmd[:3])}` failed", proc.stderr.splitlines()[-10:])
+    _uv(server, env, [uv, "venv", "-q", "--clear", "--python", sys.executable, str(venv)])
+    pip = [uv, "pip", "install", "-q", "-p", str(venv / "bin" / "python"), *target]
+    if _uv(server, env, [*pip, "--offline"], check=False) != 0:
+        _uv(server, env, pip)
     return describe(server, venv)
 
 
-_DESCRIBE = """
-import json
-from importlib import metadata
-found = []
-for dist in metadata.distributions():
-    for ep in dist.entry_points:
-        if ep.group == "console_scripts" and ep.value.endswith(".interfaces.cli:main"):
-            found.append({"dist": dist.metadata["Name"], "command": ep.name, "package": ep.value.split(".")[0]})
-print(json.dumps(found))
-"""
+def _uv(server: str, env: dict[str, str], cmd: list[str], check: bool = True) -> int:
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False, timeout=900)
+    if check and proc.returncode != 0:
+        raise StepFailed("install", server, f"`{' '.join(cmd[1:3])}` failed", proc.stderr.splitlines()[-10:])
+    return proc.returncode
 
 
 def describe(server: str, venv: Path) -> dict[str, str]:
-    """Find the capability server installed in ``venv``: the one console script of its CLI."""
-    proc = subprocess.run(
-        [str(venv / "bin" / "python"), "-c", _DESCRIBE], capture_output=True, text=True, check=False, timeout=60
-    )
-    found = json.loads(proc.stdout or "[]") if proc.returncode == 0 else []
+    """Find the capability server installed in ``venv``: the one console script of its CLI.
+
+    Read from the environment's metadata files in this process (no interpreter to start)."""
+    from importlib import metadata
+
+    found = [
+        {"dist": dist.metadata["Name"], "command": ep.name, "package": ep.value.split(".")[0]}
+        for site in venv.glob("lib/python*/site-packages")
+        for dist in metadata.distributions(path=[str(site)])
+        for ep in dist.entry_points
+        if ep.group == "console_scripts" and ep.value.endswith(".interfaces.cli:main")
+    ]
     if len(found) != 1:
         raise StepFailed("install", server, f"expected one capability server in its environment, found {len(found)}")
     item = found[0]
     return {"dist": item["dist"], "command": item["command"], "env_prefix": item["package"].upper() + "_"}
 
 
-def start(command: Path, env: dict[str, str], log: Path, cwd: Path) -> tuple[int, str]:
+def start(argv: list[str], env: dict[str, str], log: Path, cwd: Path) -> tuple[int, str]:
     log.parent.mkdir(parents=True, exist_ok=True)
     cwd.mkdir(parents=True, exist_ok=True)
-    full_env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    # Bytecode is written (under the prefix the caller gives, inside the stack's folder) even
+    # where PYTHONDONTWRITEBYTECODE is set: without it every start and restart recompiles every
+    # module it imports, which doubles a server's start-up.
+    dropped = ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONDONTWRITEBYTECODE")
+    full_env = {k: v for k, v in os.environ.items() if k not in dropped}
     full_env.update(env)
     with open(log, "ab") as out:
         proc = subprocess.Popen(
-            [str(command), "serve"],
+            argv,
             env=full_env,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -196,31 +203,49 @@ def wait_for(condition: Callable[[], bool], timeout: float, interval: float = 0.
         time.sleep(interval)
 
 
-def ready(url: str, timeout: float = 1.0) -> str:
+_HTTP: Any = None
+_HTTP_LOCK = threading.Lock()
+
+
+def http() -> Any:
+    """One client for every health and registry poll: a client per request would build a TLS
+    context and a connection each time, costing CPU the starting servers need."""
+    global _HTTP
     import httpx  # imported on use: CLI start-up stays light
 
+    with _HTTP_LOCK:
+        if _HTTP is None:
+            _HTTP = httpx.Client(timeout=1.0, limits=httpx.Limits(max_keepalive_connections=32))
+        return _HTTP
+
+
+def ready(url: str, timeout: float = 1.0) -> str:
+    import httpx
+
     try:
-        response = httpx.get(f"{url}/ready", timeout=timeout)
+        response = http().get(f"{url}/ready", timeout=timeout)
     except httpx.HTTPError:
         return "unreachable"
     return "ready" if response.status_code == 200 else "not_ready"
 
 
 def registry_status(registry_url: str | None, dist: str | None, url: str, timeout: float = 1.0) -> str:
-    """The status the registry holds for the instance serving ``url``, or '-'."""
+    """The status the registry holds for the process serving ``url``, or '-'."""
     if not registry_url or not dist:
         return "-"
     import httpx
 
     try:
-        response = httpx.get(f"{registry_url}/v1/services/{dist}", timeout=timeout)
+        response = http().get(f"{registry_url}/v1/services/{dist}", timeout=timeout)
         instances = response.json().get("instances", []) if response.status_code == 200 else []
     except (httpx.HTTPError, ValueError):
         return "-"
-    for item in instances:
-        if str(item.get("interfaces", {}).get("rest", "")).rstrip("/") == url:
-            return str(item.get("status", "-"))
-    return "-"
+    # A process killed without deregistering leaves its record behind (at the same address
+    # when its successor kept the port): the latest registration at this address is ours.
+    here = [i for i in instances if str(i.get("interfaces", {}).get("rest", "")).rstrip("/") == url]
+    if not here:
+        return "-"
+    return str(max(here, key=lambda i: float(i.get("registered_at") or 0)).get("status", "-"))
 
 
 def log_size(log: Path) -> int:

@@ -92,8 +92,12 @@ class Service:
         self,
         stack_file: StackFile = None,
         stack_text: StackText = None,
-        target: Literal["systemd"] = "systemd",
+        format: Literal["systemd", "kubernetes"] = "systemd",
     ) -> ExportReport:
-        """Write the applied stack as systemd units (into its state folder): same commands,
-        environment (tokens in 0600 files), dependency order, /ready gates and restart on failure."""
-        return self.engine.export_systemd(self._stack(stack_file, stack_text))
+        """Write the applied stack (into its state folder) as systemd units or as Kubernetes
+        Deployments and Services: same commands, environment (tokens in 0600 files or a Secret),
+        dependency order, /ready gates and restarts on failure."""
+        loaded = self._stack(stack_file, stack_text)
+        if format == "kubernetes":
+            return self.engine.export_kubernetes(loaded)
+        return self.engine.export_systemd(loaded)

@@ -20,6 +20,14 @@ from .models import RESERVED_SETTINGS, Stack
 REGISTRY = "registry"
 
 
+def etcd_members(stack: Stack) -> list[str]:
+    """The etcd members the orchestrator runs for the registry (none with SQLite)."""
+    registry = stack.registry
+    if registry is None or registry.backend != "etcd":
+        return []
+    return [f"etcd-{i}" for i in range(registry.etcd.members if registry.etcd else 1)]
+
+
 @dataclass(frozen=True)
 class Problem:
     line: int | None
@@ -45,7 +53,11 @@ class LoadedStack:
 
     @property
     def names(self) -> list[str]:
-        return ([REGISTRY] if self.stack.registry else []) + list(self.stack.servers)
+        return self.members + ([REGISTRY] if self.stack.registry else []) + list(self.stack.servers)
+
+    @property
+    def members(self) -> list[str]:
+        return etcd_members(self.stack)
 
 
 def source_kind(source: str) -> str:
@@ -140,8 +152,15 @@ def _semantic_problems(loaded: LoadedStack, root: yaml.Node | None) -> list[Prob
     if stack.registry is not None:
         specs.append((("registry",), REGISTRY, stack.registry))
     specs += [(("servers", name), name, spec) for name, spec in stack.servers.items()]
-    if REGISTRY in stack.servers:
-        problems.append(Problem(at("servers", REGISTRY), f"servers.{REGISTRY}", "the name `registry` is reserved"))
+    for reserved in [REGISTRY, *(f"etcd-{i}" for i in range(3))]:
+        if reserved in stack.servers:
+            problems.append(
+                Problem(at("servers", reserved), f"servers.{reserved}", f"the name `{reserved}` is reserved")
+            )
+    if stack.registry is not None and stack.registry.etcd is not None and stack.registry.backend != "etcd":
+        problems.append(Problem(at("registry", "etcd"), "registry.etcd", "only with `backend: etcd`"))
+    if etcd_members(stack):  # the registry needs its etcd members up first
+        loaded.depends[REGISTRY] = etcd_members(stack)
     ports: dict[int, str] = {}
     for loc, name, spec in specs:
         where = ".".join(loc)

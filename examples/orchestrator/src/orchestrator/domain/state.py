@@ -13,6 +13,7 @@ import fcntl
 import json
 import os
 import secrets
+import threading
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -24,6 +25,8 @@ from .errors import StackBusy
 @dataclass
 class ServerRecord:
     port: int
+    #: an etcd member's second port (its peers talk to it there)
+    peer_port: int | None = None
     pid: int | None = None
     start_time: str | None = None
     install_fingerprint: str | None = None
@@ -45,6 +48,8 @@ class StackState:
     #: the stack as last applied (its text and the folder its paths start from), for supervision
     stack_text: str | None = None
     base: str | None = None
+    #: apply's workers save from several threads
+    _saving: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @property
     def file(self) -> Path:
@@ -55,6 +60,12 @@ class StackState:
 
     def data(self, server: str) -> Path:
         return self.root / "data" / server
+
+    @property
+    def pycache(self) -> Path:
+        """Where the servers write their bytecode (PYTHONPYCACHEPREFIX): inside this folder, so
+        it litters no source tree, and reset removes it."""
+        return self.root / "pycache"
 
     def log(self, server: str) -> Path:
         return self.root / "logs" / f"{server}.log"
@@ -70,12 +81,13 @@ class StackState:
 
     def save(self) -> None:
         """Written atomically after every change, so a killed orchestrator leaves a true record."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        tmp = self.file.with_suffix(".tmp")
-        servers = {n: asdict(r) for n, r in self.servers.items()}
-        raw = {"servers": servers, "stack_text": self.stack_text, "base": self.base}
-        tmp.write_text(json.dumps(raw, indent=2))
-        os.replace(tmp, self.file)
+        with self._saving:
+            self.root.mkdir(parents=True, exist_ok=True)
+            tmp = self.file.with_suffix(".tmp")
+            servers = {n: asdict(r) for n, r in self.servers.items()}
+            raw = {"servers": servers, "stack_text": self.stack_text, "base": self.base}
+            tmp.write_text(json.dumps(raw, indent=2))
+            os.replace(tmp, self.file)
 
     def secret(self, name: str, create: bool = True) -> str | None:
         """A token generated once and kept with mode 0600; None when absent and not created."""

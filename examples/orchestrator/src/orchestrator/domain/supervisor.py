@@ -17,7 +17,7 @@ from pathlib import Path
 from . import processes as proc
 from .engine import Decision, Engine
 from .errors import StackBusy, StackInvalid
-from .stackfile import REGISTRY, parse
+from .stackfile import parse
 from .state import StackState
 
 log = logging.getLogger(__name__)
@@ -102,7 +102,7 @@ class Supervisor:
             return
         rec.restarts += 1
         log.warning("server %s exited; restarting (restart %d)", name, rec.restarts)
-        phase = "registry" if name == REGISTRY else "servers"
+        phase = self.engine._phase(loaded, name)  # type: ignore[arg-type]
         try:
             self.engine._bring_up(loaded, state, Decision(name, False, "start", "crashed"), phase, [])  # type: ignore[arg-type]
             self._not_before.pop(key, None)

@@ -64,9 +64,9 @@ class Client(BaseClient):
         self,
         stack_file: str | None = None,
         stack_text: str | None = None,
-        target: Literal['systemd'] = "systemd",
+        format: Literal['systemd', 'kubernetes'] = "systemd",
     ) -> ExportReport:
-        """Write the applied stack as systemd units (into its state folder): same commands,"""
+        """Write the applied stack (into its state folder) as systemd units or as Kubernetes"""
         return self.call("export", arguments(locals()))
 
     def down(
@@ -128,9 +128,9 @@ class AsyncClient(BaseAsyncClient):
         self,
         stack_file: str | None = None,
         stack_text: str | None = None,
-        target: Literal['systemd'] = "systemd",
+        format: Literal['systemd', 'kubernetes'] = "systemd",
     ) -> ExportReport:
-        """Write the applied stack as systemd units (into its state folder): same commands,"""
+        """Write the applied stack (into its state folder) as systemd units or as Kubernetes"""
         return await self.call("export", arguments(locals()))
 
     async def down(
