@@ -75,4 +75,15 @@ OPERATIONS: tuple[Operation, ...] = (
             Example({"slug": "garden"}, error="note_not_found"),
         ),
     ),
+    Operation(
+        Service.export_notes,
+        "POST",
+        "/notes:export",
+        long_running=True,
+        examples=(
+            Example({}),
+            Example({"tag": "home", "pause_ms": 1}),
+            Example({"pause_ms": -1}, error="validation_error"),
+        ),
+    ),
 )
