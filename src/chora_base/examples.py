@@ -138,6 +138,10 @@ def _unmerged(project: Path) -> list[str]:
 
 
 def update_all(root: Path = EXAMPLES, vcs_ref: str = "HEAD") -> int:
+    # Pin the commit: once the first example is updated the repository is dirty, and Copier
+    # renders a dirty local HEAD from a throw-away commit that the next examples would record.
+    pinned = _git(REPO, "rev-parse", "--verify", f"{vcs_ref}^{{commit}}")
+    vcs_ref = pinned.stdout.strip() if pinned.returncode == 0 else vcs_ref
     failures = 0
     for project in example_dirs(root):
         proc = update_example(project, vcs_ref)
