@@ -22,7 +22,7 @@ from gateway.interfaces.rest import API_PREFIX
 
 #: (error class, retryable): transient faults yes; a wrong call or a domain answer no. A new
 #: error class is one more row.
-ROWS: list[tuple[type[errors.DomainError], bool]] = [
+CORE: list[tuple[type[errors.DomainError], bool]] = [
     (errors.Unavailable, True),
     (errors.StoreUnavailable, True),
     (errors.Timeout, True),
@@ -30,9 +30,11 @@ ROWS: list[tuple[type[errors.DomainError], bool]] = [
     (errors.UnknownOperation, False),
     (errors.Unauthorized, False),
     (errors.InternalError, False),
-    # the domain's own errors (not found, conflicts, ...) are answers: never worth repeating as is
-    *[(error, False) for error in sorted({e for op in OPERATIONS for e in op.errors}, key=lambda e: e.code)],
 ]
+#: The domain's own errors decide for themselves (a not-found is an answer, a lost race may be
+#: worth repeating); what is checked is that every interface says what the class says.
+DOMAIN = sorted({e for op in OPERATIONS for e in op.errors} - {cls for cls, _ in CORE}, key=lambda e: e.code)
+ROWS = [*CORE, *[(error, error.retryable) for error in DOMAIN]]
 LISTING = next(op for op in OPERATIONS if op.read_only and not op.path_params)
 
 
