@@ -48,7 +48,8 @@ def test_tools_of_all_three_servers_are_listed_under_valid_stable_names(world: W
     assert {"alpha_create_note", "beta_get_note", "gamma_list_notes"} <= names
     assert all(NAME.match(n) for n in names)
     health = {s["name"]: s for s in world.health()["servers"]}
-    assert health["alpha"]["status"] == "up" and health["alpha"]["tool_count"] == 5
+    alpha_tools = {n for n in names if n.startswith("alpha_")}
+    assert health["alpha"]["status"] == "up" and health["alpha"]["tool_count"] == len(alpha_tools) > 0
     assert health["alpha"]["version"]
 
 
