@@ -31,7 +31,9 @@ def tests(session: nox.Session) -> None:
     """Everything: template renders, checker, update, registry, docs; then lint."""
     _install(session)
     session.env.setdefault("UV_CACHE_DIR", str(ROOT / ".nox" / "uv-cache"))
-    session.run("pytest", *(session.posargs or ["-q"]))
+    # Two workers (the CI machine has two cores); a file's tests stay on one worker, so each
+    # session-scoped render or service is made at most once per worker.
+    session.run("pytest", *(session.posargs or ["-q", "-n", "2", "--dist", "loadfile"]))
     _ruff(session)
 
 
