@@ -15,7 +15,10 @@ from drivers import TOKEN, NativeDriver, replay
 from orchestrator import OPERATIONS
 from orchestrator.core.errors import DomainError
 from orchestrator.interfaces.client import AsyncClient, Client
-from orchestrator.interfaces.client_handle import AsyncOperationHandle, OperationHandle
+from orchestrator.interfaces.client_handle import (  # split: a long package name must still fit
+    AsyncOperationHandle,
+    OperationHandle,
+)
 
 
 def _parameters(function: Any, hidden: Any = ()) -> list[tuple[str, Any, bool]]:

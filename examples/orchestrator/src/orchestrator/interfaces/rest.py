@@ -172,7 +172,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     if metrics.record not in observers:
         observers.append(metrics.record)
-    from .mcp import McpHttpApp, create_mcp_server, http_session_manager
+    from .mcp import create_mcp_server
+    from .mcp_http import McpHttpApp, http_session_manager
 
     mcp_server = create_mcp_server(service, settings, runner)
     mcp_sessions = http_session_manager(mcp_server, settings)
