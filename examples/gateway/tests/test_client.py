@@ -15,7 +15,7 @@ from drivers import TOKEN, NativeDriver, replay
 from gateway import OPERATIONS
 from gateway.core.errors import DomainError
 from gateway.interfaces.client import AsyncClient, Client
-from gateway.interfaces.client_handle import (  # split: a long package name must still fit
+from gateway.interfaces.client_handle import (
     AsyncOperationHandle,
     OperationHandle,
 )

@@ -15,7 +15,7 @@ from drivers import TOKEN, NativeDriver, replay
 from manifest import OPERATIONS
 from manifest.core.errors import DomainError
 from manifest.interfaces.client import AsyncClient, Client
-from manifest.interfaces.client_handle import (  # split: a long package name must still fit
+from manifest.interfaces.client_handle import (
     AsyncOperationHandle,
     OperationHandle,
 )

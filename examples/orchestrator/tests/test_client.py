@@ -15,7 +15,7 @@ from drivers import TOKEN, NativeDriver, replay
 from orchestrator import OPERATIONS
 from orchestrator.core.errors import DomainError
 from orchestrator.interfaces.client import AsyncClient, Client
-from orchestrator.interfaces.client_handle import (  # split: a long package name must still fit
+from orchestrator.interfaces.client_handle import (
     AsyncOperationHandle,
     OperationHandle,
 )
