@@ -292,7 +292,9 @@ def test_self_preservation_over_http(python: Path, tmp_path: Path) -> None:
                 )
             )
         wait_for(lambda: reg.list()["self_preservation"], timeout=TTL + 3)
-        assert set(reg.statuses("fleet").values()) == {"unknown"}
+        # Registrations made one after another lapse one sweep apart on a loaded machine: the mode
+        # may start before the last ones lapse. Every one ends up unknown, none removed yet.
+        wait_for(lambda: set(reg.statuses("fleet").values()) == {"unknown"}, timeout=3)
         time.sleep(3)  # well past the 1 s grace: removals trickle out (1 per 10 s)
         assert len(reg.statuses("fleet")) >= 9
         assert "manifest_self_preservation 1.0" in httpx.get(reg.url + "/metrics").text
