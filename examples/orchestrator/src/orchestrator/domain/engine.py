@@ -197,13 +197,10 @@ class Engine(Startup, Lifecycle):
             phase = self._phase(loaded, d.server)
             try:
                 if d.install:
-                    with installs:
-                        if failed.is_set():
+                    with tracker.part(d.server, "install"):
+                        if not self._install_one(loaded, state, d, shared, installs, failed, tracker):
                             return
-                        tracker.check()
-                        with tracker.part(d.server, "install"):
-                            self._install_one(loaded, state, d, shared)
-                        tracker.step(f"installed {d.server}")
+                    tracker.step(f"installed {d.server}")
                 with tracker.part(d.server, "wait"):
                     for dep in self._prerequisites(loaded, d.server):
                         up[dep].wait()
@@ -261,23 +258,39 @@ class Engine(Startup, Lifecycle):
         return shared
 
     def _install_one(
-        self, loaded: LoadedStack, state: StackState, d: Decision, shared: layer.SharedLayer | None
-    ) -> None:
+        self,
+        loaded: LoadedStack,
+        state: StackState,
+        d: Decision,
+        shared: layer.SharedLayer | None,
+        installs: threading.Semaphore,
+        failed: threading.Event,
+        tracker: Tracker,
+    ) -> bool:
+        """Install one server, holding one of the install slots only while uv works (not while
+        it waits for the shared environment). False when another worker failed meanwhile."""
         spec = self._spec(loaded, d.server)
         rec = state.servers[d.server]
-        if proc.alive(rec.pid, rec.start_time):  # its source changed: stop it before rebuilding
-            proc.stop(rec.pid or 0, rec.start_time)
-            rec.pid = rec.start_time = None
         venv = state.venv(d.server)
-        if shared is not None and d.server in shared.members:
-            proc.install_own(d.server, spec.source, loaded.base, venv, shared.venv)
-            found = (
-                proc.describe(d.server, venv)
-                if shared.ready()
-                else proc.complete(d.server, spec.source, loaded.base, venv)
-            )
-        else:
-            found = proc.install(d.server, spec.source, loaded.base, venv)
+        layered = shared is not None and d.server in shared.members
+        with installs:
+            if failed.is_set():
+                return False
+            tracker.check()
+            if proc.alive(rec.pid, rec.start_time):  # its source changed: stop it before rebuilding
+                proc.stop(rec.pid or 0, rec.start_time)
+                rec.pid = rec.start_time = None
+            if layered:
+                proc.install_own(d.server, spec.source, loaded.base, venv, shared.venv)  # type: ignore[union-attr]
+            else:
+                found = proc.install(d.server, spec.source, loaded.base, venv)
+        if layered:
+            if shared.ready():  # type: ignore[union-attr]
+                found = proc.describe(d.server, venv)
+            else:
+                with installs:
+                    found = proc.complete(d.server, spec.source, loaded.base, venv)
         rec.dist, rec.command, rec.env_prefix = found["dist"], found["command"], found["env_prefix"]
         rec.install_fingerprint = proc.source_fingerprint(spec.source, loaded.base)
         state.save()
+        return True
