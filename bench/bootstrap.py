@@ -9,7 +9,10 @@ Measured in one run, on one machine:
 - crash recovery: while `orchestrator serve` supervises, a server killed with SIGKILL, timed from
   its exit to a new process answering `/ready` and `up` in the registry.
 
-Every figure is printed with the 1-minute load average at the time it was taken.
+Every figure is printed with the 1-minute load average at the time it was taken, and the cold
+and warm applies with their breakdown: apply's own report of how long each server spent in each
+part (the shared environment, its own environment, waiting for what it needs, start to /ready,
+/ready to `up` in the registry).
 
 Figures are printed as ratios against the baseline and written to bench/results/bootstrap.json.
 """
@@ -33,6 +36,21 @@ from bench._common import print_table, write_results  # noqa: E402
 from tests.bootstrap.harness import World, build_world, stack_text  # noqa: E402
 
 SERVERS = ("alpha", "beta", "gamma", "delta", "epsilon")
+
+
+PARTS = ("shared environment", "install", "wait", "start", "register")
+
+
+def breakdown(report: dict, own: dict[str, float]) -> list[tuple]:
+    """One row per server: seconds per part of apply, and its own start-up alone for comparison."""
+    parts: dict[str, dict[str, float]] = {}
+    for t in report["timings"]:
+        parts.setdefault(t["server"], {})[t["part"]] = t["seconds"]
+    rows = []
+    for server, by in parts.items():
+        cells = [f"{by[p]:.2f}" if p in by else "" for p in PARTS]
+        rows.append((server, *cells, f"{own[server]:.2f}" if server in own else ""))
+    return rows
 
 
 def timed(world: World, *args: str) -> tuple[float, dict]:
@@ -132,7 +150,7 @@ def main() -> None:
         timed(world, "reset")
 
         mark("cold")
-        cold, _ = timed(world, "apply")
+        cold, cold_report = timed(world, "apply")
         mark("converged")
         converged, again = timed(world, "apply")
         assert again["changed"] is False
@@ -144,7 +162,7 @@ def main() -> None:
         own = {name: own_start_up(world, name, rec["command"], rec["env_prefix"]) for name, rec in state.items()}
         baseline = sum(own.values())
         mark("warm")
-        warm, _ = timed(world, "apply")
+        warm, warm_report = timed(world, "apply")
         mark("reset")
         reset, _ = timed(world, "reset")
 
@@ -157,6 +175,9 @@ def main() -> None:
         ("crashed server back up (from its exit)", f"{crash:.2f}", f"{crash / baseline:.2f}", "3", load["crash"]),
     ]
     print_table(("measure", "seconds", "x baseline", "target s", "load 1m"), rows)
+    for label, report in (("cold apply", cold_report), ("apply after down", warm_report)):
+        print(f"\n{label}: where the time went, server by server (apply's own timings, seconds)")
+        print_table(("server", *PARTS, "own start-up"), breakdown(report, own))
     write_results(
         "bootstrap",
         {
@@ -168,6 +189,8 @@ def main() -> None:
             "converged_apply_seconds": round(converged, 3),
             "reset_seconds": round(reset, 3),
             "crash_recovery_seconds": round(crash, 3),
+            "cold_apply_timings": cold_report["timings"],
+            "warm_apply_timings": warm_report["timings"],
             "loadavg_1m_at": load,
             "targets": {"cold_apply": 15, "converged_apply": 2, "reset": 3, "crash_recovery": 3},
         },

@@ -104,6 +104,45 @@ def test_three_members_come_up_before_the_registry_and_survive_losing_one(world:
     assert httpx.get(f"{registry}/ready", timeout=5).status_code == 200
 
 
+def test_kubernetes_export_runs_the_members_as_a_statefulset(world: World) -> None:
+    """The members become a StatefulSet behind a headless Service: stable names wired into one
+    static --initial-cluster, etcd's own health as probes, the registry pointed at every member
+    and waiting for each; every document validates strictly, offline."""
+    import kubernetes_validate
+    import yaml
+
+    code, report = world.run("export", "--stack-file", "stack.yaml", "--format", "kubernetes")
+    assert code == 0, report
+    docs = list(yaml.safe_load_all((world.data_dir / report["folder"] / report["files"][0]).read_text()))
+    version = kubernetes_validate.latest_version()
+    for doc in docs:
+        kubernetes_validate.validate(doc, version, strict=True)
+    by_kind = {(d["kind"], d["metadata"]["name"]): d for d in docs}
+    assert not any(name.startswith("replicated-etcd-") for _, name in by_kind), "no Deployment per member"
+    service = by_kind[("Service", "replicated-etcd")]["spec"]
+    assert service["clusterIP"] == "None" and service["publishNotReadyAddresses"] is True
+    sts = by_kind[("StatefulSet", "replicated-etcd")]["spec"]
+    assert (sts["serviceName"], sts["replicas"], sts["podManagementPolicy"]) == ("replicated-etcd", 3, "Parallel")
+    container = sts["template"]["spec"]["containers"][0]
+    flags = dict(arg.removeprefix("--").split("=", 1) for arg in container["command"][1:])
+    peers = [f"replicated-etcd-{i}=http://replicated-etcd-{i}.replicated-etcd:2380" for i in range(3)]
+    assert flags["initial-cluster"] == ",".join(peers)
+    assert flags["name"] == "$(POD_NAME)" and flags["initial-cluster-state"] == "new"
+    assert flags["initial-advertise-peer-urls"] == "http://$(POD_NAME).replicated-etcd:2380"
+    assert container["env"][0]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+    assert container["readinessProbe"]["httpGet"] == {"path": "/health", "port": 2379}
+    assert container["livenessProbe"]["httpGet"]["path"] == "/health?serializable=true"
+    assert sts["volumeClaimTemplates"][0]["metadata"]["name"] == "data"
+
+    registry = by_kind[("Deployment", "replicated-registry")]["spec"]["template"]["spec"]
+    env = {e["name"]: e.get("value") for e in registry["containers"][0]["env"]}
+    clients = [f"http://replicated-etcd-{i}.replicated-etcd:2379" for i in range(3)]
+    assert env["MANIFEST_BACKEND"] == "etcd" and env["MANIFEST_ETCD_ENDPOINTS"] == ",".join(clients)
+    assert registry["initContainers"][0]["command"][3:] == [f"{url}/health" for url in clients]
+    alpha = by_kind[("Deployment", "replicated-alpha")]["spec"]["template"]["spec"]
+    assert alpha["initContainers"][0]["command"][3:] == ["http://replicated-registry:8000/ready"]
+
+
 def test_reset_removes_the_cluster(world: World) -> None:
     rows = {r["server"]: r for r in _status(world)["servers"]}
     ports = [int(r["url"].rsplit(":", 1)[1]) for r in rows.values() if r["url"]]

@@ -138,7 +138,7 @@ def test_exported_kubernetes_manifests_validate(world: World) -> None:
     assert container["readinessProbe"]["httpGet"]["path"] == "/ready"
     assert container["livenessProbe"]["httpGet"]["path"] == "/health"
     waits = pod["initContainers"][0]["command"]
-    assert waits[-2:] == ["http://demo-registry:8000", "http://demo-alpha:8000"], waits
+    assert waits[-2:] == ["http://demo-registry:8000/ready", "http://demo-alpha:8000/ready"], waits
     env = {e["name"]: e for e in container["env"]}
     assert env["BETA_API_TOKEN"]["valueFrom"]["secretKeyRef"]["name"] == "demo-tokens"
     assert "value" not in env["BETA_REGISTRY_TOKEN"], "no token is written into a Deployment"

@@ -142,3 +142,45 @@ def test_an_etcd_registry_puts_its_members_first(project: Path) -> None:
     assert loaded.members == ["etcd-0", "etcd-1", "etcd-2"]
     assert Engine(project / "data")._order(loaded) == [["etcd-0", "etcd-1", "etcd-2"], ["registry"], ["a"], ["b"]]
     assert parse(registry, project).members == ["etcd-0"]
+
+
+def test_only_static_local_dependencies_join_the_shared_environment(tmp_path: Path) -> None:
+    from orchestrator.domain import layer
+
+    static, dynamic = tmp_path / "static", tmp_path / "dynamic"
+    for folder in (static, dynamic):
+        folder.mkdir()
+    (static / "pyproject.toml").write_text('[project]\nname = "s"\ndependencies = ["httpx>=0.27", "pydantic"]\n')
+    (dynamic / "pyproject.toml").write_text('[project]\nname = "d"\ndynamic = ["dependencies"]\n')
+    assert layer.requirements("./static", tmp_path) == ["httpx>=0.27", "pydantic"]
+    assert layer.requirements("./dynamic", tmp_path) is None  # known only once built: a whole venv
+    assert layer.requirements("git+https://example.invalid/x.git", tmp_path) is None
+    assert layer.requirements("some-package==1.0", tmp_path) is None
+    # an environment pointing at a shared one that is gone (or never finished) is not intact
+    venv = tmp_path / "venvs" / "a"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "python").touch()
+    assert layer.intact(venv)
+    shared = tmp_path / "venvs" / layer.NAME
+    layer.site_packages(venv).mkdir(parents=True)
+    layer.link(venv, shared)
+    assert not layer.intact(venv)
+    layer.site_packages(shared).mkdir(parents=True)
+    (shared / "requirements.txt").write_text("pydantic\n")
+    assert layer.intact(venv)
+    layer.link(venv, None)
+    assert layer.intact(venv) and not (layer.site_packages(venv) / layer.PTH).exists()
+
+
+def test_a_cancelled_apply_stops_before_starting_anything(project: Path, tmp_path: Path) -> None:
+    from orchestrator.core.longrun import Cancellation, OperationCancelled, Progress
+
+    cancel, seen = Cancellation(), []
+    cancel.request()
+    service = Service.from_settings(_settings(tmp_path))
+    (project / "stack.yaml").write_text(GOOD)
+    with pytest.raises(OperationCancelled):
+        service.apply(
+            stack_file=str(project / "stack.yaml"), progress=Progress(lambda f, m: seen.append(m)), cancel=cancel
+        )
+    assert not any(r.pid for r in service.engine.state(parse(GOOD, project, "x")).servers.values()) and not seen

@@ -13,7 +13,9 @@ Parts (each owns some paths under ``saps/_generated/``):
   projects rendered at every tier;
 - ``interfaces``: one operation over every interface, with outputs, by running the commands
   in ``interface_examples.yaml`` against a rendered, installed, running project;
-- ``adoption``: the adoption table of each SAP, from checker runs on ``examples/``.
+- ``adoption``: the adoption table of each SAP, from checker runs on ``examples/``;
+- ``bootstrap``: the bootstrap SAP's console blocks, from a real stack brought up and removed
+  by the orchestrator example (``docs/bootstrap.py``).
 
 Pages include these files with ``--8<--``; nothing in them is typed by hand.
 """
@@ -39,6 +41,7 @@ from pathlib import Path
 
 import yaml
 
+from chora_base.docs.bootstrap import part_bootstrap
 from chora_base.docs.render import PROJECT_NAME, install, render
 from chora_base.docs.saps import SAPS, TIERS
 from chora_base.render import REPO
@@ -615,6 +618,7 @@ PARTS: dict[str, tuple[Callable[[Path], Files], tuple[str, ...]]] = {
     "template": (part_template, ("template/",)),
     "interfaces": (part_interfaces, ("interfaces/",)),
     "adoption": (part_adoption, ("adoption/",)),
+    "bootstrap": (part_bootstrap, ("bootstrap/",)),
 }
 
 

@@ -44,7 +44,7 @@ SAPS: tuple[Sap, ...] = (
         "bootstrap",
         "Bootstrap",
         "Bringing up a whole environment in health-checked phases from one command.",
-        "examples/orchestrator: phases 0-3, supervision, systemd export; Kubernetes and etcd planned",
+        "examples/orchestrator: phases 0-3, long-running apply, supervision, systemd and Kubernetes export, etcd",
     ),
     Sap(
         "composition",

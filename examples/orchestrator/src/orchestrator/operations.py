@@ -32,6 +32,7 @@ OPERATIONS: tuple[Operation, ...] = (
         Service.apply,
         "POST",
         "/stack/apply",
+        long_running=True,
         errors=(StackInvalid, StackBusy),
         examples=(
             Example({"stack_text": EMPTY}),

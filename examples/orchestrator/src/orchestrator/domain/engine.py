@@ -13,7 +13,7 @@ import hashlib
 import threading
 from pathlib import Path
 
-from . import etcd
+from . import etcd, layer
 from . import processes as proc
 from .errors import ApplyFailed
 from .lifecycle import Lifecycle
@@ -27,6 +27,7 @@ from .models import (
 from .stackfile import REGISTRY, LoadedStack, levels
 from .startup import HOST, Decision, Startup
 from .state import ServerRecord, StackState, as_json
+from .tracker import Tracker
 
 #: uv installs run at once: mostly linking from its cache, so a few overlap well on two cores
 INSTALLS_AT_ONCE = 3
@@ -84,7 +85,7 @@ class Engine(Startup, Lifecycle):
                 spec = self._spec(loaded, name)
                 rec = state.servers.get(name)
                 install_fp = proc.source_fingerprint(spec.source, loaded.base)
-                venv_ok = state.venv(name).joinpath("bin", "python").exists()
+                venv_ok = layer.intact(state.venv(name))
                 install = name not in loaded.members and (
                     rec is None or rec.install_fingerprint != install_fp or not venv_ok
                 )
@@ -121,14 +122,16 @@ class Engine(Startup, Lifecycle):
 
     # -- apply ---------------------------------------------------------------------------------
 
-    def apply(self, loaded: LoadedStack) -> ApplyReport:
+    def apply(self, loaded: LoadedStack, tracker: Tracker | None = None) -> ApplyReport:
         state = self.state(loaded)
         with state.locked():
-            return self._apply(loaded, state)
+            return self._apply(loaded, state, tracker or Tracker())
 
-    def _apply(self, loaded: LoadedStack, state: StackState) -> ApplyReport:
+    def _apply(self, loaded: LoadedStack, state: StackState, tracker: Tracker) -> ApplyReport:
         decisions, gone = self.decide(loaded, state)
         steps = self._steps(loaded, decisions, gone)
+        tracker.total = len(steps) + len(gone)
+        tracker.check()
         state.stack_text, state.base = loaded.text, str(loaded.base)
         for rec in state.servers.values():
             rec.failed, rec.restarts = False, 0  # an apply gives crashed servers a fresh start
@@ -136,13 +139,14 @@ class Engine(Startup, Lifecycle):
             rec = state.servers[name]
             proc.stop(rec.pid or 0, rec.start_time)
             rec.pid = rec.start_time = None
+            tracker.step(f"stopped {name} (no longer in the stack)")
         for d in decisions:  # every record exists before the workers start (no dict grows under them)
             state.servers.setdefault(d.server, ServerRecord(port=0))
         state.save()
         started: list[str] = []
         try:
             etcd.prepare(loaded, state)
-            self._pipeline(loaded, state, decisions, started)
+            self._pipeline(loaded, state, decisions, started, tracker)
         except proc.StepFailed as exc:
             self._stop_started(state, started)
             detail = (
@@ -164,40 +168,52 @@ class Engine(Startup, Lifecycle):
             message = "applied: " + ", ".join(f"{n} {a}" for a, n in counts.items() if n)
         else:
             message = "converged: nothing started or stopped"
-        return ApplyReport(stack=loaded.stack.name, steps=steps, changed=changed, message=message)
+        return ApplyReport(
+            stack=loaded.stack.name,
+            steps=steps,
+            changed=changed,
+            message=message,
+            timings=tracker.timings,
+        )
 
     def _prerequisites(self, loaded: LoadedStack, name: str) -> list[str]:
         registry = [REGISTRY] if loaded.stack.registry and self._phase(loaded, name) == "servers" else []
         return registry + loaded.depends.get(name, [])
 
-    def _pipeline(self, loaded: LoadedStack, state: StackState, decisions: list[Decision], started: list[str]) -> None:
+    def _pipeline(
+        self, loaded: LoadedStack, state: StackState, decisions: list[Decision], started: list[str], tracker: Tracker
+    ) -> None:
         """Each server in its own worker: install (a few at a time), wait until its registry and
         dependencies are up, start, gate. A server starts the moment what it needs is up, so
         installs overlap with the registry's start and independent servers never wait on each
-        other's level. The first failure stops every worker still waiting."""
+        other's level. The first failure (or a cancel) stops every worker still waiting."""
         up = {d.server: threading.Event() for d in decisions}
         failed = threading.Event()
         errors: list[BaseException] = []
         installs = threading.Semaphore(INSTALLS_AT_ONCE)
+        shared = self._shared(loaded, state, decisions, tracker)
 
         def work(d: Decision) -> None:
             phase = self._phase(loaded, d.server)
             try:
                 if d.install:
-                    with installs:
-                        if failed.is_set():
+                    with tracker.part(d.server, "install"):
+                        if not self._install_one(loaded, state, d, shared, installs, failed, tracker):
                             return
-                        self._install_one(loaded, state, d)
-                for dep in self._prerequisites(loaded, d.server):
-                    up[dep].wait()
+                    tracker.step(f"installed {d.server}")
+                with tracker.part(d.server, "wait"):
+                    for dep in self._prerequisites(loaded, d.server):
+                        up[dep].wait()
                 if failed.is_set():
                     return
+                tracker.check()
                 rec = state.servers[d.server]
                 if d.action == "keep" and rec.run_fingerprint != self._run_fingerprint(
                     loaded, state, d.server, rec.install_fingerprint or ""
                 ):  # a dependency came back on another address in this run
                     d.action, d.reason = "restart", "a dependency moved to another address"
-                self._bring_up(loaded, state, d, phase, started)
+                self._bring_up(loaded, state, d, phase, started, tracker)
+                tracker.step(f"{d.server} up ({d.action})")
                 up[d.server].set()
             except BaseException as exc:  # noqa: BLE001 - handed to the caller below
                 errors.append(exc)
@@ -220,13 +236,61 @@ class Engine(Startup, Lifecycle):
             rec.pid = rec.start_time = None
             state.save()
 
-    def _install_one(self, loaded: LoadedStack, state: StackState, d: Decision) -> None:
+    def _shared(
+        self, loaded: LoadedStack, state: StackState, decisions: list[Decision], tracker: Tracker
+    ) -> layer.SharedLayer | None:
+        """Start building the shared environment when a local server is to be installed; it is
+        built from every local server of the stack (not only those installed now), so it keeps
+        serving the ones already running."""
+        wanted: list[str] = []
+        members: set[str] = set()
+        for name in loaded.names:
+            if name in loaded.members:
+                continue
+            reqs = layer.requirements(self._spec(loaded, name).source, loaded.base)
+            if reqs is not None:
+                wanted += reqs
+                members.add(name)
+        if not any(d.install and d.server in members for d in decisions):
+            return None
+        shared = layer.SharedLayer(state.venv(layer.NAME), members)
+        threading.Thread(target=shared.build, args=(wanted, tracker), name="apply-shared", daemon=True).start()
+        return shared
+
+    def _install_one(
+        self,
+        loaded: LoadedStack,
+        state: StackState,
+        d: Decision,
+        shared: layer.SharedLayer | None,
+        installs: threading.Semaphore,
+        failed: threading.Event,
+        tracker: Tracker,
+    ) -> bool:
+        """Install one server, holding one of the install slots only while uv works (not while
+        it waits for the shared environment). False when another worker failed meanwhile."""
         spec = self._spec(loaded, d.server)
         rec = state.servers[d.server]
-        if proc.alive(rec.pid, rec.start_time):  # its source changed: stop it before rebuilding
-            proc.stop(rec.pid or 0, rec.start_time)
-            rec.pid = rec.start_time = None
-        found = proc.install(d.server, spec.source, loaded.base, state.venv(d.server))
+        venv = state.venv(d.server)
+        layered = shared is not None and d.server in shared.members
+        with installs:
+            if failed.is_set():
+                return False
+            tracker.check()
+            if proc.alive(rec.pid, rec.start_time):  # its source changed: stop it before rebuilding
+                proc.stop(rec.pid or 0, rec.start_time)
+                rec.pid = rec.start_time = None
+            if layered:
+                proc.install_own(d.server, spec.source, loaded.base, venv, shared.venv)  # type: ignore[union-attr]
+            else:
+                found = proc.install(d.server, spec.source, loaded.base, venv)
+        if layered:
+            if shared.ready():  # type: ignore[union-attr]
+                found = proc.describe(d.server, venv)
+            else:
+                with installs:
+                    found = proc.complete(d.server, spec.source, loaded.base, venv)
         rec.dist, rec.command, rec.env_prefix = found["dist"], found["command"], found["env_prefix"]
         rec.install_fingerprint = proc.source_fingerprint(spec.source, loaded.base)
         state.save()
+        return True

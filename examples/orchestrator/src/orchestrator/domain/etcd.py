@@ -83,11 +83,11 @@ def argv(loaded: LoadedStack, state: StackState, name: str) -> list[str]:
 
 def health(url: str, timeout: float = 1.0) -> str:
     """etcd's own health answer: ready once the member serves and the cluster has a leader."""
-    import httpx
+    import json
 
     try:
-        response = proc.http().get(f"{url}/health", timeout=timeout)
-        ok = response.status_code == 200 and response.json().get("health") == "true"
-    except (httpx.HTTPError, ValueError):
+        status, body = proc.get(f"{url}/health", timeout)
+        ok = status == 200 and json.loads(body).get("health") == "true"
+    except (OSError, ValueError):
         return "unreachable"
     return "ready" if ok else "not_ready"

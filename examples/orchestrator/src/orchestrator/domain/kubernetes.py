@@ -13,8 +13,12 @@ tokens in a Secret, the same order and health gates.
   the manifests themselves carry no secret in their environment.
 
 Images are the owner's to build (the server installed with its command on PATH); the default
-``<dist>:<version>`` name can be set per server with ``image`` in the stack file. The etcd
-registry is not exported: run etcd with the cluster's own tooling and set ``etcd_endpoints``.
+``<dist>:<version>`` name can be set per server with ``image`` in the stack file.
+
+An etcd registry (``backend: etcd``, one or three members) becomes a StatefulSet with a headless
+Service (see ``etcd_manifests``): stable member names whose DNS names make up the static
+``--initial-cluster``, a volume claim per member, and the registry's init container waiting for
+every member's ``/health``.
 """
 
 from __future__ import annotations
@@ -26,7 +30,8 @@ from typing import Any
 
 import yaml
 
-from .errors import ExportUnsupported, NotApplied
+from .errors import NotApplied
+from .etcd_kubernetes import CLIENT_PORT, etcd_manifests, member_url
 from .stackfile import REGISTRY, LoadedStack
 from .state import StackState
 
@@ -36,7 +41,7 @@ _WAIT = (
     "for url in sys.argv[1:]:\n"
     "    while True:\n"
     "        try:\n"
-    "            if urllib.request.urlopen(url + '/ready', timeout=2).status == 200:\n"
+    "            if urllib.request.urlopen(url, timeout=2).status == 200:\n"
     "                break\n"
     "        except Exception:\n"
     "            pass\n"
@@ -46,18 +51,14 @@ _WAIT = (
 
 def manifests(loaded: LoadedStack, state: StackState, order: list[str], out: Path) -> list[Path]:
     stack = loaded.stack.name
-    if loaded.members:
-        raise ExportUnsupported(
-            "The Kubernetes export covers the SQLite registry only: in a cluster, run etcd with the"
-            " cluster's own tooling and point the registry's MANIFEST_ETCD_ENDPOINTS at it"
-        )
+    order = [s for s in order if s not in loaded.members]  # the members are one StatefulSet below
     missing = [s for s in order if s not in state.servers or not state.servers[s].command]
     if missing:
         raise NotApplied(f"Apply the stack first: no installed environment for {', '.join(missing)}")
     tokens: dict[str, str] = {}
     if loaded.stack.registry:
         tokens["registry-token"] = state.secret("registry_token") or ""
-    docs: list[dict[str, Any]] = []
+    docs: list[dict[str, Any]] = etcd_manifests(loaded) if loaded.members else []
     for server in order:
         if server != REGISTRY:
             tokens[f"{server}-api-token"] = state.secret(f"{server}.api_token") or ""
@@ -111,6 +112,10 @@ def _server(loaded: LoadedStack, state: StackState, server: str) -> list[dict[st
         env.append({"name": f"{prefix}API_TOKEN", "valueFrom": from_secret("registry-token")})
     else:
         env.append({"name": f"{prefix}API_TOKEN", "valueFrom": from_secret(f"{server}-api-token")})
+    if server == REGISTRY and loaded.members:
+        endpoints = ",".join(member_url(stack, i, CLIENT_PORT) for i in range(len(loaded.members)))
+        env.append({"name": f"{prefix}BACKEND", "value": "etcd"})
+        env.append({"name": f"{prefix}ETCD_ENDPOINTS", "value": endpoints})
     if loaded.stack.registry:
         env.append({"name": f"{prefix}REGISTRY_URL", "value": f"http://{stack}-{REGISTRY}:{PORT}"})
         env.append({"name": f"{prefix}REGISTRY_TOKEN", "valueFrom": from_secret("registry-token")})
@@ -135,7 +140,12 @@ def _server(loaded: LoadedStack, state: StackState, server: str) -> list[dict[st
     }
     pod: dict[str, Any] = {"containers": [container], "volumes": [{"name": "data", "emptyDir": {}}]}
     if deps:
-        urls = [f"http://{stack}-{d}:{PORT}" for d in deps]
+        urls = [
+            member_url(stack, loaded.members.index(d), CLIENT_PORT) + "/health"
+            if d in loaded.members
+            else f"http://{stack}-{d}:{PORT}/ready"
+            for d in deps
+        ]
         pod["initContainers"] = [
             {"name": "wait-for-dependencies", "image": image, "command": ["python", "-c", _WAIT, *urls]}
         ]

@@ -42,6 +42,7 @@ class EtcdSpec(_Strict):
 
     members: Literal[1, 3] = Field(default=1, description="1, or 3 to survive the loss of one member")
     binary: str = Field(default="etcd", min_length=1, description="The etcd program: a name on PATH or a path")
+    image: str | None = Field(default=None, max_length=512, description="Container image for the Kubernetes export")
     deadline_seconds: float = Field(default=30.0, gt=0, le=3600)
 
 
@@ -98,11 +99,22 @@ class Plan(BaseModel):
     converged: bool = Field(description="True when apply would start and stop nothing")
 
 
+class Timing(BaseModel):
+    """How long one part of apply took, for one server (or ``-`` for the shared environment)."""
+
+    server: str
+    part: Literal["install", "shared environment", "wait", "start", "register"] = Field(
+        description="install: its environment; wait: for what it needs to be up; start: to /ready; register: to up"
+    )
+    seconds: float
+
+
 class ApplyReport(BaseModel):
     stack: str
     steps: list[Step]
     changed: bool
     message: str
+    timings: list[Timing] = Field(default=[], description="Where the time went, part by part, in the order they ended")
 
 
 class ServerStatus(BaseModel):

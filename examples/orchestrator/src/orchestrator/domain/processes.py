@@ -15,12 +15,11 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
+from .probe import get, ready, registry_status  # noqa: F401 - the engine and etcd.py call them here
 from .stackfile import source_kind, source_path
 
 #: Children this process started: kept so their exit is reaped (no zombies while serve runs).
@@ -79,13 +78,42 @@ def install(server: str, source: str, base: Path, venv: Path) -> dict[str, str]:
     uv resolves from its cache alone first (``--offline``): asking the index to revalidate every
     package costs a round trip each; only when the cache lacks something does it go online."""
     uv = uv_bin()
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     target = ["-e", str(source_path(source, base))] if source_kind(source) == "path" else [source]
-    _uv(server, env, [uv, "venv", "-q", "--clear", "--python", sys.executable, str(venv)])
-    pip = [uv, "pip", "install", "-q", "-p", str(venv / "bin" / "python"), *target]
-    if _uv(server, env, [*pip, "--offline"], check=False) != 0:
-        _uv(server, env, pip)
+    _uv(server, uv_env(), [uv, "venv", "-q", "--clear", "--python", sys.executable, str(venv)])
+    _pip(server, uv, venv, target)
     return describe(server, venv)
+
+
+def install_own(server: str, source: str, base: Path, venv: Path, shared: Path) -> None:
+    """Install a local project alone (``--no-deps``) into its own venv, which reaches its
+    dependencies in the shared environment (see layer.py)."""
+    from . import layer
+
+    uv = uv_bin()
+    _uv(server, uv_env(), [uv, "venv", "-q", "--clear", "--python", sys.executable, str(venv)])
+    layer.link(venv, shared)
+    _pip(server, uv, venv, ["--no-deps", "-e", str(source_path(source, base))])
+
+
+def complete(server: str, source: str, base: Path, venv: Path) -> dict[str, str]:
+    """Give a venv made by ``install_own`` its dependencies after all (the shared environment
+    could not be built): the same as a whole install, without building the venv again."""
+    from . import layer
+
+    layer.link(venv, None)
+    target = ["-e", str(source_path(source, base))] if source_kind(source) == "path" else [source]
+    _pip(server, uv_bin(), venv, target)
+    return describe(server, venv)
+
+
+def uv_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+
+
+def _pip(server: str, uv: str, venv: Path, target: list[str]) -> None:
+    pip = [uv, "pip", "install", "-q", "-p", str(venv / "bin" / "python"), *target]
+    if _uv(server, uv_env(), [*pip, "--offline"], check=False) != 0:
+        _uv(server, uv_env(), pip)
 
 
 def _uv(server: str, env: dict[str, str], cmd: list[str], check: bool = True) -> int:
@@ -191,61 +219,20 @@ def stop(pid: int, identity: str | None, timeout: float = 10.0) -> bool:
     return True
 
 
-def wait_for(condition: Callable[[], bool], timeout: float, interval: float = 0.05) -> bool:
+def wait_for(condition: Callable[[], bool], timeout: float, interval: float = 0.02, most: float = 0.2) -> bool:
     """Poll ``condition`` until true or ``timeout``: a process and an HTTP endpoint offer nothing to
-    block on, so the orchestrator polls, briefly, instead of waiting a fixed time."""
+    block on, so the orchestrator polls instead of waiting a fixed time. It looks often at first
+    (most waits end within a second) and backs off to ``most`` between looks, so a slow start
+    does not spend the CPU the starting servers need."""
     deadline = time.monotonic() + timeout
     while True:
         if condition():
             return True
-        if time.monotonic() >= deadline:
+        now = time.monotonic()
+        if now >= deadline:
             return False
-        time.sleep(interval)
-
-
-_HTTP: Any = None
-_HTTP_LOCK = threading.Lock()
-
-
-def http() -> Any:
-    """One client for every health and registry poll: a client per request would build a TLS
-    context and a connection each time, costing CPU the starting servers need."""
-    global _HTTP
-    import httpx  # imported on use: CLI start-up stays light
-
-    with _HTTP_LOCK:
-        if _HTTP is None:
-            _HTTP = httpx.Client(timeout=1.0, limits=httpx.Limits(max_keepalive_connections=32))
-        return _HTTP
-
-
-def ready(url: str, timeout: float = 1.0) -> str:
-    import httpx
-
-    try:
-        response = http().get(f"{url}/ready", timeout=timeout)
-    except httpx.HTTPError:
-        return "unreachable"
-    return "ready" if response.status_code == 200 else "not_ready"
-
-
-def registry_status(registry_url: str | None, dist: str | None, url: str, timeout: float = 1.0) -> str:
-    """The status the registry holds for the process serving ``url``, or '-'."""
-    if not registry_url or not dist:
-        return "-"
-    import httpx
-
-    try:
-        response = http().get(f"{registry_url}/v1/services/{dist}", timeout=timeout)
-        instances = response.json().get("instances", []) if response.status_code == 200 else []
-    except (httpx.HTTPError, ValueError):
-        return "-"
-    # A process killed without deregistering leaves its record behind (at the same address
-    # when its successor kept the port): the latest registration at this address is ours.
-    here = [i for i in instances if str(i.get("interfaces", {}).get("rest", "")).rstrip("/") == url]
-    if not here:
-        return "-"
-    return str(max(here, key=lambda i: float(i.get("registered_at") or 0)).get("status", "-"))
+        time.sleep(min(interval, deadline - now))
+        interval = min(interval * 1.5, most)
 
 
 def log_size(log: Path) -> int:

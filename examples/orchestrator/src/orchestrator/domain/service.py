@@ -13,11 +13,13 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import Field
 
+from ..core.longrun import NEVER, NO_PROGRESS, Cancellation, Progress
 from .engine import Engine
 from .errors import StackInvalid
 from .models import ApplyReport, DownReport, ExportReport, LogLines, Plan, ResetReport, StackStatus
 from .stackfile import LoadedStack, load, parse
 from .supervisor import Supervisor
+from .tracker import Tracker
 
 if TYPE_CHECKING:
     from ..core.settings import Settings
@@ -57,11 +59,22 @@ class Service:
         """Show what apply would do, server by server, without changing anything."""
         return self.engine.plan(self._stack(stack_file, stack_text))
 
-    def apply(self, stack_file: StackFile = None, stack_text: StackText = None) -> ApplyReport:
+    def apply(
+        self,
+        stack_file: StackFile = None,
+        stack_text: StackText = None,
+        *,
+        progress: Progress = NO_PROGRESS,
+        cancel: Cancellation = NEVER,
+    ) -> ApplyReport:
         """Bring the stack up: install what changed, start the registry, then the servers in
         dependency order, each gated on /ready and on being up in the registry. A failure stops
-        what this run started and reports the phase, the server, the reason and its last log lines."""
-        return self.engine.apply(self._stack(stack_file, stack_text))
+        what this run started and reports the phase, the server, the reason and its last log lines.
+        Long-running: reports progress server by server; a cancel stops what this run started."""
+        loaded = self._stack(stack_file, stack_text)
+        report = self.engine.apply(loaded, Tracker(progress, cancel))
+        progress.report(1.0, report.message)
+        return report
 
     def status(
         self, stack_file: StackFile = None, stack_text: StackText = None, show_tokens: bool = False

@@ -7,6 +7,7 @@ servers through ``_bring_up``.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +15,7 @@ from . import etcd
 from . import processes as proc
 from .stackfile import REGISTRY, LoadedStack
 from .state import StackState
+from .tracker import Tracker
 
 HOST = "127.0.0.1"
 #: starts on a port of our choosing before giving up when each one is taken before the server binds it
@@ -58,13 +60,20 @@ class Startup:
         return env
 
     def _bring_up(
-        self, loaded: LoadedStack, state: StackState, decision: Decision, phase: str, started: list[str]
+        self,
+        loaded: LoadedStack,
+        state: StackState,
+        decision: Decision,
+        phase: str,
+        started: list[str],
+        tracker: Tracker | None = None,
     ) -> None:
         name = decision.server
         spec = self._spec(loaded, name)
         rec = state.servers[name]
+        tracker = tracker or Tracker()
         if decision.action == "keep":
-            self._gate(loaded, state, name, phase, spec.deadline_seconds)
+            self._gate(loaded, state, name, phase, spec.deadline_seconds, tracker)
             return
         running = proc.alive(rec.pid, rec.start_time)
         member = name in loaded.members
@@ -83,12 +92,13 @@ class Startup:
             rec.log_offset = proc.log_size(state.log(name))
             env = self._env(loaded, state, name) | {"PYTHONPYCACHEPREFIX": str(state.pycache)}
             argv = self.argv(loaded, state, name)
+            tracker.note(f"starting {name}")
             rec.pid, rec.start_time = proc.start(argv, env, state.log(name), state.data(name))
             if name not in started:
                 started.append(name)
             state.save()
             try:
-                self._gate(loaded, state, name, phase, spec.deadline_seconds)
+                self._gate(loaded, state, name, phase, spec.deadline_seconds, tracker)
                 return
             except proc.StepFailed as exc:
                 lost_port = exc.reason == "the process exited" and any(_BIND_FAILED in line for line in exc.log_tail)
@@ -115,24 +125,34 @@ class Startup:
             return kept
         return proc.free_port()
 
-    def _gate(self, loaded: LoadedStack, state: StackState, name: str, phase: str, deadline: float) -> None:
+    def _gate(
+        self, loaded: LoadedStack, state: StackState, name: str, phase: str, deadline: float, tracker: Tracker
+    ) -> None:
         rec = state.servers[name]
         url = self._url(state, name) or ""
         member = name in loaded.members
         registry = self._url(state, REGISTRY) if loaded.stack.registry and not member else None
-        seen = {"health": "unreachable", "registry": "-", "dead": False}
+        seen: dict[str, Any] = {"health": "unreachable", "registry": "-", "dead": False, "ready_at": None}
+        began = time.perf_counter()
 
         def healthy() -> bool:
+            tracker.check()  # a cancel stops the wait; apply then stops what it started
             if not proc.alive(rec.pid, rec.start_time):
                 seen["dead"] = True
                 return True
-            seen["health"] = etcd.health(url) if member else proc.ready(url)
-            if seen["health"] != "ready":
-                return False
+            if seen["ready_at"] is None:
+                seen["health"] = etcd.health(url) if member else proc.ready(url)
+                if seen["health"] != "ready":
+                    return False
+                seen["ready_at"] = time.perf_counter()
             seen["registry"] = proc.registry_status(registry, rec.dist, url)
             return registry is None or seen["registry"] == "up"
 
-        ok = proc.wait_for(healthy, deadline)
+        ok = proc.wait_for(healthy, deadline, most=0.1)
+        if seen["ready_at"] is not None:
+            tracker.record(name, "start", seen["ready_at"] - began)
+            if registry is not None:
+                tracker.record(name, "register", time.perf_counter() - seen["ready_at"])
         if seen["dead"]:
             raise proc.StepFailed(phase, name, "the process exited", proc.tail(state.log(name), since=rec.log_offset))
         if not ok:

@@ -18,6 +18,7 @@ from typing import Literal
 
 from ..domain.models import ApplyReport, DownReport, ExportReport, LogLines, Plan, ResetReport, StackStatus
 from .client_base import UNSET, BaseAsyncClient, BaseClient, arguments
+from .client_handle import AsyncOperationHandle, OperationHandle
 
 __all__ = ["AsyncClient", "Client"]
 
@@ -37,7 +38,7 @@ class Client(BaseClient):
         self,
         stack_file: str | None = None,
         stack_text: str | None = None,
-    ) -> ApplyReport:
+    ) -> OperationHandle[ApplyReport]:
         """Bring the stack up: install what changed, start the registry, then the servers in"""
         return self.call("apply", arguments(locals()))
 
@@ -101,7 +102,7 @@ class AsyncClient(BaseAsyncClient):
         self,
         stack_file: str | None = None,
         stack_text: str | None = None,
-    ) -> ApplyReport:
+    ) -> AsyncOperationHandle[ApplyReport]:
         """Bring the stack up: install what changed, start the registry, then the servers in"""
         return await self.call("apply", arguments(locals()))
 
