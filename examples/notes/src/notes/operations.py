@@ -8,7 +8,7 @@ later examples may rely on what earlier ones created.
 from __future__ import annotations
 
 from .core.operation import Example, Operation
-from .domain.errors import NoteAlreadyExists, NoteNotFound, VersionConflict
+from .domain.errors import NoteAlreadyExists, NoteNotFound, PublishFailed, VersionConflict
 from .domain.service import Service, cursor_after
 
 OPERATIONS: tuple[Operation, ...] = (
@@ -84,6 +84,19 @@ OPERATIONS: tuple[Operation, ...] = (
             Example({}),
             Example({"tag": "home", "pause_ms": 1}),
             Example({"pause_ms": -1}, error="validation_error"),
+        ),
+    ),
+    Operation(
+        Service.publish_note,
+        "POST",
+        "/notes:publish",
+        long_running=True,
+        errors=(NoteAlreadyExists, PublishFailed),
+        examples=(
+            # Standalone (no registry configured) the index step has no search to call: indexed is false.
+            Example({"slug": "weekly", "title": "Weekly review", "body": "what went well", "tags": ["work"]}),
+            Example({"slug": "weekly", "title": "Twice"}, error="note_already_exists"),
+            Example({"slug": "Not A Slug", "title": "Bad"}, error="validation_error"),
         ),
     ),
 )

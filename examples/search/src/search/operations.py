@@ -8,82 +8,54 @@ later examples may rely on what earlier ones created.
 from __future__ import annotations
 
 from .core.operation import Example, Operation
-from .domain.errors import NoteAlreadyExists, NoteNotFound, VersionConflict
-from .domain.service import Service, cursor_after
+from .domain.errors import EntryNotFound, NothingToIndex
+from .domain.service import Service
 
 OPERATIONS: tuple[Operation, ...] = (
     Operation(
-        Service.create_note,
+        Service.index_note,
         "POST",
-        "/notes",
-        status_code=201,
-        errors=(NoteAlreadyExists,),
+        "/index",
+        errors=(NothingToIndex,),
         examples=(
-            Example({"slug": "groceries", "title": "Groceries", "body": "milk, eggs", "tags": ["home"]}),
-            Example({"slug": "garden", "title": "Garden", "tags": ["home", "outside"]}),
-            Example({"slug": "groceries", "title": "Twice"}, error="note_already_exists"),
+            Example({"slug": "groceries", "title": "Groceries", "body": "milk, eggs", "tags": ["home"], "key": "k1"}),
+            Example({"slug": "groceries", "title": "Groceries", "body": "milk, eggs", "key": "k1"}),  # a repeat
+            Example({"slug": "garden", "title": "Garden", "body": "plant the eggs of spring", "version": 2}),
+            Example({"slug": "blank", "title": "!!"}, error="nothing_to_index"),
             Example({"slug": "Not A Slug", "title": "Bad"}, error="validation_error"),
         ),
     ),
     Operation(
-        Service.get_note,
+        Service.get_entry,
         "GET",
-        "/notes/{slug}",
+        "/index/{slug}",
         read_only=True,
-        inline=True,  # a SQLite read in WAL mode never waits on a writer: no worker thread needed
-        errors=(NoteNotFound,),
-        examples=(
-            Example({"slug": "groceries"}),
-            Example({"slug": "missing"}, error="note_not_found"),
-        ),
+        inline=True,  # a SQLite read in WAL mode never waits on a writer
+        errors=(EntryNotFound,),
+        examples=(Example({"slug": "groceries"}), Example({"slug": "missing"}, error="entry_not_found")),
     ),
     Operation(
-        Service.list_notes,
+        Service.search_notes,
         "GET",
-        "/notes",
+        "/search",
         read_only=True,
         inline=True,
         examples=(
-            Example({}),
-            Example({"tag": "outside"}),
-            Example({"limit": 1}),  # the first page of two: next_cursor is set
-            Example({"limit": 1, "cursor": cursor_after("garden")}),  # the last page: next_cursor is null
-            Example({"limit": 0}, error="validation_error"),
-            Example({"limit": 201}, error="validation_error"),
-            Example({"cursor": "not-a-cursor"}, error="validation_error"),
+            Example({"q": "eggs"}),
+            Example({"q": "Milk EGGS"}),
+            Example({"q": "eggs", "limit": 1}),
+            Example({"q": "?"}),  # no word the index keeps: no hits
+            Example({"q": ""}, error="validation_error"),
+            Example({"q": "eggs", "limit": 0}, error="validation_error"),
         ),
     ),
     Operation(
-        Service.update_note,
-        "PATCH",
-        "/notes/{slug}",
-        errors=(NoteNotFound, VersionConflict),
-        examples=(
-            Example({"slug": "groceries", "body": "milk, eggs, bread", "expected_version": 1}),
-            Example({"slug": "groceries", "title": "Stale", "expected_version": 1}, error="version_conflict"),
-            Example({"slug": "missing", "title": "Nobody"}, error="note_not_found"),
-        ),
-    ),
-    Operation(
-        Service.delete_note,
+        Service.unindex_note,
         "DELETE",
-        "/notes/{slug}",
+        "/index/{slug}",
         destructive=True,
-        errors=(NoteNotFound,),
-        examples=(
-            Example({"slug": "garden"}),
-            Example({"slug": "garden"}, error="note_not_found"),
-        ),
+        errors=(EntryNotFound,),
+        examples=(Example({"slug": "garden"}), Example({"slug": "garden"}, error="entry_not_found")),
     ),
-    Operation(
-        Service.export_notes,
-        "POST",
-        "/notes:export",
-        long_running=True,
-        examples=(
-            Example({}),
-            Example({"tag": "home", "pause_ms": 1}),
-            Example({"pause_ms": -1}, error="validation_error"),
-        ),
-    ),
+    Operation(Service.index_stats, "GET", "/stats", read_only=True, inline=True, examples=(Example({}),)),
 )

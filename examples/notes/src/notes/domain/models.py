@@ -44,3 +44,12 @@ class NotesExport(BaseModel):
 
     count: int = Field(description="How many notes the document holds")
     markdown: str
+
+
+class Publication(BaseModel):
+    """A note published by the publish saga: stored, indexed on the search server, marked published."""
+
+    slug: str
+    state: str = Field(description="`published` once the saga completed")
+    version: int
+    indexed: bool = Field(description="Whether the search server indexed it (false when no registry is configured)")

@@ -10,13 +10,16 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+import uuid
 from typing import TYPE_CHECKING
 
+from ..core import saga as sagas
 from ..core.errors import validation_failed
 from ..core.longrun import NEVER, NO_PROGRESS, Cancellation, Progress
 from ..core.peers import Peers
-from .errors import NoteAlreadyExists, NoteNotFound, VersionConflict
-from .models import Body, Cursor, Limit, Note, NoteList, NotesExport, PauseMs, Slug, Tag, Title, Version
+from . import publishing, wiring
+from .errors import NoteAlreadyExists, NoteNotFound, PublishFailed, VersionConflict
+from .models import Body, Cursor, Limit, Note, NoteList, NotesExport, PauseMs, Publication, Slug, Tag, Title, Version
 from .repository import NoteRepository, SqliteNoteRepository
 
 if TYPE_CHECKING:
@@ -44,15 +47,29 @@ def _slug_of(cursor: str) -> str:
 
 
 class Service:
-    def __init__(self, repository: NoteRepository, peers: Peers | None = None) -> None:
+    def __init__(
+        self, repository: NoteRepository, peers: Peers | None = None, settings: Settings | None = None
+    ) -> None:
         self.repository = repository
         # Other capability servers, by name: self.peers.call("name", "operation", {...})
         self.peers = peers if peers is not None else Peers([], None)
+        self.settings = settings
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Service:
         store = settings.data_dir / "notes.sqlite3"
-        return cls(SqliteNoteRepository(store), Peers.from_settings(settings))
+        service = cls(SqliteNoteRepository(store), Peers.from_settings(settings), settings)
+        publishing.register(str(store), service)  # before sagas launch: resumed steps look it up
+        return service
+
+    def start(self) -> None:
+        """Called by the server at start-up: sagas and the outbox relay (domain/wiring.py)."""
+        if self.settings is not None:
+            wiring.start(self.settings, self.settings.data_dir / "notes.sqlite3")
+
+    def close(self) -> None:
+        wiring.stop()
+        self.peers.close()
 
     def create_note(self, slug: Slug, title: Title, body: Body = "", tags: list[Tag] = []) -> Note:  # noqa: B006
         """Create a note under a new slug."""
@@ -134,3 +151,46 @@ class Service:
         if not notes:
             progress.report(1.0, "no notes to export")
         return NotesExport(count=len(notes), markdown="\n".join(parts))
+
+    def publish_note(
+        self,
+        slug: Slug,
+        title: Title,
+        body: Body = "",
+        tags: list[Tag] = [],  # noqa: B006
+        *,
+        progress: Progress = NO_PROGRESS,
+        cancel: Cancellation = NEVER,
+    ) -> Publication:
+        """Publish a new note: store it as a draft, index it on the search server, mark it published.
+
+        A long-running operation run as a saga (domain/publishing.py): each step runs once, and
+        a step that fails undoes the earlier ones (the note is then not kept). While the search
+        server is unreachable the saga waits for it; its progress message says so.
+        """
+        if self.settings is None:
+            raise RuntimeError("publish_note needs a service made by Service.from_settings")
+        if self.repository.get(slug) is not None:
+            raise NoteAlreadyExists(f"A note with slug {slug!r} already exists")
+        wiring.ensure_sagas(self.settings)
+        saga_id = f"publish-{slug}-{uuid.uuid4().hex[:12]}"
+        note = {"slug": slug, "title": title, "body": body, "tags": sorted(set(tags))}
+        publishing.PUBLISH.start({"store": str(self.settings.data_dir / "notes.sqlite3"), "note": note}, saga_id)
+        steps = len(publishing.PUBLISH.steps)
+        while True:
+            status = sagas.wait(saga_id, timeout_seconds=0.25)
+            if status.done:
+                break
+            done = sum(step.state == "done" for step in status.steps)
+            current = next((s.name for s in status.steps if s.state == "pending"), "")
+            note_on = publishing.waiting.get(saga_id, "running")
+            progress.report(done / steps, f"{status.state}: step {done + 1} of {steps} ({current}): {note_on}")
+        if status.state != "completed":
+            raise PublishFailed(f"Saga {saga_id} ended {status.state}: {status.error}")
+        progress.report(1.0, f"completed: saga {saga_id}")
+        return Publication(
+            slug=slug,
+            state="published",
+            version=status.results["publish"]["version"],
+            indexed=status.results["index"]["indexed"],
+        )

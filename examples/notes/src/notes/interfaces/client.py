@@ -14,7 +14,7 @@ Errors come back as the same ``DomainError`` subclasses the native API raises.
 
 from __future__ import annotations
 
-from ..domain.models import Note, NoteList, NotesExport
+from ..domain.models import Note, NoteList, NotesExport, Publication
 from .client_base import UNSET, BaseAsyncClient, BaseClient, arguments
 from .client_handle import AsyncOperationHandle, OperationHandle
 
@@ -76,6 +76,16 @@ class Client(BaseClient):
         """Write every note (or those carrying a tag) into one Markdown document, note by note."""
         return self.call("export_notes", arguments(locals()))
 
+    def publish_note(
+        self,
+        slug: str,
+        title: str,
+        body: str = "",
+        tags: list[str] = UNSET,
+    ) -> OperationHandle[Publication]:
+        """Publish a new note: store it as a draft, index it on the search server, mark it published."""
+        return self.call("publish_note", arguments(locals()))
+
 
 class AsyncClient(BaseAsyncClient):
     """Awaitable calls for asyncio code; `async with` it, or `await aclose()`."""
@@ -131,3 +141,13 @@ class AsyncClient(BaseAsyncClient):
     ) -> AsyncOperationHandle[NotesExport]:
         """Write every note (or those carrying a tag) into one Markdown document, note by note."""
         return await self.call("export_notes", arguments(locals()))
+
+    async def publish_note(
+        self,
+        slug: str,
+        title: str,
+        body: str = "",
+        tags: list[str] = UNSET,
+    ) -> AsyncOperationHandle[Publication]:
+        """Publish a new note: store it as a draft, index it on the search server, mark it published."""
+        return await self.call("publish_note", arguments(locals()))

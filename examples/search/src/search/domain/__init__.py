@@ -1,1 +1,1 @@
-"""The example domain: short notes keyed by a slug. Replace it with your own."""
+"""The search domain: a word index over the notes the notes server publishes."""

@@ -1,4 +1,4 @@
-"""Domain models. These files are yours: the template creates them once and never rewrites them."""
+"""What the search index takes and answers."""
 
 from __future__ import annotations
 
@@ -9,38 +9,52 @@ from pydantic import BaseModel, Field, StringConstraints
 Slug = Annotated[
     str,
     StringConstraints(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$", min_length=1, max_length=64),
-    Field(description="Lower-case words joined by hyphens, chosen by the caller"),
+    Field(description="The note's slug on the notes server"),
 ]
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Body = Annotated[str, Field(max_length=10_000)]
 Tag = Annotated[str, StringConstraints(pattern=r"^[a-z0-9-]{1,32}$")]
-Cursor = Annotated[
+Version = Annotated[int, Field(ge=1, le=2**63 - 1, description="The note's version on the notes server")]
+Key = Annotated[
     str,
-    StringConstraints(min_length=1, max_length=128),
-    Field(description="Opaque: the next_cursor of the previous page, passed back unchanged"),
+    StringConstraints(min_length=1, max_length=200),
+    Field(description="Idempotency key of the request: a request seen before is not applied again"),
 ]
-Limit = Annotated[int, Field(ge=1, le=200, description="Notes per page (at most 200)")]
-PauseMs = Annotated[int, Field(ge=0, le=10_000, description="Milliseconds to wait between notes (spares a busy store)")]
-Version = Annotated[int, Field(ge=1, le=2**63 - 1, description="A note's version, as last read")]
+Query = Annotated[
+    str, StringConstraints(min_length=1, max_length=200), Field(description="Words, all of which must match")
+]
+Limit = Annotated[int, Field(ge=1, le=200, description="Hits at most")]
 
 
-class Note(BaseModel):
+class Entry(BaseModel):
+    """One indexed note."""
+
     slug: str
     title: str
-    body: str = ""
     tags: list[str] = Field(default_factory=list)
-    version: int = Field(description="Increases by one on every update")
+    version: int
+    applied: int = Field(description="How many keyed index requests changed this entry (a repeat of a key does not)")
 
 
-class NoteList(BaseModel):
-    """One page of notes. There is no total: counting would cost a scan of every note per page."""
-
-    items: list[Note]
-    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page")
+class Hit(BaseModel):
+    slug: str
+    title: str
 
 
-class NotesExport(BaseModel):
-    """Notes written out as one Markdown document."""
+class Hits(BaseModel):
+    """The notes holding every word of the query, in slug order."""
 
-    count: int = Field(description="How many notes the document holds")
-    markdown: str
+    query: list[str] = Field(description="The words searched for, as the index reads them")
+    items: list[Hit]
+
+
+class Removed(BaseModel):
+    slug: str
+
+
+class IndexStats(BaseModel):
+    """What the index holds and what it has handled."""
+
+    entries: int
+    keyed_requests: int = Field(description="Index requests applied, one per idempotency key")
+    events_handled: int = Field(description="Events from the notes server handled (each once, by the inbox)")

@@ -1,38 +1,73 @@
-"""Where notes are kept. ``NoteRepository`` is the port; ``SqliteNoteRepository`` the default adapter.
-
-Swap the adapter (another database, an HTTP backend) by implementing the same four methods.
-"""
+"""The index in one SQLite file: entries, the words of each, the keys of applied requests, and
+the inbox and log of the events handled (core/events.py)."""
 
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import threading
+import time
 from pathlib import Path
-from typing import Protocol
 
+from ..core import events
 from ..core.store import Migration, connect, migrate, transaction
-from .models import Note
+from .models import Entry, Hit
 
+WORD = re.compile(r"[a-z0-9]{2,}")
 
-class NoteRepository(Protocol):
-    def get(self, slug: str) -> Note | None: ...
-    def add(self, note: Note) -> bool: ...
-    def replace(self, note: Note, expected_version: int) -> bool: ...
-    def remove(self, slug: str) -> Note | None: ...
-    def list(self, tag: str | None, limit: int, after: str | None) -> list[Note]: ...
-
-
-#: The store's schema, one step per change, run in order on every store that has not run it yet
-#: (see core/store.py). Append a step for any change to what is stored; never edit a shipped one.
 MIGRATIONS: tuple[Migration, ...] = (
-    "CREATE TABLE IF NOT EXISTS notes (slug TEXT PRIMARY KEY, title TEXT NOT NULL,"
-    " body TEXT NOT NULL, tags TEXT NOT NULL, version INTEGER NOT NULL)",
+    """
+    CREATE TABLE entries (slug TEXT PRIMARY KEY, title TEXT NOT NULL, tags TEXT NOT NULL, version INTEGER NOT NULL);
+    CREATE TABLE words (word TEXT NOT NULL, slug TEXT NOT NULL, PRIMARY KEY (word, slug)) WITHOUT ROWID;
+    CREATE TABLE applied (key TEXT PRIMARY KEY, slug TEXT NOT NULL, at REAL NOT NULL);
+    CREATE TABLE event_log (seq INTEGER PRIMARY KEY, event_id TEXT NOT NULL, subject TEXT NOT NULL,
+        slug TEXT NOT NULL, at REAL NOT NULL);
+    """,
+    events.INBOX_MIGRATION,
 )
 
 
-class SqliteNoteRepository:
-    """Notes in one SQLite file; safe for several threads and processes at once."""
+def words_of(*texts: str) -> list[str]:
+    return sorted({word for text in texts for word in WORD.findall(text.lower())})
+
+
+def put(conn: sqlite3.Connection, slug: str, title: str, body: str, tags: list[str], version: int) -> None:
+    """Index a note in the caller's write transaction; an older version than the entry's is ignored."""
+    row = conn.execute("SELECT version FROM entries WHERE slug = ?", (slug,)).fetchone()
+    if row is not None and row["version"] > version:
+        return
+    conn.execute(
+        "INSERT INTO entries (slug, title, tags, version) VALUES (?, ?, ?, ?) ON CONFLICT (slug) DO UPDATE"
+        " SET title = excluded.title, tags = excluded.tags, version = excluded.version",
+        (slug, title, json.dumps(sorted(set(tags))), version),
+    )
+    conn.execute("DELETE FROM words WHERE slug = ?", (slug,))
+    conn.executemany("INSERT INTO words (word, slug) VALUES (?, ?)", [(w, slug) for w in words_of(title, body, *tags)])
+
+
+def drop(conn: sqlite3.Connection, slug: str) -> bool:
+    conn.execute("DELETE FROM words WHERE slug = ?", (slug,))
+    return conn.execute("DELETE FROM entries WHERE slug = ?", (slug,)).rowcount == 1
+
+
+def on_note_event(conn: sqlite3.Connection, event: events.Event) -> None:
+    """The notes server's facts, in the inbox's transaction: each event is handled once."""
+    data = event.data
+    if event.subject == "note.published":
+        put(conn, data["slug"], data["title"], data.get("body", ""), data.get("tags", []), data["version"])
+    elif event.subject == "note.deleted":
+        drop(conn, data["slug"])
+    else:
+        return  # a fact this index has no use for
+    conn.execute(
+        "INSERT INTO event_log (event_id, subject, slug, at) VALUES (?, ?, ?, ?)",
+        (event.id, event.subject, data["slug"], time.time()),
+    )
+
+
+class SqliteIndex:
+    """The index; safe for several threads and processes at once."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -45,50 +80,41 @@ class SqliteNoteRepository:
             conn = self._local.conn = connect(self.path)
         return conn
 
-    @staticmethod
-    def _note(row: sqlite3.Row) -> Note:
-        return Note(
-            slug=row["slug"], title=row["title"], body=row["body"], tags=json.loads(row["tags"]), version=row["version"]
+    def index(self, slug: str, title: str, body: str, tags: list[str], version: int, key: str | None) -> None:
+        with transaction(self._conn(), write=True) as conn:
+            if key is not None:
+                seen = conn.execute(
+                    "INSERT OR IGNORE INTO applied (key, slug, at) VALUES (?, ?, ?)", (key, slug, time.time())
+                )
+                if seen.rowcount == 0:
+                    return  # this request was applied before: a retry, or a step run again after a crash
+            put(conn, slug, title, body, tags, version)
+
+    def remove(self, slug: str) -> bool:
+        with transaction(self._conn(), write=True) as conn:
+            return drop(conn, slug)
+
+    def get(self, slug: str) -> Entry | None:
+        conn = self._conn()
+        row = conn.execute("SELECT * FROM entries WHERE slug = ?", (slug,)).fetchone()
+        if row is None:
+            return None
+        applied = conn.execute("SELECT count(*) FROM applied WHERE slug = ?", (slug,)).fetchone()[0]
+        return Entry(
+            slug=row["slug"], title=row["title"], tags=json.loads(row["tags"]), version=row["version"], applied=applied
         )
 
-    def get(self, slug: str) -> Note | None:
-        row = self._conn().execute("SELECT * FROM notes WHERE slug = ?", (slug,)).fetchone()
-        return self._note(row) if row else None
-
-    def add(self, note: Note) -> bool:
-        with transaction(self._conn(), write=True) as conn:
-            cur = conn.execute(
-                "INSERT OR IGNORE INTO notes (slug, title, body, tags, version) VALUES (?, ?, ?, ?, ?)",
-                (note.slug, note.title, note.body, json.dumps(note.tags), note.version),
-            )
-            return cur.rowcount == 1
-
-    def replace(self, note: Note, expected_version: int) -> bool:
-        with transaction(self._conn(), write=True) as conn:
-            cur = conn.execute(
-                "UPDATE notes SET title = ?, body = ?, tags = ?, version = ? WHERE slug = ? AND version = ?",
-                (note.title, note.body, json.dumps(note.tags), note.version, note.slug, expected_version),
-            )
-            return cur.rowcount == 1
-
-    def remove(self, slug: str) -> Note | None:
-        with transaction(self._conn(), write=True) as conn:
-            row = conn.execute("SELECT * FROM notes WHERE slug = ?", (slug,)).fetchone()
-            if row is None:
-                return None
-            conn.execute("DELETE FROM notes WHERE slug = ?", (slug,))
-            return self._note(row)
-
-    def list(self, tag: str | None, limit: int, after: str | None) -> list[Note]:
-        """Up to ``limit`` notes with a slug after ``after``, in slug order (a keyset page:
-        each page costs the same however deep it is, and inserts never shift later pages)."""
-        clauses, args = ["slug > ?"], [after or ""]
-        if tag is not None:
-            clauses.append("EXISTS (SELECT 1 FROM json_each(notes.tags) WHERE value = ?)")
-            args.append(tag)
-        rows = (
-            self._conn()
-            .execute(f"SELECT * FROM notes WHERE {' AND '.join(clauses)} ORDER BY slug LIMIT ?", (*args, limit))
-            .fetchall()
+    def search(self, words: list[str], limit: int) -> list[Hit]:
+        marks = ",".join("?" * len(words))
+        rows = self._conn().execute(
+            f"SELECT e.slug, e.title FROM entries e JOIN words w ON w.slug = e.slug WHERE w.word IN ({marks})"
+            " GROUP BY e.slug HAVING count(*) = ? ORDER BY e.slug LIMIT ?",
+            (*words, len(words), limit),
         )
-        return [self._note(r) for r in rows]
+        return [Hit(slug=row["slug"], title=row["title"]) for row in rows]
+
+    def counts(self) -> tuple[int, int, int]:
+        conn = self._conn()
+        return tuple(  # type: ignore[return-value]
+            conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] for table in ("entries", "applied", "event_log")
+        )

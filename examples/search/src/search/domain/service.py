@@ -1,136 +1,79 @@
-"""The service: every operation of this capability server, as plain Python.
+"""The service: every operation of the search server, as plain Python.
 
 Interfaces never add behaviour of their own; they call these methods through the operation
-table (``operations.py``). Parameters are keyword arguments with type hints: the hints are the
-input schema on every interface.
+table (``operations.py``). The index is also kept current by the notes server's events
+(``domain/wiring.py`` runs the consumer; ``repository.on_note_event`` handles each fact).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import re
 from typing import TYPE_CHECKING
 
-from ..core.errors import validation_failed
-from ..core.longrun import NEVER, NO_PROGRESS, Cancellation, Progress
 from ..core.peers import Peers
-from .errors import NoteAlreadyExists, NoteNotFound, VersionConflict
-from .models import Body, Cursor, Limit, Note, NoteList, NotesExport, PauseMs, Slug, Tag, Title, Version
-from .repository import NoteRepository, SqliteNoteRepository
+from . import wiring
+from .errors import EntryNotFound, NothingToIndex
+from .models import Body, Entry, Hits, IndexStats, Key, Limit, Query, Removed, Slug, Tag, Title, Version
+from .repository import SqliteIndex, words_of
 
 if TYPE_CHECKING:
     from ..core.settings import Settings
 
-
-_SLUG = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
-
-
-def cursor_after(slug: str) -> str:
-    """The cursor of the page that starts after ``slug``. Callers treat it as opaque."""
-    return base64.urlsafe_b64encode(f"n1:{slug}".encode()).decode().rstrip("=")
-
-
-def _slug_of(cursor: str) -> str:
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        text = ""
-    slug = text.removeprefix("n1:")
-    if not text.startswith("n1:") or not _SLUG.match(slug):
-        msg = "Not a cursor from this server: pass next_cursor unchanged"
-        raise validation_failed([{"loc": ["cursor"], "msg": msg, "type": "value_error"}])
-    return slug
+STORE = "search.sqlite3"
 
 
 class Service:
-    def __init__(self, repository: NoteRepository, peers: Peers | None = None) -> None:
-        self.repository = repository
-        # Other capability servers, by name: self.peers.call("name", "operation", {...})
-        self.peers = peers if peers is not None else Peers([], None)
+    def __init__(self, index: SqliteIndex, peers: Peers | None = None, settings: Settings | None = None) -> None:
+        self.index = index
+        self.peers = peers if peers is not None else Peers([], None)  # search calls no peer
+        self.settings = settings
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Service:
-        store = settings.data_dir / "search.sqlite3"
-        return cls(SqliteNoteRepository(store), Peers.from_settings(settings))
+        return cls(SqliteIndex(settings.data_dir / STORE), Peers.from_settings(settings), settings)
 
-    def create_note(self, slug: Slug, title: Title, body: Body = "", tags: list[Tag] = []) -> Note:  # noqa: B006
-        """Create a note under a new slug."""
-        note = Note(slug=slug, title=title, body=body, tags=sorted(set(tags)), version=1)
-        if not self.repository.add(note):
-            raise NoteAlreadyExists(f"A note with slug {slug!r} already exists")
-        return note
+    def start(self) -> None:
+        """Called by the server at start-up: the event consumer (domain/wiring.py)."""
+        if self.settings is not None:
+            wiring.start(self.settings, self.settings.data_dir / STORE)
 
-    def get_note(self, slug: Slug) -> Note:
-        """Fetch one note by its slug."""
-        note = self.repository.get(slug)
-        if note is None:
-            raise NoteNotFound(f"No note with slug {slug!r}")
-        return note
+    def close(self) -> None:
+        wiring.stop()
+        self.peers.close()
 
-    def list_notes(self, tag: Tag | None = None, limit: Limit = 50, cursor: Cursor | None = None) -> NoteList:
-        """List notes in slug order, a page at a time, optionally only those carrying a tag.
-
-        Pass the answer's next_cursor as cursor to read the next page; it is null on the last.
-        """
-        after = None if cursor is None else _slug_of(cursor)
-        items = self.repository.list(tag, limit + 1, after)  # one extra tells whether more follow
-        more = len(items) > limit
-        items = items[:limit]
-        return NoteList(items=items, next_cursor=cursor_after(items[-1].slug) if more else None)
-
-    def update_note(
+    def index_note(
         self,
         slug: Slug,
-        title: Title | None = None,
-        body: Body | None = None,
-        tags: list[Tag] | None = None,
-        expected_version: Version | None = None,
-    ) -> Note:
-        """Change a note's title, body or tags; pass expected_version to guard against lost updates."""
-        current = self.get_note(slug)
-        if expected_version is not None and expected_version != current.version:
-            raise VersionConflict(f"Note {slug!r} is at version {current.version}, not {expected_version}")
-        changed = current.model_copy(
-            update={
-                "title": current.title if title is None else title,
-                "body": current.body if body is None else body,
-                "tags": current.tags if tags is None else sorted(set(tags)),
-                "version": current.version + 1,
-            }
-        )
-        if not self.repository.replace(changed, current.version):
-            raise VersionConflict(f"Note {slug!r} changed while it was being updated")
-        return changed
+        title: Title,
+        body: Body = "",
+        tags: list[Tag] = [],  # noqa: B006
+        version: Version = 1,
+        key: Key | None = None,
+    ) -> Entry:
+        """Index a note (or a newer version of it). Pass key to make a repeat of the request change nothing."""
+        if not words_of(title, body, *tags):
+            raise NothingToIndex(f"Note {slug!r} has no word of two or more letters or digits")
+        self.index.index(slug, title, body, tags, version, key)
+        return self.get_entry(slug)
 
-    def delete_note(self, slug: Slug) -> Note:
-        """Delete a note and return what it held."""
-        note = self.repository.remove(slug)
-        if note is None:
-            raise NoteNotFound(f"No note with slug {slug!r}")
-        return note
+    def get_entry(self, slug: Slug) -> Entry:
+        """Read one indexed note."""
+        entry = self.index.get(slug)
+        if entry is None:
+            raise EntryNotFound(f"No note {slug!r} in the index")
+        return entry
 
-    def export_notes(
-        self,
-        tag: Tag | None = None,
-        pause_ms: PauseMs = 0,
-        *,
-        progress: Progress = NO_PROGRESS,
-        cancel: Cancellation = NEVER,
-    ) -> NotesExport:
-        """Write every note (or those carrying a tag) into one Markdown document, note by note.
+    def unindex_note(self, slug: Slug) -> Removed:
+        """Remove a note from the index."""
+        if not self.index.remove(slug):
+            raise EntryNotFound(f"No note {slug!r} in the index")
+        return Removed(slug=slug)
 
-        A long-running operation: it reports progress after each note and stops when cancelled.
-        """
-        notes: list[Note] = []
-        while page := self.repository.list(tag, 200, notes[-1].slug if notes else None):
-            notes += page
-        parts = []
-        for done, note in enumerate(notes, start=1):
-            cancel.wait(pause_ms / 1000)  # returns at once on a cancel request
-            cancel.raise_if_requested()
-            parts.append(f"# {note.title}\n" + (f"\n{note.body}\n" if note.body else ""))
-            progress.report(done / len(notes), f"exported {note.slug}")
-        if not notes:
-            progress.report(1.0, "no notes to export")
-        return NotesExport(count=len(notes), markdown="\n".join(parts))
+    def search_notes(self, q: Query, limit: Limit = 20) -> Hits:
+        """The notes holding every word of q (words of two or more letters or digits), in slug order."""
+        words = words_of(q)
+        return Hits(query=words, items=self.index.search(words, limit) if words else [])
+
+    def index_stats(self) -> IndexStats:
+        """How many notes are indexed, and how many requests and events the index has applied."""
+        entries, keyed, handled = self.index.counts()
+        return IndexStats(entries=entries, keyed_requests=keyed, events_handled=handled)

@@ -14,9 +14,8 @@ Errors come back as the same ``DomainError`` subclasses the native API raises.
 
 from __future__ import annotations
 
-from ..domain.models import Note, NoteList, NotesExport
+from ..domain.models import Entry, Hits, IndexStats, Removed
 from .client_base import UNSET, BaseAsyncClient, BaseClient, arguments
-from .client_handle import AsyncOperationHandle, OperationHandle
 
 __all__ = ["AsyncClient", "Client"]
 
@@ -24,110 +23,86 @@ __all__ = ["AsyncClient", "Client"]
 class Client(BaseClient):
     """Blocking calls (httpx under the hood); use it as a context manager or call `close()`."""
 
-    def create_note(
+    def index_note(
         self,
         slug: str,
         title: str,
         body: str = "",
         tags: list[str] = UNSET,
-    ) -> Note:
-        """Create a note under a new slug."""
-        return self.call("create_note", arguments(locals()))
+        version: int = 1,
+        key: str | None = None,
+    ) -> Entry:
+        """Index a note (or a newer version of it). Pass key to make a repeat of the request change nothing."""
+        return self.call("index_note", arguments(locals()))
 
-    def get_note(
+    def get_entry(
         self,
         slug: str,
-    ) -> Note:
-        """Fetch one note by its slug."""
-        return self.call("get_note", arguments(locals()))
+    ) -> Entry:
+        """Read one indexed note."""
+        return self.call("get_entry", arguments(locals()))
 
-    def list_notes(
+    def search_notes(
         self,
-        tag: str | None = None,
-        limit: int = 50,
-        cursor: str | None = None,
-    ) -> NoteList:
-        """List notes in slug order, a page at a time, optionally only those carrying a tag."""
-        return self.call("list_notes", arguments(locals()))
+        q: str,
+        limit: int = 20,
+    ) -> Hits:
+        """The notes holding every word of q (words of two or more letters or digits), in slug order."""
+        return self.call("search_notes", arguments(locals()))
 
-    def update_note(
-        self,
-        slug: str,
-        title: str | None = None,
-        body: str | None = None,
-        tags: list[str] | None = None,
-        expected_version: int | None = None,
-    ) -> Note:
-        """Change a note's title, body or tags; pass expected_version to guard against lost updates."""
-        return self.call("update_note", arguments(locals()))
-
-    def delete_note(
+    def unindex_note(
         self,
         slug: str,
-    ) -> Note:
-        """Delete a note and return what it held."""
-        return self.call("delete_note", arguments(locals()))
+    ) -> Removed:
+        """Remove a note from the index."""
+        return self.call("unindex_note", arguments(locals()))
 
-    def export_notes(
+    def index_stats(
         self,
-        tag: str | None = None,
-        pause_ms: int = 0,
-    ) -> OperationHandle[NotesExport]:
-        """Write every note (or those carrying a tag) into one Markdown document, note by note."""
-        return self.call("export_notes", arguments(locals()))
+    ) -> IndexStats:
+        """How many notes are indexed, and how many requests and events the index has applied."""
+        return self.call("index_stats", arguments(locals()))
 
 
 class AsyncClient(BaseAsyncClient):
     """Awaitable calls for asyncio code; `async with` it, or `await aclose()`."""
 
-    async def create_note(
+    async def index_note(
         self,
         slug: str,
         title: str,
         body: str = "",
         tags: list[str] = UNSET,
-    ) -> Note:
-        """Create a note under a new slug."""
-        return await self.call("create_note", arguments(locals()))
+        version: int = 1,
+        key: str | None = None,
+    ) -> Entry:
+        """Index a note (or a newer version of it). Pass key to make a repeat of the request change nothing."""
+        return await self.call("index_note", arguments(locals()))
 
-    async def get_note(
+    async def get_entry(
         self,
         slug: str,
-    ) -> Note:
-        """Fetch one note by its slug."""
-        return await self.call("get_note", arguments(locals()))
+    ) -> Entry:
+        """Read one indexed note."""
+        return await self.call("get_entry", arguments(locals()))
 
-    async def list_notes(
+    async def search_notes(
         self,
-        tag: str | None = None,
-        limit: int = 50,
-        cursor: str | None = None,
-    ) -> NoteList:
-        """List notes in slug order, a page at a time, optionally only those carrying a tag."""
-        return await self.call("list_notes", arguments(locals()))
+        q: str,
+        limit: int = 20,
+    ) -> Hits:
+        """The notes holding every word of q (words of two or more letters or digits), in slug order."""
+        return await self.call("search_notes", arguments(locals()))
 
-    async def update_note(
-        self,
-        slug: str,
-        title: str | None = None,
-        body: str | None = None,
-        tags: list[str] | None = None,
-        expected_version: int | None = None,
-    ) -> Note:
-        """Change a note's title, body or tags; pass expected_version to guard against lost updates."""
-        return await self.call("update_note", arguments(locals()))
-
-    async def delete_note(
+    async def unindex_note(
         self,
         slug: str,
-    ) -> Note:
-        """Delete a note and return what it held."""
-        return await self.call("delete_note", arguments(locals()))
+    ) -> Removed:
+        """Remove a note from the index."""
+        return await self.call("unindex_note", arguments(locals()))
 
-    async def export_notes(
+    async def index_stats(
         self,
-        tag: str | None = None,
-        pause_ms: int = 0,
-    ) -> AsyncOperationHandle[NotesExport]:
-        """Write every note (or those carrying a tag) into one Markdown document, note by note."""
-        return await self.call("export_notes", arguments(locals()))
+    ) -> IndexStats:
+        """How many notes are indexed, and how many requests and events the index has applied."""
+        return await self.call("index_stats", arguments(locals()))
