@@ -17,12 +17,12 @@ fails the step, and the draft is deleted again.
 from __future__ import annotations
 
 import os
-import threading
 import time
 from typing import TYPE_CHECKING, Any
 
 from ..core.errors import DomainError, Unavailable
 from ..core.saga import Gone, Saga, Step, StepContext
+from . import wiring
 from .models import Note
 
 if TYPE_CHECKING:
@@ -34,23 +34,13 @@ SEARCH = "search"
 PUBLISH_WAIT_SECONDS = float(os.environ.get("NOTES_PUBLISH_WAIT_SECONDS", "120"))
 RETRY_PAUSE_SECONDS = 0.5
 
-# Steps find the service of the store the saga was started on (its path is in the saga input):
-# a saga resumed after a crash runs in a fresh process, where the server registered its service
-# before sagas were launched.
-_services: dict[str, Service] = {}
 # What a step is waiting on, by saga id: the publish operation shows it as its progress message.
 waiting: dict[str, str] = {}
-_lock = threading.Lock()
-
-
-def register(store: str, service: Service) -> None:
-    with _lock:
-        _services[store] = service
 
 
 def _service(ctx: StepContext) -> Service:
-    with _lock:
-        return _services[ctx.input["store"]]
+    """The service of the store the saga was started on (its path is in the saga input)."""
+    return wiring.service_of(ctx.input["store"])
 
 
 class SearchAway(Unavailable):

@@ -13,11 +13,10 @@ import re
 import uuid
 from typing import TYPE_CHECKING
 
-from ..core import saga as sagas
 from ..core.errors import validation_failed
 from ..core.longrun import NEVER, NO_PROGRESS, Cancellation, Progress
 from ..core.peers import Peers
-from . import publishing, wiring
+from . import wiring
 from .errors import NoteAlreadyExists, NoteNotFound, PublishFailed, VersionConflict
 from .models import Body, Cursor, Limit, Note, NoteList, NotesExport, PauseMs, Publication, Slug, Tag, Title, Version
 from .repository import NoteRepository, SqliteNoteRepository
@@ -59,7 +58,7 @@ class Service:
     def from_settings(cls, settings: Settings) -> Service:
         store = settings.data_dir / "notes.sqlite3"
         service = cls(SqliteNoteRepository(store), Peers.from_settings(settings), settings)
-        publishing.register(str(store), service)  # before sagas launch: resumed steps look it up
+        wiring.register(str(store), service)  # before sagas launch: resumed steps look it up
         return service
 
     def start(self) -> None:
@@ -173,6 +172,9 @@ class Service:
         if self.repository.get(slug) is not None:
             raise NoteAlreadyExists(f"A note with slug {slug!r} already exists")
         wiring.ensure_sagas(self.settings)
+        from ..core import saga as sagas  # the saga runtime (DBOS) loads only when a note is published
+        from . import publishing
+
         saga_id = f"publish-{slug}-{uuid.uuid4().hex[:12]}"
         note = {"slug": slug, "title": title, "body": body, "tags": sorted(set(tags))}
         publishing.PUBLISH.start({"store": str(self.settings.data_dir / "notes.sqlite3"), "note": note}, saga_id)

@@ -21,20 +21,39 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..core import events
-from ..core import saga as sagas
 
 if TYPE_CHECKING:
     from ..core.settings import Settings
+    from .service import Service
+
+# Nothing here imports the saga runtime (DBOS) at module level: a CLI command that publishes
+# nothing stays light.
 
 _lock = threading.Lock()
+# The service of each store, for saga steps (domain/publishing.py): a saga resumed after a crash
+# runs in a fresh process, where the server registered its service before sagas were launched.
+_services: dict[str, Service] = {}
 _stop = threading.Event()
 _relay: threading.Thread | None = None
 _launched_here = False
 
 
+def register(store: str, service: Service) -> None:
+    with _lock:
+        _services[store] = service
+
+
+def service_of(store: str) -> Service:
+    with _lock:
+        return _services[store]
+
+
 def ensure_sagas(settings: Settings) -> None:
-    """Launch the saga runtime once per process (later calls do nothing)."""
+    """Declare the sagas and launch their runtime, once per process (later calls do nothing)."""
     global _launched_here
+    from ..core import saga as sagas
+    from . import publishing  # noqa: F401 - declares the publish saga, which must precede launch
+
     with _lock:
         if not getattr(sagas, "_launched", False):
             sagas.launch(settings)
@@ -60,6 +79,8 @@ def stop() -> None:
         relay.join(timeout=10)
     with _lock:
         if _launched_here:  # a runtime someone else launched (a test, a host) is theirs to close
+            from ..core import saga as sagas
+
             sagas.shutdown()
             _launched_here = False
 
