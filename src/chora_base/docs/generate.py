@@ -13,7 +13,9 @@ Parts (each owns some paths under ``saps/_generated/``):
   projects rendered at every tier;
 - ``interfaces``: one operation over every interface, with outputs, by running the commands
   in ``interface_examples.yaml`` against a rendered, installed, running project;
-- ``adoption``: the adoption table of each SAP, from checker runs on ``examples/``.
+- ``adoption``: the adoption table of each SAP, from checker runs on ``examples/``;
+- ``composition``: the composition SAP's worked example (``examples/notes`` and
+  ``examples/search`` with the registry and a nats-server), commands run and output captured.
 
 Pages include these files with ``--8<--``; nothing in them is typed by hand.
 """
@@ -609,12 +611,20 @@ def part_adoption(work: Path) -> Files:
 
 # --------------------------------------------------------------------------- driver
 
+def part_composition(work: Path) -> Files:
+    """The composition SAP's worked example, run for real (``chora_base.docs.composition``)."""
+    from chora_base.docs.composition import part_composition as run
+
+    return run(work)
+
+
 PARTS: dict[str, tuple[Callable[[Path], Files], tuple[str, ...]]] = {
     "checks": (part_checks, ("checks.md", "dod/", "sap-index.md")),
     "status": (part_status, ("registry-status.md", "registry/", "template-releases.md")),
     "template": (part_template, ("template/",)),
     "interfaces": (part_interfaces, ("interfaces/",)),
     "adoption": (part_adoption, ("adoption/",)),
+    "composition": (part_composition, ("composition/",)),
 }
 
 

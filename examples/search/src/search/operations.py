@@ -34,6 +34,9 @@ OPERATIONS: tuple[Operation, ...] = (
         errors=(EntryNotFound,),
         examples=(Example({"slug": "groceries"}), Example({"slug": "missing"}, error="entry_not_found")),
     ),
+    # The first read-only operation without path parameters takes no input: the template's own
+    # tests use it as the harmless call of this server.
+    Operation(Service.index_stats, "GET", "/stats", read_only=True, inline=True, examples=(Example({}),)),
     Operation(
         Service.search_notes,
         "GET",
@@ -57,5 +60,4 @@ OPERATIONS: tuple[Operation, ...] = (
         errors=(EntryNotFound,),
         examples=(Example({"slug": "garden"}), Example({"slug": "garden"}, error="entry_not_found")),
     ),
-    Operation(Service.index_stats, "GET", "/stats", read_only=True, inline=True, examples=(Example({}),)),
 )

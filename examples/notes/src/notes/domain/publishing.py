@@ -20,7 +20,7 @@ import os
 import time
 from typing import TYPE_CHECKING, Any
 
-from ..core.errors import DomainError, Unavailable
+from ..core.errors import DomainError
 from ..core.saga import Gone, Saga, Step, StepContext
 from . import wiring
 from .models import Note
@@ -43,10 +43,14 @@ def _service(ctx: StepContext) -> Service:
     return wiring.service_of(ctx.input["store"])
 
 
-class SearchAway(Unavailable):
+class SearchAway(Exception):
+    """The index step waited PUBLISH_WAIT_SECONDS for search: the saga gives up and compensates.
+
+    Not a ``DomainError``: no caller ever receives it; the saga records its code in the failed
+    step, and ``publish_note`` answers ``publish_failed`` naming it. Not ``retryable``: the
+    step already waited."""
+
     code = "search_unavailable"
-    title = "Search server unavailable"
-    retryable = False  # the step already waited PUBLISH_WAIT_SECONDS: retrying is over
 
 
 def _note(ctx: StepContext) -> Note:

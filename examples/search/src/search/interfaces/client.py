@@ -42,6 +42,12 @@ class Client(BaseClient):
         """Read one indexed note."""
         return self.call("get_entry", arguments(locals()))
 
+    def index_stats(
+        self,
+    ) -> IndexStats:
+        """How many notes are indexed, and how many requests and events the index has applied."""
+        return self.call("index_stats", arguments(locals()))
+
     def search_notes(
         self,
         q: str,
@@ -56,12 +62,6 @@ class Client(BaseClient):
     ) -> Removed:
         """Remove a note from the index."""
         return self.call("unindex_note", arguments(locals()))
-
-    def index_stats(
-        self,
-    ) -> IndexStats:
-        """How many notes are indexed, and how many requests and events the index has applied."""
-        return self.call("index_stats", arguments(locals()))
 
 
 class AsyncClient(BaseAsyncClient):
@@ -86,6 +86,12 @@ class AsyncClient(BaseAsyncClient):
         """Read one indexed note."""
         return await self.call("get_entry", arguments(locals()))
 
+    async def index_stats(
+        self,
+    ) -> IndexStats:
+        """How many notes are indexed, and how many requests and events the index has applied."""
+        return await self.call("index_stats", arguments(locals()))
+
     async def search_notes(
         self,
         q: str,
@@ -100,9 +106,3 @@ class AsyncClient(BaseAsyncClient):
     ) -> Removed:
         """Remove a note from the index."""
         return await self.call("unindex_note", arguments(locals()))
-
-    async def index_stats(
-        self,
-    ) -> IndexStats:
-        """How many notes are indexed, and how many requests and events the index has applied."""
-        return await self.call("index_stats", arguments(locals()))
