@@ -611,6 +611,7 @@ def part_adoption(work: Path) -> Files:
 
 # --------------------------------------------------------------------------- driver
 
+
 def part_composition(work: Path) -> Files:
     """The composition SAP's worked example, run for real (``chora_base.docs.composition``)."""
     from chora_base.docs.composition import part_composition as run
