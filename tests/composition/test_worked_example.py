@@ -102,8 +102,31 @@ def test_search_killed_during_a_publish_the_saga_resumes_when_it_returns(world: 
     assert facts == [(1,)]
 
 
+def test_notes_killed_mid_saga_resumes_it_on_restart(world: World) -> None:
+    world.procs["search"].kill9()
+    op_id = world.start_publish("resumed", "Published across a crash of notes")
+    wait_for(lambda: "waiting for search" in world.operation(op_id)["message"], 60, "the saga to wait on search")
+    world.procs["notes"].kill9()  # the saga's process dies in the middle of its index step
+    world.procs["search"].start()
+    world.procs["notes"].start()  # same port and data: the saga runtime resumes the saga
+
+    wait_for(lambda: world.search("crash") == ["resumed"], 60, "the resumed saga to index the note")
+    wait_for(
+        lambda: rows(world.store("notes"), "SELECT state FROM publications WHERE slug = 'resumed'") == [("published",)],
+        60,
+        "the resumed saga to mark the note published",
+    )
+    # draft ran before the crash and not again (one draft, the same saga's); index ran again
+    # with the same key (applied once); publish once (one fact).
+    assert world.call("search", "GET", "/index/resumed").json()["applied"] == 1
+    published = "SELECT count(*) FROM outbox WHERE subject = 'note.published' AND data LIKE '%\"resumed\"%'"
+    assert rows(world.store("notes"), published) == [(1,)]
+    # The operation that was running in the killed process says so.
+    assert world.operation(op_id)["problem"]["code"] == "interrupted"
+
+
 def test_search_stopped_misses_nothing_and_handles_each_fact_once(world: World) -> None:
-    slugs = [f"batch-{n}" for n in range(5)]
+    slugs = [f"batch-{n}" for n in range(3)]
     for slug in slugs:
         op = world.wait_operation(world.start_publish(slug, f"Batch note {slug}", "catch up later"))
         assert op["state"] == "succeeded", op
