@@ -20,12 +20,15 @@ from pathlib import Path
 import pytest
 
 from chora_base.docs.worked_example import World, install, wait_for
+from tests.registry.harness import OUTPUT
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     root = tmp_path_factory.mktemp("worked-example")
-    built = World(root, install(root))  # a render/install failure fails the tests, never skips them
+    # The examples' environment is kept between sessions (tests/output, git-ignored) and made
+    # again when their dependencies change; an install failure fails the tests, never skips them.
+    built = World(root, install(OUTPUT / "worked-example"))
     try:
         built.start()
         yield built

@@ -17,6 +17,7 @@ one on PATH, run with ``sync_interval: always`` (each message fsynced before it 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import shutil
 import signal
@@ -64,13 +65,21 @@ def wait_for(condition: Callable[[], Any], timeout: float, what: str, every: flo
 
 
 def install(root: Path) -> Path:
-    """One environment holding the registry and both examples (editable); return its bin folder."""
+    """One environment holding the registry and both examples (editable); return its bin folder.
+
+    Made once under ``root`` and reused while the three projects' ``pyproject.toml`` are
+    unchanged (the installs are editable, so code changes need no new install)."""
     venv = root / "venv"
+    projects = [EXAMPLES / name for name in ("manifest", "notes", "search")]
+    wanted = hashlib.sha256(b"".join((p / "pyproject.toml").read_bytes() for p in projects)).hexdigest()
+    stamp = venv / ".installed"
+    if stamp.is_file() and stamp.read_text() == wanted and (venv / "bin" / "notes").exists():
+        return venv / "bin"
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    subprocess.run([uv_bin(), "venv", "-q", "--python", sys.executable, str(venv)], check=True, env=env)
-    projects = [str(EXAMPLES / name) for name in ("manifest", "notes", "search")]
+    subprocess.run([uv_bin(), "venv", "-q", "--clear", "--python", sys.executable, str(venv)], check=True, env=env)
     args = [uv_bin(), "pip", "install", "-q", "--python", str(venv / "bin" / "python")]
-    subprocess.run([*args, *(a for p in projects for a in ("-e", p))], check=True, env=env, timeout=900)
+    subprocess.run([*args, *(a for p in projects for a in ("-e", str(p)))], check=True, env=env, timeout=900)
+    stamp.write_text(wanted)
     return venv / "bin"
 
 
