@@ -165,7 +165,8 @@ class Service:
 
         A long-running operation run as a saga (domain/publishing.py): each step runs once, and
         a step that fails undoes the earlier ones (the note is then not kept). While the search
-        server is unreachable the saga waits for it; its progress message says so.
+        server is unreachable the saga waits for it; its progress message says so. A cancel
+        request is not honoured: a saga half done is finished or undone, never abandoned.
         """
         if self.settings is None:
             raise RuntimeError("publish_note needs a service made by Service.from_settings")
