@@ -64,6 +64,20 @@ def render_fresh(project: Path, dest: Path, template: Path = REPO, vcs_ref: str 
     return dest
 
 
+def _without_declared_peers(text: str) -> str:
+    """``pyproject.toml`` less the ``dependencies`` line of ``[tool.chora-base]``: the owner
+    declares the peers the server calls there (the template renders it commented out), so a
+    declaration is the owner's edit, not drift."""
+    kept, table = [], ""
+    for line in text.splitlines(keepends=True):
+        if line.startswith("["):
+            table = line.strip()
+        elif table == "[tool.chora-base]" and line.lstrip("# ").startswith("dependencies = ["):
+            continue
+        kept.append(line)
+    return "".join(kept)
+
+
 def drift(project: Path, template: Path = REPO, vcs_ref: str = "HEAD") -> list[str]:
     """How ``project`` differs from a fresh rendering, owner-owned files aside.
 
@@ -83,6 +97,10 @@ def drift(project: Path, template: Path = REPO, vcs_ref: str = "HEAD") -> list[s
             if not mine.is_file():
                 found.append(f"missing: {rel}")
             elif mine.read_bytes() != path.read_bytes():
+                if rel == "pyproject.toml" and _without_declared_peers(mine.read_text()) == _without_declared_peers(
+                    path.read_text()
+                ):
+                    continue
                 found.append(f"differs: {rel}")
     return found
 

@@ -16,6 +16,8 @@ Parts (each owns some paths under ``saps/_generated/``):
 - ``adoption``: the adoption table of each SAP, from checker runs on ``examples/``;
 - ``bootstrap``: the bootstrap SAP's console blocks, from a real stack brought up and removed
   by the orchestrator example (``docs/bootstrap.py``).
+- ``composition``: the composition SAP's worked example (``examples/notes`` and
+  ``examples/search`` with the registry and a nats-server), commands run and output captured.
 
 Pages include these files with ``--8<--``; nothing in them is typed by hand.
 """
@@ -612,6 +614,14 @@ def part_adoption(work: Path) -> Files:
 
 # --------------------------------------------------------------------------- driver
 
+
+def part_composition(work: Path) -> Files:
+    """The composition SAP's worked example, run for real (``chora_base.docs.composition``)."""
+    from chora_base.docs.composition import part_composition as run
+
+    return run(work)
+
+
 PARTS: dict[str, tuple[Callable[[Path], Files], tuple[str, ...]]] = {
     "checks": (part_checks, ("checks.md", "dod/", "sap-index.md")),
     "status": (part_status, ("registry-status.md", "registry/", "template-releases.md")),
@@ -619,6 +629,7 @@ PARTS: dict[str, tuple[Callable[[Path], Files], tuple[str, ...]]] = {
     "interfaces": (part_interfaces, ("interfaces/",)),
     "adoption": (part_adoption, ("adoption/",)),
     "bootstrap": (part_bootstrap, ("bootstrap/",)),
+    "composition": (part_composition, ("composition/",)),
 }
 
 

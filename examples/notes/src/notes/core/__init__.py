@@ -1,0 +1,1 @@
+"""Plumbing shared by every interface. Owned by the template: change it upstream."""

@@ -1,0 +1,113 @@
+"""Running an operation the same way for every interface: validation, timing, logging, observers.
+
+``run_operation`` serves synchronous callers (the CLI, the native API, worker threads);
+``dispatch`` serves the servers (REST, MCP): it awaits ``async def`` handlers on the event
+loop, runs ``inline`` handlers there too, and sends blocking ones to a worker thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+from pydantic import BaseModel
+
+from . import tracing
+from .errors import DomainError, InternalError
+from .operation import Operation
+
+log = logging.getLogger("search.operations")
+
+#: Called with (operation, interface, outcome, seconds) after every call. The server adds its
+#: metrics here; CLI commands and library calls add nothing and so never import them.
+observers: list[Callable[[str, str, str, float], None]] = []
+
+
+@contextmanager
+def recorded(op: Operation, interface: str) -> Iterator[None]:
+    """Trace, time, log and observe one call; unexpected exceptions leave as a sanitized
+    InternalError. The traceback is logged here and never reaches a caller.
+
+    With tracing on (``core/tracing.py``) the call runs inside its own span, so the log lines
+    written during it carry its trace id and the peers it calls join its trace.
+    """
+    if tracing.tracer is None:
+        with _recorded(op, interface, None):
+            yield
+        return
+    span, token = tracing.begin(op.name, interface)
+    try:
+        with _recorded(op, interface, span):
+            yield
+    finally:
+        tracing.end(span, token)
+
+
+@contextmanager
+def _recorded(op: Operation, interface: str, span: Any) -> Iterator[None]:
+    started = time.perf_counter()
+    outcome = "ok"
+    try:
+        yield
+    except DomainError as exc:
+        outcome = exc.code
+        raise
+    except Exception:
+        outcome = InternalError.code
+        log.exception("operation %s failed unexpectedly", op.name)
+        raise InternalError("The server hit an unexpected error; see its logs.") from None
+    finally:
+        elapsed = time.perf_counter() - started
+        if span is not None and outcome != "ok":
+            tracing.failed(span, outcome)
+        for observer in observers:
+            observer(op.name, interface, outcome, elapsed)
+        # Successful calls log at DEBUG so hot paths (heartbeats, lookups) do not flood the log;
+        # the level is checked first so a call that logs nothing builds no log record either.
+        level = logging.DEBUG if outcome == "ok" else logging.INFO
+        if log.isEnabledFor(level):
+            log.log(
+                level,
+                "operation finished",
+                extra={
+                    "operation": op.name,
+                    "interface": interface,
+                    "outcome": outcome,
+                    "duration_ms": round(elapsed * 1000, 3),
+                },
+            )
+
+
+def run_operation(op: Operation, service: Any, raw: Mapping[str, Any], interface: str, **injected: Any) -> BaseModel:
+    """Validate ``raw``, call the service and record the outcome (synchronous callers).
+
+    ``injected``: a long-running operation's ``progress`` and ``cancel``, when the caller has them.
+    """
+    with recorded(op, interface):
+        if op.is_async:
+            import asyncio  # only async handlers pay for it: CLI start-up stays lean
+
+            return asyncio.run(op.call(service, op.parse(raw), **injected))
+        return op.call(service, op.parse(raw), **injected)
+
+
+async def run_operation_async(
+    op: Operation, service: Any, raw: Mapping[str, Any], interface: str, **injected: Any
+) -> BaseModel:
+    """Validate ``raw`` and await an ``async def`` handler on the running loop."""
+    with recorded(op, interface):
+        return await op.call(service, op.parse(raw), **injected)
+
+
+async def dispatch(op: Operation, service: Any, raw: Mapping[str, Any], interface: str) -> BaseModel:
+    """Run an operation from a server: on the loop when it never blocks, else on a worker thread."""
+    if op.is_async:
+        return await run_operation_async(op, service, raw, interface)
+    if op.inline:
+        return run_operation(op, service, raw, interface)
+    import anyio.to_thread  # already loaded by every server; kept off the CLI's import path
+
+    return await anyio.to_thread.run_sync(run_operation, op, service, raw, interface)
