@@ -52,7 +52,7 @@ def _quiet(processor: Any) -> bool:
 class CallSpan(trace.Span):
     """A call's span while it runs: its ids for the context, and what the call records."""
 
-    __slots__ = ("_recorder", "_ctx", "_parent", "_name", "_kind", "_attributes", "_start", "_status", "_events")
+    __slots__ = ("_attributes", "_ctx", "_events", "_kind", "_name", "_parent", "_recorder", "_start", "_status")
 
     def __init__(
         self,
