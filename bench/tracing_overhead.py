@@ -13,6 +13,12 @@ Printed: requests/s and server CPU per request of each, the export helper's CPU 
 (work taken off the server's GIL is still work: the total is printed beside it), and the
 ratios on/off and otlp/off. No sampling: every request is traced and exported.
 
+Before the rounds, an in-run baseline shows the floor on this machine, measured in the render's
+own interpreter (best of several repeats, one thread, nothing else running in it): what the
+SDK's own span costs (``start_span``, made current, ended into a ``BatchSpanProcessor``), what
+a bare non-recording span with fresh ids costs, and what the render's own hooks cost for one
+call (``tracing.begin``/``end`` plus a received ``traceparent``), unrecorded and recorded.
+
 Targets: on >= 0.97x off requests/s (tracing costs <= 3%), otlp >= 0.90x off (<= 10%).
 """
 
@@ -20,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import statistics
 import subprocess
 import sys
@@ -88,6 +95,73 @@ ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
 '''
 
 
+# Runs in the render's interpreter: microseconds per span, one JSON line on stdout.
+SPAN_COST = f"""
+import json, timeit
+from opentelemetry import context, trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
+from {PACKAGE}.core import tracing
+
+
+class Discard(SpanExporter):
+    def export(self, spans):
+        return SpanExportResult.SUCCESS
+
+
+def best(fn, number=2000):
+    return min(timeit.repeat(fn, number=number, repeat=7)) / number * 1e6
+
+
+# The batching the render's servers use (core/tracing.py), so the queue drains as it does there.
+BATCHING = {{"max_queue_size": 8192, "max_export_batch_size": 2048, "schedule_delay_millis": 1000}}
+ATTRS = {{"capability.operation": "get_note", "capability.interface": "rest", "capability.tier": "advanced"}}
+TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+provider = TracerProvider()
+provider.add_span_processor(BatchSpanProcessor(Discard(), **BATCHING))
+sdk_tracer = provider.get_tracer("bench")
+ids = RandomIdGenerator()
+
+
+def sdk_span():
+    span = sdk_tracer.start_span("get_note", kind=trace.SpanKind.SERVER, attributes=ATTRS)
+    token = context.attach(trace.set_span_in_context(span))
+    context.detach(token)
+    span.end()
+
+
+def bare_span():
+    ctx = trace.SpanContext(ids.generate_trace_id(), ids.generate_span_id(), False, trace.TraceFlags(1))
+    token = context.attach(trace.set_span_in_context(trace.NonRecordingSpan(ctx)))
+    context.detach(token)
+
+
+def hooks():
+    parent = tracing.attach_parent(TRACEPARENT)
+    span, token = tracing.begin("get_note", "rest")
+    tracing.end(span, token)
+    tracing.detach(parent)
+
+
+out = {{"sdk_span_us": best(sdk_span), "bare_span_us": best(bare_span)}}
+tracing.setup()
+out["hooks_unrecorded_us"] = best(hooks)
+tracing.add_span_processor(BatchSpanProcessor(Discard(), **BATCHING))
+out["hooks_recorded_us"] = best(hooks)
+print(json.dumps(out))
+"""
+
+
+def span_costs(python: Path, env: dict[str, str]) -> dict[str, float]:
+    """The in-run baseline: what a span costs in the render's interpreter on this machine."""
+    env = {k: v for k, v in env.items() if not k.startswith("OTEL_")}
+    out = subprocess.run([str(python), "-c", SPAN_COST], env=env, capture_output=True, text=True, timeout=300)
+    if out.returncode != 0:
+        raise SystemExit(f"the span cost baseline failed:\n{out.stderr}")
+    return json.loads(out.stdout.splitlines()[-1])
+
+
 def helpers_cpu(pid: int) -> float:
     """CPU seconds used so far by the server's child processes (the OTLP export helper)."""
     total = 0.0
@@ -118,6 +192,14 @@ def main() -> None:
         )
         env = child_env(**{DATA_ENV: str(tmp / "data"), f"{PACKAGE.upper()}_API_TOKEN": TOKEN})
         subprocess.run([str(python), "-c", SEED], env=env, check=True, timeout=120)
+        floor = span_costs(python, env)
+        print(
+            f"baseline on this machine (one thread, best of 7): the SDK's own span {floor['sdk_span_us']:.1f} us"
+            f" (start, current, end into a BatchSpanProcessor); a bare non-recording span"
+            f" {floor['bare_span_us']:.1f} us; this render's hooks per call with a traceparent:"
+            f" {floor['hooks_unrecorded_us']:.1f} us unrecorded, {floor['hooks_recorded_us']:.1f} us recorded",
+            flush=True,
+        )
         script = tmp / "bench.lua"
         script.write_text(TRACED_SCRIPT)
         (tmp / "collector.py").write_text(textwrap.dedent(COLLECTOR))
@@ -231,6 +313,7 @@ def main() -> None:
             "targets": TARGETS,
             "verdicts": verdicts,
             "collector": {"posts": posts, "bytes": received},
+            "span_cost_baseline_us": floor,
         },
     )
     print(f"results written to {path}")
