@@ -125,7 +125,8 @@ def test_killed_mid_step_resumes_without_rerunning_steps(
     # The "resumed within 3 s of restart", measured (never asserted: the machine may be loaded).
     print(
         f"\n[{backend}] restarted process: saga completed {t['to_done_s']:.2f} s after the host script began"
-        f" (its imports {t['imports_s']:.2f} s, launch with DBOS import and recovery {t['launch_s']:.2f} s);"
+        f" (its imports {t['imports_s']:.2f} s, DBOS's import {t['dbos_import_s']:.2f} s,"
+        f" launch and recovery {t['launch_s']:.2f} s);"
         f" {wall:.2f} s from exec to exit"
     )
     assert [s["state"] for s in status["steps"]] == ["done", "done", "done"]
