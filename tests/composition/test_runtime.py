@@ -239,6 +239,14 @@ def test_saga_operation_from_the_cli_and_over_mcp(served: Callable[..., Served])
     assert json.loads(bad.stdout)["code"] == "saga_failed"
     assert server.log_rows("trip-cli-fail") == [("reserve", "do"), ("charge", "do"), ("reserve", "undo")]
 
+    # Without --url the CLI runs the saga itself, on the saga database the running server uses: it
+    # launches DBOS without resuming anything, so it never takes over a saga the server runs.
+    here = [server.program(), "book-trip", "--trip", "cli-here", "--json"]
+    local = subprocess.run(here, capture_output=True, text=True, env=server.env, timeout=300)
+    assert local.returncode == 0, local.stderr[-3000:]
+    assert json.loads(local.stdout)["state"] == "completed"
+    assert server.log_rows("trip-cli-here") == [("reserve", "do"), ("charge", "do"), ("confirm", "do")]
+
     python = str(server.project / ".venv" / "bin" / "python")
     call = subprocess.run(
         [python, str(MCP_CALL), server.url, TOKEN, "book_trip", json.dumps({"trip": "mcp-ok"})],
