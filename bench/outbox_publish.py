@@ -6,10 +6,12 @@ sync_interval: always }``: every message is on disk before its publish is acknow
 in a rendered Advanced project's venv then, in interleaved rounds of N events:
 
 - ``direct``: publishes N events with nats-py (pipelined, ``Nats-Msg-Id`` set, batches of 500
-  awaited as a whole: the same batching the relay uses) — the baseline;
+  awaited as a whole; one ack and one fsync per message) — the baseline;
+- ``direct, atomic batches``: the relay's publisher (``core/jetstream.py``) alone, batches of
+  500 sent as JetStream atomic batches (one ack and one fsync per batch), no outbox;
 - ``outbox relay``: writes N events into a SQLite outbox (each in its own transaction with a
-  domain row, not timed), then times the relay draining it: read a batch, publish it, mark it
-  sent, until none is left.
+  domain row, not timed), then times the relay draining it: read a batch, publish it (an atomic
+  batch), mark it sent, until none is left.
 
 Target: through the outbox >= 2,000 events/s. The driver's CPU time is printed beside its wall
 time; the server is a separate process and its CPU time is printed too.
@@ -58,18 +60,30 @@ def fill(store, base, n):
             conn.execute("INSERT INTO items (n) VALUES (?)", (i,))
             events.record(conn, "item.created", {"n": i})
 
+async def atomic(publisher, n):
+    for start in range(0, n, 500):
+        await publisher.publish([
+            events.Event(id=uuid.uuid4().hex, subject="item.created", data={"n": i})
+            for i in range(start, min(start + 500, n))
+        ])
+
 async def main():
     nc, js = await open_stream(url, "DIRECT")
+    batched = JetStreamPublisher(url, "BATCHED")
     await open_stream(url, "EVENTS")
     store = work / "producer.sqlite3"
     migrate(connect(store), MIGRATIONS)
     relay = events.Relay(store, JetStreamPublisher(url, "EVENTS"), batch=500)
-    samples = {"direct": [], "outbox relay": []}
+    samples = {"direct": [], "direct, atomic batches": [], "outbox relay": []}
     await direct(js, 500)  # warm-up
+    await atomic(batched, 500)
     for r in range(rounds):
         began = time.perf_counter()
         await direct(js, count)
         samples["direct"].append(count / (time.perf_counter() - began))
+        began = time.perf_counter()
+        await atomic(batched, count)
+        samples["direct, atomic batches"].append(count / (time.perf_counter() - began))
         fill(store, r * count, count)
         began = time.perf_counter()
         relayed = 0
@@ -80,6 +94,7 @@ async def main():
     info = await js.stream_info("EVENTS")
     print(json.dumps({"per_second": samples, "stream_messages": info.state.messages}))
     await relay.publisher.close()
+    await batched.close()
     await nc.close()
 
 asyncio.run(main())
@@ -164,6 +179,8 @@ def main() -> int:
             "per_second": per_s,
             "medians": medians,
             "ratio_outbox_vs_direct": relayed / base,
+            "ratio_outbox_vs_direct_atomic": relayed / medians["direct, atomic batches"],
+            "mechanism": "JetStream atomic batch publish (allow_atomic), one ack and one fsync per batch of 500",
             "target_per_s": TARGET_PER_S,
             "target_met": ok,
             "stream_messages": out["stream_messages"],

@@ -13,15 +13,19 @@ GONE_STEP=<step> makes that step's compensation find its effect already gone.
 
 from __future__ import annotations
 
-import os
-import sqlite3
-import sys
 import time
-from pathlib import Path
 
-from notes_server.core import saga as sagas
-from notes_server.core.saga import Gone, Saga, Step, StepContext
-from notes_server.core.settings import Settings
+BEGAN = time.monotonic()  # before the imports: "resumed within N s of restart" counts them
+
+import json  # noqa: E402
+import os  # noqa: E402
+import sqlite3  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from notes_server.core import saga as sagas  # noqa: E402
+from notes_server.core.saga import Gone, Saga, Step, StepContext  # noqa: E402
+from notes_server.core.settings import Settings  # noqa: E402
 
 WORK = Path(sys.argv[2])
 EFFECTS = WORK / "effects.sqlite3"
@@ -83,11 +87,23 @@ TRIP = Saga("trip", [Step(name, action(name), compensation(name)) for name in ("
 def main() -> None:
     mode, saga_id = sys.argv[1], sys.argv[3]
     db().close()
-    sagas.launch(Settings(data_dir=WORK / "data"))
+    imported = time.monotonic()
+    import dbos  # noqa: F401 - timed apart from the launch: on a busy machine it is most of it
+
+    dbos_imported = time.monotonic()
+    sagas.launch(Settings(data_dir=WORK / "data"))  # imports DBOS; resumes interrupted sagas
+    launched = time.monotonic()
     if mode == "run":
         TRIP.start({"trip": saga_id}, saga_id=saga_id)
     status = sagas.wait(saga_id, timeout_seconds=120)
-    print(status.model_dump_json())
+    done = time.monotonic()
+    timings = {
+        "imports_s": imported - BEGAN,
+        "dbos_import_s": dbos_imported - imported,
+        "launch_s": launched - dbos_imported,
+        "to_done_s": done - BEGAN,
+    }
+    print(json.dumps({**status.model_dump(mode="json"), "timings": timings}))
     sagas.shutdown()
 
 
