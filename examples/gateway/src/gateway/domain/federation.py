@@ -40,7 +40,8 @@ def unavailable(server: str, detail: str) -> types.CallToolResult:
     """The caller's answer when a backend failed or timed out: a problem naming the server."""
     from mcp import types
 
-    problem = Unavailable(f"Server {server!r} did not answer: {detail}").to_problem(PROBLEM_TYPE)
+    hint = f"Try again later; `ecosystem_health` shows whether {server!r} is up and its breaker closed."
+    problem = Unavailable(f"Server {server!r} did not answer: {detail}", hint=hint).to_problem(PROBLEM_TYPE)
     problem["server"] = server
     return types.CallToolResult(
         content=[types.TextContent(type="text", text=json.dumps(problem))], structured_content=problem, is_error=True
@@ -81,8 +82,12 @@ class Federation:
         import httpx
 
         from .membership import Follower
+        from .transport import CoalescingBackend
 
-        self._http = httpcore.AsyncConnectionPool(max_keepalive_connections=200, keepalive_expiry=30.0)
+        # Long-lived keep-alive connections to every backend instance, each request written in one piece.
+        self._http = httpcore.AsyncConnectionPool(
+            max_keepalive_connections=200, keepalive_expiry=30.0, network_backend=CoalescingBackend()
+        )
         registry = httpx.AsyncClient(base_url=self.settings.registry_url.rstrip("/"), timeout=10)
         self.follower = Follower(registry, self.settings.watch_wait_seconds, self._apply)
         self._runner = asyncio.get_running_loop().create_task(self.follower.run(), name="gateway-membership")
