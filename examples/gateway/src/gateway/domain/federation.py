@@ -238,26 +238,35 @@ class Federation:
 
 
 def _meta_of(ctx: Any) -> dict[str, Any]:
-    """The caller's ``_meta`` (trace context, progress token, ...) as a plain dict."""
+    """The caller's ``_meta`` (trace context, progress token, ...) as a plain dict, in wire names."""
     meta = getattr(ctx, "meta", None)
     if meta is None:
         return {}
     if hasattr(meta, "model_dump"):
         return dict(meta.model_dump(by_alias=True, exclude_none=True))
-    return dict(meta) if isinstance(meta, dict) else {}
+    found = dict(meta) if isinstance(meta, dict) else {}
+    # The SDK hands the request's _meta over with the progress token under its Python name;
+    # the backend reads the protocol's.
+    if "progress_token" in found:
+        found["progressToken"] = found.pop("progress_token")
+    return found
 
 
 def _relay(ctx: Any) -> Any:
-    """Pass a backend's progress on to the caller, under the caller's own progress token."""
-    token = _meta_of(ctx).get("progressToken")
+    """Pass a backend's progress on to the caller, under the caller's own progress token.
+
+    Sent as progress of the caller's request (``report_progress``), so it travels on that
+    request's own response stream: over stateless HTTP there is no other stream to carry it.
+    """
     session = getattr(ctx, "session", None)
-    if token is None or session is None:
+    if _meta_of(ctx).get("progressToken") is None or session is None:
         return None
 
     async def relay(params: dict[str, Any]) -> None:
+        total = params.get("total")
         with contextlib.suppress(Exception):  # progress is advisory: never fail the call over it
-            await session.send_progress_notification(
-                token, float(params.get("progress", 0)), params.get("total"), params.get("message")
+            await session.report_progress(
+                float(params.get("progress", 0)), None if total is None else float(total), params.get("message")
             )
 
     return relay
