@@ -24,12 +24,12 @@ from .backends import ServerBackends, Unreachable
 from .config import GatewaySettings
 from .naming import public_name
 
-if TYPE_CHECKING:  # httpcore and the MCP SDK load when the federation starts, not with the CLI
-    import httpcore
+if TYPE_CHECKING:  # the connection pool and the MCP SDK load when the federation starts, not with the CLI
     from mcp import types
     from mcp.server.subscriptions import SubscriptionBus
 
     from .membership import Follower
+    from .transport import Pool
 
 log = logging.getLogger(__name__)
 PROBLEM_TYPE = "urn:gateway:error"
@@ -60,7 +60,7 @@ class Federation:
         self._schemas: dict[str, dict[str, Any]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._runner: asyncio.Task[None] | None = None
-        self._http: httpcore.AsyncConnectionPool | None = None
+        self._http: Pool | None = None
         self.follower: Follower | None = None
 
     @property
@@ -78,16 +78,13 @@ class Federation:
         """Begin following the registry (needs a running event loop; idempotent)."""
         if self._runner is not None or not self.settings.registry_url:
             return
-        import httpcore
         import httpx
 
         from .membership import Follower
-        from .transport import CoalescingBackend
+        from .transport import Pool
 
         # Long-lived keep-alive connections to every backend instance, each request written in one piece.
-        self._http = httpcore.AsyncConnectionPool(
-            max_keepalive_connections=200, keepalive_expiry=30.0, network_backend=CoalescingBackend()
-        )
+        self._http = Pool()
         registry = httpx.AsyncClient(base_url=self.settings.registry_url.rstrip("/"), timeout=10)
         self.follower = Follower(registry, self.settings.watch_wait_seconds, self._apply)
         self._runner = asyncio.get_running_loop().create_task(self.follower.run(), name="gateway-membership")

@@ -1,17 +1,17 @@
-"""The byte streams under the gateway's connection pool to its backends: one write per request.
+"""Keep-alive HTTP/1.1 connections to the backends, one request at a time on each, written once.
 
-httpcore (the pool ``wire.py`` sends on) writes a request as separate pieces: the head, the
-body, and the end of the message, each through anyio's stream with a cancel scope of its own.
-On loopback every ``send`` also runs the receiver's side of TCP, and a request arriving in two
-segments wakes the backend's event loop and HTTP parser twice: profiled, the gateway's writes
-were a quarter of its CPU per forwarded call, and a backend answering a forwarded call spent
-more than on the same call made directly by a client that sends the request in one piece.
+A forwarded call is one POST to a backend's MCP endpoint and one answer (JSON, or an SSE
+stream when the caller asked for progress). Profiled, a general-purpose client spent more of
+the gateway's CPU than the call itself: httpcore writes the request head and body separately
+(on loopback each ``send`` also runs the receiver's side of TCP, and a request in two segments
+wakes the backend's loop and parser twice), polls the socket before reusing a connection, and
+takes several locks and cancel scopes per request. This module does only what a forwarded
+call needs, on asyncio's own transports: the request leaves in one write, the answer is parsed
+by httptools (the C parser uvicorn already uses), and a connection the backend closed is known
+from the protocol's callbacks rather than asked of the socket.
 
-These streams collect what httpcore writes and hand it to the socket as one write when it
-starts reading the answer, so a request leaves as one segment. They sit on asyncio's own
-transports (no anyio layer per read or write), and they know a connection the backend closed
-from the protocol's callbacks, where the default stream asks the socket with a system call
-before every request (httpcore's ``is_readable`` check of an idle connection).
+The caller bounds each exchange with its own deadline (the gateway's per-call timeout); a
+connection whose exchange did not finish (cancelled, failed) is closed, never reused.
 """
 
 from __future__ import annotations
@@ -19,144 +19,183 @@ from __future__ import annotations
 import asyncio
 import collections
 import ssl
-from collections.abc import Iterable
-from typing import Any
+import time
+from collections.abc import AsyncIterator
+from functools import lru_cache
+from urllib.parse import urlsplit
 
-import httpcore
+import httptools
+
+#: uvicorn closes a connection idle for 5 s; reusing one near that age races the close.
+IDLE_SECONDS = 4.0
+IDLE_PER_ORIGIN = 32
 
 
-class _Inbox(asyncio.Protocol):
-    """What the socket delivered, and whether it is closed."""
+class ConnectFailed(Exception):
+    """No connection could be made: the request was never sent."""
+
+
+class BrokenAnswer(Exception):
+    """The connection failed or the answer was malformed after the request was sent."""
+
+
+@lru_cache(maxsize=1024)
+def _target(url: str) -> tuple[tuple[str, str, int], str, bytes]:
+    """(origin, path, Host header) of a backend URL, parsed once per URL."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConnectFailed(f"not an http(s) URL: {url!r}")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return (parts.scheme, parts.hostname, port), path, parts.netloc.encode("idna")
+
+
+class Connection(asyncio.Protocol):
+    """One connection: feeds what arrives to the response parser, wakes the reader."""
 
     def __init__(self) -> None:
-        self.chunks: collections.deque[bytes] = collections.deque()
+        self.transport: asyncio.Transport | None = None
         self.closed = False
-        self.error: BaseException | None = None
-        self.waiter: asyncio.Future[None] | None = None
+        self.idle_since = 0.0
+        self._parser = httptools.HttpResponseParser(self)
+        self._waiter: asyncio.Future[None] | None = None
+        self._reset()
+
+    def _reset(self) -> None:
+        self.headers: dict[bytes, bytes] = {}
+        self.status = 0
+        self.head_done = False
+        self.done = False
+        self.keep_alive = True
+        self.body: collections.deque[bytes] = collections.deque()
+        self.error: str | None = None
+
+    # -- asyncio.Protocol ------------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
-        self.chunks.append(data)
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            self.error = f"malformed answer: {exc}"
+            self._close()
         self._wake()
-
-    def eof_received(self) -> bool:
-        self.closed = True
-        self._wake()
-        return False  # let the transport close itself
 
     def connection_lost(self, exc: BaseException | None) -> None:
-        self.closed, self.error = True, exc
+        self.closed = True
+        if not self.done and self.error is None:
+            self.error = f"connection lost: {exc}" if exc else "the backend closed the connection"
         self._wake()
 
+    # -- httptools callbacks -------------------------------------------------------------------
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers[name.lower()] = value
+
+    def on_headers_complete(self) -> None:
+        self.status = self._parser.get_status_code()
+        self.keep_alive = self._parser.should_keep_alive()  # HTTP/1.0, or `connection: close`: not kept
+        self.head_done = True
+
+    def on_body(self, body: bytes) -> None:
+        self.body.append(body)
+
+    def on_message_complete(self) -> None:
+        self.done = True
+
+    # -- the exchange ----------------------------------------------------------------------------
+
     def _wake(self) -> None:
-        if self.waiter is not None and not self.waiter.done():
-            self.waiter.set_result(None)
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    def _close(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+
+    async def _wait(self) -> None:
+        if self.error is not None:
+            raise BrokenAnswer(self.error)
+        self._waiter = asyncio.get_running_loop().create_future()
+        try:
+            await self._waiter
+        finally:
+            self._waiter = None
+        if self.error is not None:
+            raise BrokenAnswer(self.error)
+
+    def send(self, request: bytes) -> None:
+        self._reset()
+        assert self.transport is not None
+        self.transport.write(request)
+
+    async def head(self) -> tuple[int, dict[bytes, bytes]]:
+        while not self.head_done:
+            await self._wait()
+        return self.status, self.headers
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """The answer's body as it arrives (chunked encoding already undone)."""
+        while True:
+            while self.body:
+                yield self.body.popleft()
+            if self.done:
+                return
+            await self._wait()
+
+    async def read(self) -> bytes:
+        return b"".join([chunk async for chunk in self.chunks()])
 
 
-class CoalescingStream(httpcore.AsyncNetworkStream):
-    def __init__(self, transport: asyncio.Transport, inbox: _Inbox) -> None:
-        self._transport = transport
-        self._inbox = inbox
-        self._pending: list[bytes] = []
+class Pool:
+    """Idle keep-alive connections per backend origin; a new one when none is free."""
 
-    def _flush(self) -> None:
-        if self._pending:
-            data = self._pending[0] if len(self._pending) == 1 else b"".join(self._pending)
-            self._pending.clear()
-            self._transport.write(data)
+    def __init__(self) -> None:
+        self._idle: dict[tuple[str, str, int], list[Connection]] = {}
+        self._tls: ssl.SSLContext | None = None
 
-    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        if self._inbox.closed or self._transport.is_closing():
-            raise httpcore.WriteError("the connection is closed")
-        if buffer:
-            self._pending.append(buffer)
-
-    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        self._flush()
-        inbox = self._inbox
-        while not inbox.chunks:
-            if inbox.closed:
-                if inbox.error is not None:
-                    raise httpcore.ReadError(str(inbox.error) or type(inbox.error).__name__)
-                return b""
-            inbox.waiter = asyncio.get_running_loop().create_future()
-            try:
-                if timeout is None:
-                    await inbox.waiter
-                else:
-                    async with asyncio.timeout(timeout):
-                        await inbox.waiter
-            except TimeoutError:
-                raise httpcore.ReadTimeout("no data in time") from None
-            finally:
-                inbox.waiter = None
-        data = inbox.chunks.popleft()
-        if len(data) > max_bytes:
-            inbox.chunks.appendleft(data[max_bytes:])
-            data = data[:max_bytes]
-        return data
-
-    async def aclose(self) -> None:
-        self._pending.clear()
-        self._transport.close()
-
-    async def start_tls(
-        self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
-    ) -> httpcore.AsyncNetworkStream:
+    async def _connect(self, origin: tuple[str, str, int], timeout: float) -> Connection:
+        scheme, host, port = origin
+        if scheme == "https" and self._tls is None:
+            self._tls = ssl.create_default_context()
+        tls = self._tls if scheme == "https" else None
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(timeout):
-                secured = await loop.start_tls(
-                    self._transport, self._inbox, ssl_context, server_hostname=server_hostname
+                _, connection = await loop.create_connection(
+                    Connection, host, port, ssl=tls, server_hostname=host if tls else None
                 )
         except TimeoutError:
-            self._transport.close()
-            raise httpcore.ConnectTimeout("TLS handshake timed out") from None
+            raise ConnectFailed(f"no connection to {host}:{port} within {timeout} s") from None
         except (OSError, ssl.SSLError) as exc:
-            self._transport.close()
-            raise httpcore.ConnectError(str(exc) or type(exc).__name__) from None
-        assert secured is not None
-        return CoalescingStream(secured, self._inbox)  # type: ignore[arg-type]
+            raise ConnectFailed(str(exc) or type(exc).__name__) from None
+        return connection
 
-    def get_extra_info(self, info: str) -> Any:
-        if info == "is_readable":  # an idle connection with data or an end waiting is not reusable
-            return bool(self._inbox.chunks) or self._inbox.closed
-        if info == "ssl_object":
-            return self._transport.get_extra_info("ssl_object")
-        if info == "client_addr":
-            return self._transport.get_extra_info("sockname")
-        if info == "server_addr":
-            return self._transport.get_extra_info("peername")
-        if info == "socket":
-            return self._transport.get_extra_info("socket")
-        return None
+    async def acquire(self, url: str, timeout: float) -> tuple[Connection, str, bytes]:
+        origin, path, host = _target(url)
+        idle = self._idle.get(origin)
+        now = time.monotonic()
+        while idle:
+            connection = idle.pop()
+            if not connection.closed and now - connection.idle_since < IDLE_SECONDS:
+                return connection, path, host
+            connection._close()
+        return await self._connect(origin, timeout), path, host
 
+    def release(self, url: str, connection: Connection) -> None:
+        """Back to the idle list when its answer was read to the end and it may be kept."""
+        if connection.closed or not connection.done or not connection.keep_alive or connection.body:
+            connection._close()
+            return
+        idle = self._idle.setdefault(_target(url)[0], [])
+        if len(idle) >= IDLE_PER_ORIGIN:
+            connection._close()
+            return
+        connection.idle_since = time.monotonic()
+        idle.append(connection)
 
-class CoalescingBackend(httpcore.AsyncNetworkBackend):
-    """TCP connections for httpcore on asyncio transports (TCP_NODELAY is asyncio's default)."""
-
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        loop = asyncio.get_running_loop()
-        local = (local_address, 0) if local_address else None
-        try:
-            async with asyncio.timeout(timeout):
-                transport, inbox = await loop.create_connection(_Inbox, host, port, local_addr=local)
-        except TimeoutError:
-            raise httpcore.ConnectTimeout(f"no connection to {host}:{port} in time") from None
-        except OSError as exc:
-            raise httpcore.ConnectError(str(exc) or type(exc).__name__) from None
-        return CoalescingStream(transport, inbox)  # type: ignore[arg-type]
-
-    async def connect_unix_socket(
-        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
-    ) -> httpcore.AsyncNetworkStream:
-        raise httpcore.UnsupportedProtocol("backends are reached over TCP")
-
-    async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(seconds)
+    def discard(self, connection: Connection) -> None:
+        connection._close()
