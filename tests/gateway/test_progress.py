@@ -14,6 +14,7 @@ from tests.gateway.test_gateway import WAIT, listed
 from tests.registry.harness import Proc, free_port, wait_for
 
 SLUGS = [f"relay-{n}" for n in range(5)]
+SERVER = "beta"  # the one server the other tests leave with a single live instance (alpha gains one, gamma dies)
 
 
 def test_progress_of_a_long_running_tool_is_relayed_in_order_with_the_result(world: World, tmp_path: Path) -> None:
@@ -22,18 +23,20 @@ def test_progress_of_a_long_running_tool_is_relayed_in_order_with_the_result(wor
     assert world.gateway is not None
     gateway_port = free_port()
     env = {**world.gateway.env, "GATEWAY_PORT": str(gateway_port), "GATEWAY_DATA_DIR": str(tmp_path)}
-    env |= {"GATEWAY_CALL_TIMEOUT_SECONDS": "120", "GATEWAY_EXPOSE_SERVERS": "alpha"}
+    env |= {"GATEWAY_CALL_TIMEOUT_SECONDS": "120", "GATEWAY_EXPOSE_SERVERS": SERVER}
     proc = Proc([str(world.bin / "gateway"), "serve"], env, tmp_path / "gateway.log")
     try:
         gateway = World(root=tmp_path, bin=world.bin, registry=world.registry, gateway_port=gateway_port)
         wait_for(lambda: httpx.get(f"http://127.0.0.1:{gateway_port}/health", timeout=1).status_code == 200, WAIT)
-        _relayed(gateway, world.servers["alpha"][0][1])
+        (backend, port), *others = world.servers[SERVER]
+        assert backend.alive and not others  # one instance: the notes below are where the call goes
+        _relayed(gateway, port)
     finally:
         proc.terminate()
 
 
 def _relayed(world: World, port: int) -> None:
-    wait_for(lambda: "alpha_export_notes" in listed(world), WAIT)
+    wait_for(lambda: "beta_export_notes" in listed(world), WAIT)
     for slug in SLUGS:  # notes only this test tags, straight into the backend
         httpx.post(
             f"http://127.0.0.1:{port}/v1/notes",
@@ -51,7 +54,7 @@ def _relayed(world: World, port: int) -> None:
         async with client(world.mcp_url) as session:
             # Each note waits 200 ms, so the backend reports each step on its own.
             arguments = {"tag": "relay", "pause_ms": 200}
-            result = await session.call_tool("alpha_export_notes", arguments, progress_callback=on_progress)
+            result = await session.call_tool("beta_export_notes", arguments, progress_callback=on_progress)
             events.append(("result", result))
             return result
 

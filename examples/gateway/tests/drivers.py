@@ -43,6 +43,8 @@ def failure(code: str, hint: Any) -> Outcome:
     value = Failure(code)
     value.hint = hint if isinstance(hint, str) else None
     return "error", value
+
+
 # Fields whose values legitimately differ between two runs (timestamps, generated ids);
 # operations.py may name them in VOLATILE_FIELDS and comparisons leave them out.
 VOLATILE: frozenset[str] = frozenset(getattr(table, "VOLATILE_FIELDS", ()))
