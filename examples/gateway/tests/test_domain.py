@@ -89,15 +89,15 @@ def test_health_reports_every_registered_server_from_memory() -> None:
 
     async def apply() -> None:
         federation: Federation = service.dynamic_tools
-        import httpcore
+        from gateway.domain.transport import Pool
 
-        federation._http = httpcore.AsyncConnectionPool()
+        federation._http = Pool()
         await federation._apply(
             [_record("alpha", "a1"), _record("alpha", "a2", "unknown"), _record("beta", "b1", "down")]
         )
         for task in list(federation._tasks):
             task.cancel()
-        await federation._http.aclose()
+        federation._http.close()
 
     asyncio.run(apply())
     health = service.ecosystem_health()

@@ -94,6 +94,8 @@ class Federation:
             if task is not None:
                 task.cancel()
         self._runner = None
+        if self._http is not None:
+            self._http.close()
 
     def _ensure_started(self) -> None:
         # Over stdio nothing calls start(): the first request that needs the federation does.

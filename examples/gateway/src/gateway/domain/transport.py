@@ -199,3 +199,10 @@ class Pool:
 
     def discard(self, connection: Connection) -> None:
         connection._close()
+
+    def close(self) -> None:
+        """Close every idle connection (those in use close when their exchange ends)."""
+        for idle in self._idle.values():
+            for connection in idle:
+                connection._close()
+        self._idle.clear()
