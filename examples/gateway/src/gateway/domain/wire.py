@@ -70,13 +70,12 @@ async def request(
     """
     body, routing = envelope(method, params)
     content = json.dumps(body).encode()
+    fields = b"".join(_field(name, value) for name, value in {**headers, **routing}.items())
     try:
         connection, path, host = await pool.acquire(url, timeout)
     except ConnectFailed as exc:
         raise WireError(f"cannot connect: {exc}", sent=False) from None
-    head = [f"POST {path} HTTP/1.1\r\nhost: ".encode(), host, b"\r\n"]
-    for name, value in {**headers, **routing}.items():
-        head.append(f"{name}: {value}\r\n".encode("latin-1"))
+    head = [f"POST {path} HTTP/1.1\r\nhost: ".encode(), host, b"\r\n", fields]
     head.append(b"content-length: %d\r\n\r\n" % len(content))
     finished = False
     try:
@@ -111,6 +110,13 @@ async def request(
     if not isinstance(result, dict):
         raise WireError("the answer has no result", sent=True)
     return result
+
+
+def _field(name: str, value: str) -> bytes:
+    """One header line; a value passed on from a caller can neither break the line nor the encoding."""
+    if "\r" in value or "\n" in value:
+        value = " ".join(value.splitlines())
+    return f"{name}: {value}\r\n".encode("latin-1", "replace")
 
 
 async def _lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[str]:
