@@ -41,12 +41,20 @@ SERVERS = ("alpha", "beta", "gamma", "delta", "epsilon")
 # Runs in the world's environment (it has the gateway installed, whose wire module builds the
 # same envelope the gateway sends to its backends).
 LOADGEN = r"""
-import json, sys, time, resource
+import json, os, sys, time, resource
 import httpx
 from gateway.domain.wire import envelope
 
 plan = json.loads(sys.argv[1])
 out = {}
+cpu = {}  # label -> {process: CPU seconds it spent during that label's blocks}
+
+
+def cpu_seconds(pid):
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 with httpx.Client(timeout=30) as http:
     def once(target, method, params):
         body, headers = envelope(method, params)
@@ -60,11 +68,19 @@ with httpx.Client(timeout=30) as http:
     cpu0, wall0 = time.process_time(), time.perf_counter()
     for block in plan["blocks"]:
         samples = out.setdefault(block["label"], [])
+        before = {name: cpu_seconds(pid) for name, pid in plan.get("pids", {}).items()}
         for _ in range(block["count"]):
             elapsed, result = once(block["target"], block["method"], block["params"])
             if block["method"] == "tools/call":
                 assert not result.get("isError"), result
             samples.append(elapsed)
+        spent = cpu.setdefault(block["label"], {})
+        for name, pid in plan.get("pids", {}).items():
+            spent[name] = spent.get(name, 0.0) + cpu_seconds(pid) - before[name]
+    out["_cpu_ms_per_call"] = {
+        label: {name: round(1000 * seconds / len(out[label]), 3) for name, seconds in spent.items()}
+        for label, spent in cpu.items()
+    }
     out["_cpu_share"] = (time.process_time() - cpu0) / (time.perf_counter() - wall0)
 print(json.dumps(out))
 """
@@ -87,9 +103,11 @@ def envelope(method: str, params: dict[str, Any]) -> tuple[dict[str, Any], dict[
     return {"jsonrpc": "2.0", "id": 1, "method": method, "params": {**params, "_meta": meta}}, headers
 
 
-def loadgen(world: World, blocks: list[dict[str, Any]]) -> dict[str, Any]:
+def loadgen(world: World, blocks: list[dict[str, Any]], pids: dict[str, int] | None = None) -> dict[str, Any]:
+    """Run ``blocks`` from a separate process; ``pids`` names processes whose CPU time per call
+    (user + system, from /proc) is reported for each block label."""
     proc = subprocess.run(
-        [str(world.bin / "python"), "-c", LOADGEN, json.dumps({"blocks": blocks})],
+        [str(world.bin / "python"), "-c", LOADGEN, json.dumps({"blocks": blocks, "pids": pids or {}})],
         capture_output=True,
         text=True,
         check=False,
@@ -210,7 +228,9 @@ def main() -> None:
                     call(direct, "get_note", "direct", args.block),
                     call(gateway, "alpha_get_note", "gateway", args.block),
                 ]
-            calls = loadgen(world, warm + blocks)
+            alpha_proc, gateway_proc = world.servers["alpha"][0][0].popen, world.gateway.popen  # type: ignore[union-attr]
+            assert alpha_proc is not None and gateway_proc is not None
+            calls = loadgen(world, warm + blocks, {"backend": alpha_proc.pid, "gateway": gateway_proc.pid})
 
             listing = {"label": "list", "target": gateway, "method": "tools/list", "params": {}, "count": args.lists}
             hung_proc = world.servers["epsilon"][0][0]
@@ -278,11 +298,17 @@ def main() -> None:
             ],
         ],
     )
+    spent = calls["_cpu_ms_per_call"]
+    print(
+        f"\nCPU per call: the backend {spent['direct']['backend']} ms called directly, "
+        f"{spent['gateway']['backend']} ms through the gateway; the gateway {spent['gateway']['gateway']} ms"
+    )
     listed, gone = joined["listed_after_register_s"], joined["gone_after_last_heartbeat_s"]
     verdict = {
         "listed_after_register_max_s": round(max(listed), 3),
         "gone_after_last_heartbeat_max_s": round(max(gone), 3),
         "gone_within_ttl_plus_1s": max(gone) <= 2.0 + 1.0,
+        "cpu_ms_per_call": {label: spent[label] for label in ("direct", "gateway")},
         "added_p50_ms": ms(added_p50),
         "added_p99_ms": ms(added_p99),
         "list_p99_hung_ratio": round(ratio, 3),

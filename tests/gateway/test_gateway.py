@@ -120,28 +120,69 @@ def test_calls_fail_over_when_one_of_two_instances_is_killed(world: World) -> No
     assert second.alive
 
 
-def test_an_agent_that_knows_no_server_recovers_from_a_domain_error_by_its_code(world: World) -> None:
-    """Lists tools, picks one by its description, calls it, and fixes its call from the error alone."""
+def _repair(value: str, hint: str) -> str:
+    """What an agent makes of a value its hint says must match a pattern: the nearest text that does."""
+    pattern = re.search(r"pattern '([^']+)'", hint)
+    assert pattern, hint  # the hint names the rule to meet
+    words = re.findall(r"[a-z0-9]+", value.lower())
+    for candidate in ("-".join(words), "".join(words), "_".join(words)):
+        if re.fullmatch(pattern.group(1), candidate):
+            return candidate
+    raise AssertionError(f"no repair of {value!r} meets {pattern.group(1)!r}")
+
+
+def test_an_agent_that_knows_no_server_recovers_from_domain_errors_by_code_and_hint(world: World) -> None:
+    """Lists tools, picks one by its description, calls it, and recovers from each error using
+    only what the error says: its code and its hint (the field to fix and how, the tool to use)."""
     wait_for(lambda: any(n.endswith("_create_note") for n in listed(world)), WAIT)
 
-    async def agent() -> Any:
+    async def agent() -> list[tuple[str, str]]:
+        seen: list[tuple[str, str]] = []
         async with client(world.mcp_url) as session:
             tools = (await session.list_tools()).tools
             tool = next(t for t in tools if (t.description or "").startswith("Create a note"))
+            server = (tool.meta or {}).get("io.chora/server")
+
+            def named_in(hint: str) -> Any:
+                """A tool of the same server that the hint tells the agent to use instead."""
+                wanted = set(re.findall(r"`([a-z_]+)`", hint))
+                return next(
+                    t
+                    for t in tools
+                    if (t.meta or {}).get("io.chora/server") == server and (t.meta or {}).get("io.chora/tool") in wanted
+                )
+
             arguments = {"slug": "Shopping List", "title": "Shopping"}
             result = await session.call_tool(tool.name, arguments)
-            assert result.is_error
-            problem = result.structured_content
-            if problem["code"] == "validation_error":  # the problem names each bad field
-                for error in problem["errors"]:
-                    field = error["loc"][-1]
-                    arguments[field] = re.sub(r"[^a-z0-9]+", "-", str(arguments[field]).lower()).strip("-")
-                result = await session.call_tool(tool.name, arguments)
-            return problem["code"], result
+            while result.is_error:
+                problem = result.structured_content
+                code, hint = problem["code"], problem["hint"]
+                seen.append((code, hint))
+                assert len(seen) <= 3, seen
+                if code == "validation_error":  # the hint names the field and the rule it breaks
+                    field = re.search(r"`(\w+)`", hint)
+                    assert field, hint
+                    arguments[field.group(1)] = _repair(arguments[field.group(1)], hint)
+                    result = await session.call_tool(tool.name, arguments)
+                elif code == "note_already_exists":  # the hint names the tool that changes an existing one
+                    tool = named_in(hint)
+                    result = await session.call_tool(tool.name, arguments)
+                else:
+                    raise AssertionError(f"an error the agent cannot recover from: {problem}")
+                if not result.is_error and arguments["title"] == "Shopping":
+                    # the note exists now; the agent next wants it retitled, and tries to create it again
+                    arguments["title"] = "Shopping for Sunday"
+                    result = await session.call_tool(tool.name, arguments)
+            assert result.structured_content["slug"] == "shopping-list"
+            assert result.structured_content["title"] == "Shopping for Sunday"
+            assert (tool.meta or {}).get("io.chora/tool") == "update_note"
+        return seen
 
-    code, result = run(agent)
-    assert code == "validation_error"
-    assert not result.is_error and result.structured_content["slug"] == "shopping-list"
+    seen = run(agent)
+    assert [code for code, _ in seen] == ["validation_error", "note_already_exists"]
+    assert "`slug`" in seen[0][1]  # an instance's own hint: the field to correct
+    # the backend's hint, passed on by the gateway unchanged
+    assert seen[1][1] == "Choose another slug, or change the existing note with `update_note`."
 
 
 def test_a_client_without_the_gateway_token_is_refused(world: World) -> None:

@@ -89,15 +89,15 @@ def test_health_reports_every_registered_server_from_memory() -> None:
 
     async def apply() -> None:
         federation: Federation = service.dynamic_tools
-        import httpcore
+        from gateway.domain.transport import Pool
 
-        federation._http = httpcore.AsyncConnectionPool()
+        federation._http = Pool()
         await federation._apply(
             [_record("alpha", "a1"), _record("alpha", "a2", "unknown"), _record("beta", "b1", "down")]
         )
         for task in list(federation._tasks):
             task.cancel()
-        await federation._http.aclose()
+        federation._http.close()
 
     asyncio.run(apply())
     health = service.ecosystem_health()
@@ -107,3 +107,127 @@ def test_health_reports_every_registered_server_from_memory() -> None:
     with pytest.raises(DomainError) as err:
         service.ecosystem_health(name="nobody")
     assert err.value.code == "server_not_found"
+
+
+# -- the connection pool the gateway forwards on (domain/transport.py, through domain/wire.py) --------
+
+
+async def _scripted_backend(answers: list[bytes]) -> tuple[Any, list[int]]:
+    """A loopback server answering each request with the next of ``answers``; it closes the
+    connection after an answer that says so. Returns the server and, per request, the number
+    of the connection it came on."""
+    seen: list[int] = []
+    connections = iter(range(1, 1000))
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        number = next(connections)
+        while answers:
+            try:
+                head = await reader.readuntil(b"\r\n\r\n")
+            except asyncio.IncompleteReadError:
+                break
+            lines = head.lower().split(b"\r\n")
+            length = next(int(line.split(b":")[1]) for line in lines if line.startswith(b"content-length"))
+            await reader.readexactly(length)
+            seen.append(number)
+            answer = answers.pop(0)
+            writer.write(answer)
+            await writer.drain()
+            if b"connection: close" in answer.lower() or answer.startswith(b"HTTP/1.0"):
+                break
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    return server, seen
+
+
+def _json_answer(result: dict[str, Any], *extra: bytes, version: bytes = b"HTTP/1.1") -> bytes:
+    import json
+
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "result": result}).encode()
+    head = [version + b" 200 OK", b"content-type: application/json", b"content-length: %d" % len(body), *extra]
+    return b"\r\n".join(head) + b"\r\n\r\n" + body
+
+
+def test_the_pool_keeps_connections_alive_and_drops_those_the_backend_closes() -> None:
+    from gateway.domain import wire
+    from gateway.domain.transport import Pool
+
+    async def go() -> list[int]:
+        answers = [
+            _json_answer({"n": 1}),
+            _json_answer({"n": 2}, b"connection: close"),
+            _json_answer({"n": 3}, version=b"HTTP/1.0"),
+            _json_answer({"n": 4}),
+        ]
+        server, seen = await _scripted_backend(answers)
+        url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/mcp"
+        pool = Pool()
+        try:
+            results = [await wire.request(pool, url, "tools/list", {}, {}) for _ in range(4)]
+        finally:
+            pool.close()
+            server.close()
+        assert [r["n"] for r in results] == [1, 2, 3, 4]
+        return seen
+
+    # the first two share a connection; the backend closed it after the second, and an HTTP/1.0
+    # answer is never reused either
+    assert asyncio.run(go()) == [1, 1, 2, 3]
+
+
+def test_the_pool_relays_a_streamed_answers_progress_then_returns_its_result() -> None:
+    import json
+
+    from gateway.domain import wire
+    from gateway.domain.transport import Pool
+
+    def event(message: dict[str, Any]) -> bytes:
+        data = b"data: " + json.dumps(message).encode() + b"\r\n\r\n"
+        return b"%x\r\n%s\r\n" % (len(data), data)
+
+    progress = [{"jsonrpc": "2.0", "method": "notifications/progress", "params": {"progress": n / 2}} for n in (1, 2)]
+    stream = b"".join(
+        [
+            b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n",
+            *(event(p) for p in progress),
+            event({"jsonrpc": "2.0", "id": 1, "result": {"done": True}}),
+            b"0\r\n\r\n",
+        ]
+    )
+
+    async def go() -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        server, _ = await _scripted_backend([stream])
+        url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/mcp"
+        relayed: list[dict[str, Any]] = []
+
+        async def on_progress(params: dict[str, Any]) -> None:
+            relayed.append(params)
+
+        pool = Pool()
+        try:
+            result = await wire.request(pool, url, "tools/call", {"name": "t"}, {}, on_progress)
+        finally:
+            pool.close()
+            server.close()
+        return relayed, result
+
+    relayed, result = asyncio.run(go())
+    assert [p["progress"] for p in relayed] == [0.5, 1.0] and result == {"done": True}
+
+
+def test_a_backend_that_refuses_connections_is_reported_as_never_sent() -> None:
+    from gateway.domain import wire
+    from gateway.domain.transport import Pool
+
+    async def go() -> None:
+        import socket
+
+        with socket.socket() as sock:  # a port nothing listens on
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        with pytest.raises(wire.WireError) as err:
+            await wire.request(Pool(), f"http://127.0.0.1:{port}/mcp", "tools/list", {}, {})
+        assert err.value.sent is False
+
+    asyncio.run(go())

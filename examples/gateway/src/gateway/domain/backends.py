@@ -19,8 +19,7 @@ from typing import TYPE_CHECKING, Any
 from .config import GatewaySettings
 
 if TYPE_CHECKING:
-    import httpcore
-
+    from .transport import Pool
     from .wire import Progress
 
 
@@ -64,7 +63,7 @@ class Unreachable(Exception):
 class ServerBackends:
     """Every `up` instance of one server, and its tools as the server itself lists them."""
 
-    def __init__(self, name: str, settings: GatewaySettings, http: httpcore.AsyncConnectionPool) -> None:
+    def __init__(self, name: str, settings: GatewaySettings, http: Pool) -> None:
         self.name = name
         self.settings = settings
         self.http = http

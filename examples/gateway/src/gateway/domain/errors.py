@@ -10,3 +10,4 @@ class ServerNotFound(DomainError):
     title = "Server not registered"
     http_status = 404
     exit_code = 3
+    hint = "Call `ecosystem_health` to see the servers the gateway knows, and use one of their names."

@@ -24,12 +24,12 @@ from .backends import ServerBackends, Unreachable
 from .config import GatewaySettings
 from .naming import public_name
 
-if TYPE_CHECKING:  # httpcore and the MCP SDK load when the federation starts, not with the CLI
-    import httpcore
+if TYPE_CHECKING:  # the connection pool and the MCP SDK load when the federation starts, not with the CLI
     from mcp import types
     from mcp.server.subscriptions import SubscriptionBus
 
     from .membership import Follower
+    from .transport import Pool
 
 log = logging.getLogger(__name__)
 PROBLEM_TYPE = "urn:gateway:error"
@@ -40,7 +40,8 @@ def unavailable(server: str, detail: str) -> types.CallToolResult:
     """The caller's answer when a backend failed or timed out: a problem naming the server."""
     from mcp import types
 
-    problem = Unavailable(f"Server {server!r} did not answer: {detail}").to_problem(PROBLEM_TYPE)
+    hint = f"Try again later; `ecosystem_health` shows whether {server!r} is up and its breaker closed."
+    problem = Unavailable(f"Server {server!r} did not answer: {detail}", hint=hint).to_problem(PROBLEM_TYPE)
     problem["server"] = server
     return types.CallToolResult(
         content=[types.TextContent(type="text", text=json.dumps(problem))], structured_content=problem, is_error=True
@@ -59,7 +60,7 @@ class Federation:
         self._schemas: dict[str, dict[str, Any]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._runner: asyncio.Task[None] | None = None
-        self._http: httpcore.AsyncConnectionPool | None = None
+        self._http: Pool | None = None
         self.follower: Follower | None = None
 
     @property
@@ -77,12 +78,13 @@ class Federation:
         """Begin following the registry (needs a running event loop; idempotent)."""
         if self._runner is not None or not self.settings.registry_url:
             return
-        import httpcore
         import httpx
 
         from .membership import Follower
+        from .transport import Pool
 
-        self._http = httpcore.AsyncConnectionPool(max_keepalive_connections=200, keepalive_expiry=30.0)
+        # Long-lived keep-alive connections to every backend instance, each request written in one piece.
+        self._http = Pool()
         registry = httpx.AsyncClient(base_url=self.settings.registry_url.rstrip("/"), timeout=10)
         self.follower = Follower(registry, self.settings.watch_wait_seconds, self._apply)
         self._runner = asyncio.get_running_loop().create_task(self.follower.run(), name="gateway-membership")
@@ -92,6 +94,8 @@ class Federation:
             if task is not None:
                 task.cancel()
         self._runner = None
+        if self._http is not None:
+            self._http.close()
 
     def _ensure_started(self) -> None:
         # Over stdio nothing calls start(): the first request that needs the federation does.
@@ -233,26 +237,35 @@ class Federation:
 
 
 def _meta_of(ctx: Any) -> dict[str, Any]:
-    """The caller's ``_meta`` (trace context, progress token, ...) as a plain dict."""
+    """The caller's ``_meta`` (trace context, progress token, ...) as a plain dict, in wire names."""
     meta = getattr(ctx, "meta", None)
     if meta is None:
         return {}
     if hasattr(meta, "model_dump"):
         return dict(meta.model_dump(by_alias=True, exclude_none=True))
-    return dict(meta) if isinstance(meta, dict) else {}
+    found = dict(meta) if isinstance(meta, dict) else {}
+    # The SDK hands the request's _meta over with the progress token under its Python name;
+    # the backend reads the protocol's.
+    if "progress_token" in found:
+        found["progressToken"] = found.pop("progress_token")
+    return found
 
 
 def _relay(ctx: Any) -> Any:
-    """Pass a backend's progress on to the caller, under the caller's own progress token."""
-    token = _meta_of(ctx).get("progressToken")
+    """Pass a backend's progress on to the caller, under the caller's own progress token.
+
+    Sent as progress of the caller's request (``report_progress``), so it travels on that
+    request's own response stream: over stateless HTTP there is no other stream to carry it.
+    """
     session = getattr(ctx, "session", None)
-    if token is None or session is None:
+    if _meta_of(ctx).get("progressToken") is None or session is None:
         return None
 
     async def relay(params: dict[str, Any]) -> None:
+        total = params.get("total")
         with contextlib.suppress(Exception):  # progress is advisory: never fail the call over it
-            await session.send_progress_notification(
-                token, float(params.get("progress", 0)), params.get("total"), params.get("message")
+            await session.report_progress(
+                float(params.get("progress", 0)), None if total is None else float(total), params.get("message")
             )
 
     return relay

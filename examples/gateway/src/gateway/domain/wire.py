@@ -1,12 +1,11 @@
 """One MCP request to a backend over streamable HTTP (the current, stateless revision).
 
-Written by hand on httpcore (the connection pool under httpx) rather than with the SDK's
-client: each forwarded call must carry headers of its own (the caller's request id and trace
-context, this gateway's credential for that backend), and the SDK's client fixes headers per
-connection and adds several milliseconds per call, which a gateway adds to every call it
-forwards. httpx's own layers (request models, cookies, redirects, auth) were three quarters of
-the gateway's CPU per forwarded call when profiled, and a backend call needs none of them.
-The envelope keys and header names come from the SDK, so they follow its protocol revision.
+Written by hand on a small keep-alive connection pool (``transport.py``) rather than with the
+SDK's client or httpx: each forwarded call must carry headers of its own (the caller's request
+id and trace context, this gateway's credential for that backend), the SDK's client fixes
+headers per connection and adds several milliseconds per call, and a general-purpose client's
+layers were most of the gateway's CPU per forwarded call when profiled. The envelope keys and
+header names come from the SDK, so they follow its protocol revision.
 """
 
 from __future__ import annotations
@@ -16,12 +15,12 @@ import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-import httpcore
 from mcp.shared.inbound import MCP_METHOD_HEADER, MCP_NAME_HEADER, MCP_PROTOCOL_VERSION_HEADER, NAME_BEARING_METHODS
 from mcp_types import CLIENT_CAPABILITIES_META_KEY, CLIENT_INFO_META_KEY, PROTOCOL_VERSION_META_KEY
 from mcp_types.version import LATEST_MODERN_VERSION
 
 from ..core.about import NAME, VERSION
+from .transport import BrokenAnswer, ConnectFailed, Pool
 
 Progress = Callable[[dict[str, Any]], Awaitable[None]]
 _ids = itertools.count(1)
@@ -57,7 +56,7 @@ def envelope(method: str, params: dict[str, Any] | None = None) -> tuple[dict[st
 
 
 async def request(
-    pool: httpcore.AsyncConnectionPool,
+    pool: Pool,
     url: str,
     method: str,
     params: dict[str, Any] | None,
@@ -65,28 +64,43 @@ async def request(
     on_progress: Progress | None = None,
     timeout: float = 30.0,
 ) -> dict[str, Any]:
-    """Send one request and return its JSON-RPC result; progress notifications go to ``on_progress``."""
+    """Send one request and return its JSON-RPC result; progress notifications go to ``on_progress``.
+
+    ``timeout`` bounds the connection; the caller's deadline bounds the whole exchange.
+    """
     body, routing = envelope(method, params)
     content = json.dumps(body).encode()
-    sent = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in {**headers, **routing}.items()]
-    sent.append((b"content-length", str(len(content)).encode()))
-    limits = {"connect": timeout, "read": timeout, "write": timeout, "pool": timeout}
+    fields = b"".join(_field(name, value) for name, value in {**headers, **routing}.items())
     try:
-        async with pool.stream("POST", url, headers=sent, content=content, extensions={"timeout": limits}) as response:
-            if response.status >= 400:
-                text = (await response.aread())[:300].decode(errors="replace")
-                raise WireError(f"HTTP {response.status}: {text}", sent=True)
-            kind = next((v for k, v in response.headers if k.lower() == b"content-type"), b"")
-            if kind.startswith(b"text/event-stream"):
-                message = await _from_sse(response, on_progress)
-            else:
-                message = json.loads(await response.aread())
-    except (httpcore.ConnectError, httpcore.ConnectTimeout, httpcore.PoolTimeout) as exc:
-        raise WireError(f"cannot connect: {exc or type(exc).__name__}", sent=False) from None
-    except httpcore.TimeoutException:
-        raise WireError("no answer in time", sent=True) from None
-    except (httpcore.NetworkError, httpcore.ProtocolError, httpcore.UnsupportedProtocol, ValueError) as exc:
+        connection, path, host = await pool.acquire(url, timeout)
+    except ConnectFailed as exc:
+        raise WireError(f"cannot connect: {exc}", sent=False) from None
+    head = [f"POST {path} HTTP/1.1\r\nhost: ".encode(), host, b"\r\n", fields]
+    head.append(b"content-length: %d\r\n\r\n" % len(content))
+    finished = False
+    try:
+        connection.send(b"".join(head) + content)  # one write: the request leaves in one piece
+        status, answer_headers = await connection.head()
+        if status >= 400:
+            text = (await connection.read())[:300].decode(errors="replace")
+            raise WireError(f"HTTP {status}: {text}", sent=True)
+        if answer_headers.get(b"content-type", b"").startswith(b"text/event-stream"):
+            message = await _from_sse(connection.chunks(), on_progress)
+            async for _ in connection.chunks():  # the rest of the stream, so the connection can be kept
+                pass
+        else:
+            message = json.loads(await connection.read())
+        finished = True
+    except BrokenAnswer as exc:
+        raise WireError(f"broken answer: {exc}", sent=True) from None
+    except (ValueError, UnicodeError) as exc:
         raise WireError(f"broken answer: {exc or type(exc).__name__}", sent=True) from None
+    finally:
+        # An exchange cut short (cancelled by the deadline, failed) leaves the connection unusable.
+        if finished:
+            pool.release(url, connection)
+        else:
+            pool.discard(connection)
     if not isinstance(message, dict):
         raise WireError("the answer is not a JSON-RPC message", sent=True)
     if "error" in message:
@@ -98,9 +112,16 @@ async def request(
     return result
 
 
-async def _lines(response: httpcore.Response) -> AsyncIterator[str]:
+def _field(name: str, value: str) -> bytes:
+    """One header line; a value passed on from a caller can neither break the line nor the encoding."""
+    if "\r" in value or "\n" in value:
+        value = " ".join(value.splitlines())
+    return f"{name}: {value}\r\n".encode("latin-1", "replace")
+
+
+async def _lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[str]:
     pending = b""
-    async for chunk in response.aiter_stream():
+    async for chunk in chunks:
         pending += chunk
         *lines, pending = pending.split(b"\n")
         for line in lines:
@@ -109,10 +130,10 @@ async def _lines(response: httpcore.Response) -> AsyncIterator[str]:
         yield pending.decode()
 
 
-async def _from_sse(response: httpcore.Response, on_progress: Progress | None) -> Any:
+async def _from_sse(chunks: AsyncIterator[bytes], on_progress: Progress | None) -> Any:
     """The response message of an SSE stream, relaying progress notifications met on the way."""
     data: list[str] = []
-    async for line in _lines(response):
+    async for line in _lines(chunks):
         if line.startswith("data:"):
             data.append(line[5:].lstrip())
             continue
