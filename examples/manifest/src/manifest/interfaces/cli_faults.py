@@ -89,16 +89,31 @@ def from_validation_error(exc: Exception, options: dict[str, str] | None = None)
     return None
 
 
-def check_url(url: str, source: str) -> None:
+#: URL settings that name something other than an HTTP server, and the schemes each accepts.
+OTHER_SCHEMES: dict[str, tuple[str, ...]] = {
+    "nats_url": ("nats", "tls", "ws", "wss"),
+    "saga_database_url": ("postgresql", "postgres", "sqlite"),
+}
+
+
+def check_url(url: str, source: str, schemes: tuple[str, ...] = ("http", "https")) -> None:
     """Refuse a server URL that cannot work before anything is sent to it."""
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - parsing the port raises on a malformed one
-        ok = parts.scheme in ("http", "https") and bool(parts.hostname) and url.isprintable() and " " not in url
+        host_needed = parts.scheme != "sqlite"  # sqlite:///path names a file
+        ok = (
+            parts.scheme.split("+")[0] in schemes
+            and (bool(parts.hostname) or not host_needed)
+            and url.isprintable()
+            and " " not in url
+        )
     except ValueError:
         ok = False
     if not ok:
-        raise InvalidSettings(f"{source}={_shown(url)} is not an http(s) URL; use e.g. http://127.0.0.1:8000")
+        if schemes == ("http", "https"):
+            raise InvalidSettings(f"{source}={_shown(url)} is not an http(s) URL; use e.g. http://127.0.0.1:8000")
+        raise InvalidSettings(f"{source}={_shown(url)} is not a URL of scheme {' or '.join(schemes)}")
 
 
 def _data_dir_problem(data_dir: Path) -> str | None:
@@ -201,8 +216,9 @@ def report(exc: BaseException, as_json: bool, package: str) -> int:
         error = exc
     elif hasattr(exc, "format_message") and isinstance(getattr(exc, "exit_code", None), int):
         ctx = getattr(exc, "ctx", None)  # a usage error found by the parser
-        hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
-        error = ValidationFailed(_one_line(exc.format_message()) + hint)  # type: ignore[attr-defined]
+        see = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+        fix = f"Run '{ctx.command_path} --help' and call it with the options it lists." if ctx is not None else None
+        error = ValidationFailed(_one_line(exc.format_message()) + see, hint=fix)  # type: ignore[attr-defined]
     elif type(exc).__name__ == "Abort":
         typer.echo("Aborted.", err=True)
         return 1
@@ -216,7 +232,8 @@ def report(exc: BaseException, as_json: bool, package: str) -> int:
     if as_json:
         typer.echo(json.dumps(error.to_problem(f"urn:{package}:error")))
     else:
-        typer.echo(f"error[{error.code}]: {_one_line(error.detail)}", err=True)
+        # Still one line: the hint (what to do instead) rides after the detail.
+        typer.echo(f"error[{error.code}]: {_one_line(error.detail)} (hint: {_one_line(error.hint)})", err=True)
     return error.exit_code
 
 
@@ -296,5 +313,5 @@ def load_settings(**options: Any) -> Any:
     for name in type(settings).model_fields:
         value = getattr(settings, name)
         if (name == "url" or name.endswith("_url")) and isinstance(value, str):
-            check_url(value, flags.get(name) or ENV_PREFIX + name.upper())
+            check_url(value, flags.get(name) or ENV_PREFIX + name.upper(), OTHER_SCHEMES.get(name, ("http", "https")))
     return settings
