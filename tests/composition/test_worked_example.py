@@ -3,9 +3,10 @@ NATS JetStream server, ``examples/search`` and ``examples/notes`` (both rendered
 at the Advanced tier; the world is ``chora_base.docs.worked_example``, which the docs use too).
 
 - ``publish_note`` on notes is a saga over both servers (draft here, index on search through the
-  peers, mark published), run as a long-running operation;
+  peers, mark published), run as a long-running operation (``core/saga_operation.follow``), the
+  saga runtime launched and the outbox relayed by the server's start-up (``core/runtime.py``);
 - search keeps its index current from notes' ``note.published`` / ``note.deleted`` facts (outbox,
-  JetStream, inbox).
+  JetStream, inbox), through the consumer it declares with ``events.consumes``.
 
 The design under test when search dies during a publish: the index step waits for search and the
 saga completes once search is back, with the index request applied once (its idempotency key).
@@ -66,9 +67,13 @@ def test_a_refusal_by_search_compensates_the_draft(world: World) -> None:
     op = world.wait_operation(world.start_publish("bang", "!!"))  # no word search can index
 
     assert op["state"] == "failed"
-    assert op["problem"]["code"] == "publish_failed"
-    assert "ended compensated" in op["problem"]["detail"]
-    assert "index: nothing_to_index" in op["problem"]["detail"]
+    problem = op["problem"]
+    assert (problem["code"], problem["status"]) == ("saga_failed", 409)
+    assert "failed at index: nothing_to_index" in problem["detail"]
+    # The saga's own record rides along: the refused step, and the draft undone.
+    assert problem["saga"]["state"] == "compensated"
+    steps = {step["name"]: step["state"] for step in problem["saga"]["steps"]}
+    assert steps == {"draft": "compensated", "index": "failed", "publish": "pending"}
     assert world.call("notes", "GET", "/notes/bang").status_code == 404  # the draft was deleted
     assert world.call("search", "GET", "/index/bang").status_code == 404
 
@@ -83,7 +88,8 @@ def test_search_killed_during_a_publish_the_saga_resumes_when_it_returns(world: 
         lambda: "waiting for search" in (op := world.operation(op_id))["message"] and op, 60, "the saga to wait"
     )
     assert waiting["state"] == "running" and not waiting["done"]
-    assert "step 2 of 3 (index)" in waiting["message"]
+    assert waiting["message"].startswith("index: waiting for search (")
+    assert waiting["progress"] == pytest.approx(1 / 3)  # the draft step done, the index step waiting
     assert world.call("notes", "GET", "/notes/outage").status_code == 200  # the draft
 
     world.procs["search"].start()

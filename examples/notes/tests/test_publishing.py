@@ -15,8 +15,9 @@ from typing import Any
 import pytest
 
 from notes.core.errors import DomainError
+from notes.core.longrun import Progress
+from notes.core.saga_operation import SagaFailed
 from notes.core.settings import Settings
-from notes.domain.errors import PublishFailed
 from notes.domain.models import Note
 from notes.domain.service import Service
 
@@ -26,16 +27,25 @@ class Refused(DomainError):
     http_status = 422
 
 
+class Away(DomainError):
+    code = "unavailable"
+    http_status = 503
+    retryable = True
+
+
 class StandInSearch:
-    """A peer directory whose search refuses or accepts, counting the calls it gets."""
+    """A peer directory whose search refuses or accepts (after being away for ``away`` calls),
+    counting the calls it gets."""
 
     registry_url = "http://registry.invalid"
 
-    def __init__(self, refuse: bool) -> None:
-        self.refuse, self.calls = refuse, []  # type: ignore[var-annotated]
+    def __init__(self, refuse: bool, away: int = 0) -> None:
+        self.refuse, self.away, self.calls = refuse, away, []  # type: ignore[var-annotated]
 
     def call(self, peer: str, operation: str, arguments: Any = None, **options: Any) -> Any:
         self.calls.append((peer, operation, options.get("idempotency_key")))
+        if operation == "index_note" and len(self.calls) <= self.away:
+            raise Away("search is away")
         if operation == "index_note" and self.refuse:
             raise Refused("nothing to index")
         if operation == "unindex_note":
@@ -74,10 +84,29 @@ def test_the_peer_gets_the_steps_idempotency_key(service: Service) -> None:
     assert (peer, operation) == ("search", "index_note") and key.endswith(":index")
 
 
+def test_while_search_is_away_the_index_step_waits_and_progress_says_so(service: Service) -> None:
+    search = StandInSearch(refuse=False, away=2)
+    service.peers = search  # type: ignore[assignment]
+    seen: list[tuple[float, str]] = []
+    published = service.publish_note(slug="tea", title="Tea", progress=Progress(lambda f, m: seen.append((f, m))))
+    assert published.indexed is True
+    assert len(search.calls) == 3 and len({key for _, _, key in search.calls}) == 1  # one key for every attempt
+    waits = [(fraction, message) for fraction, message in seen if "waiting for search" in message]
+    assert waits == [(pytest.approx(1 / 3), "index: waiting for search (unavailable)")]  # reported once
+    assert seen[-1][0] == 1.0 and seen[-1][1].startswith("completed: saga publish-tea-")
+
+
 def test_a_refusal_compensates_the_draft(service: Service, tmp_path: Path) -> None:
     service.peers = StandInSearch(refuse=True)  # type: ignore[assignment]
-    with pytest.raises(PublishFailed, match="compensated.*index: nothing_to_index"):
+    with pytest.raises(SagaFailed, match="failed at index: nothing_to_index.*compensated") as failed:
         service.publish_note(slug="tea", title="Tea")
+    outcome = failed.value.outcome
+    assert outcome is not None and outcome.state == "compensated"
+    assert [(step.name, step.state) for step in outcome.steps] == [
+        ("draft", "compensated"),
+        ("index", "failed"),
+        ("publish", "pending"),
+    ]
     assert service.repository.get("tea") is None
     assert facts(tmp_path) == []  # never published, so no fact
 

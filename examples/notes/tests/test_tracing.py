@@ -152,6 +152,99 @@ def test_rest_failure_marks_the_span_and_log_lines_carry_both_ids(server_url: st
     assert ours and all(line["request_id"] == "req-42" and line["span_id"] for line in ours)
 
 
+def _ids_in_a_call(traceparent: str, tracestate: str | None = None) -> tuple[Any, Any, dict[str, str]]:
+    """(trace id, span id) seen by log lines inside a call, and the headers it sends a peer."""
+    token = tracing.attach_parent(traceparent, tracestate)
+    try:
+        with observe.recorded(OP, "python"):
+            headers: dict[str, str] = {}
+            tracing.outgoing(headers)
+            trace_id, span_id = tracing.current_ids()
+    finally:
+        tracing.detach(token)
+    return trace_id, span_id, headers
+
+
+def test_an_unrecorded_call_carries_the_callers_trace_to_log_lines_and_peers(monkeypatch: pytest.MonkeyPatch) -> None:
+    tracing.setup()
+    monkeypatch.setattr(tracing, "recording", False)  # nothing records: what a server does by default
+    trace_id, span_id, headers = _ids_in_a_call(TRACEPARENT)
+    assert trace_id == TRACE_ID and span_id not in (None, PARENT_ID)
+    assert headers["traceparent"] == f"00-{TRACE_ID}-{span_id}-01" and "tracestate" not in headers
+    assert tracing.current_ids() == (None, None)  # the ids end with the call
+
+    token = tracing.attach_parent(TRACEPARENT)
+    try:
+        with observe.recorded(OP, "python"):
+            outer = tracing.current_ids()
+            with observe.recorded(OP, "python"):  # a call inside a call stays in the trace
+                inner = tracing.current_ids()
+    finally:
+        tracing.detach(token)
+    assert outer[0] == inner[0] == TRACE_ID and inner[1] != outer[1]
+
+    # tracestate is checked by the official propagator and passed on
+    trace_id, _, headers = _ids_in_a_call(TRACEPARENT, "vendor=abc")
+    assert trace_id == TRACE_ID and headers["tracestate"] == "vendor=abc"
+    # not W3C (ids all zeros, upper-case hex, garbage): the call starts a trace of its own
+    for bad in (f"00-{'0' * 32}-{PARENT_ID}-01", f"00-{TRACE_ID.upper()}-{PARENT_ID}-01", "garbage"):
+        trace_id, span_id, headers = _ids_in_a_call(bad)
+        assert trace_id not in (None, TRACE_ID, TRACE_ID.upper(), "0" * 32) and span_id, bad
+        assert headers["traceparent"].split("-")[1] == trace_id
+
+
+def test_recorded_spans_follow_the_providers_sampler_and_processors() -> None:
+    from opentelemetry.sdk.trace.export import SpanProcessor
+    from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+
+    from notes.core.call_span import Recorder
+
+    def context_of(ctx: trace.SpanContext) -> Any:
+        return trace.set_span_in_context(trace.NonRecordingSpan(ctx))
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    recorder = Recorder.for_provider(provider, provider.get_tracer("scope-name"))
+    assert recorder is not None
+    sampled = trace.SpanContext(int(TRACE_ID, 16), int(PARENT_ID, 16), True, trace.TraceFlags(1))
+    span = recorder.start("op", trace.SpanKind.SERVER, {"a": "b"}, sampled, context_of(sampled))
+    span.set_attribute("error.type", "boom")
+    span.set_status(trace.StatusCode.ERROR, "boom")
+    span.end()
+    span.end()  # a second end records nothing more
+    [done] = exporter.get_finished_spans()
+    assert done.context.trace_id == sampled.trace_id and done.context.span_id != sampled.span_id
+    assert done.parent is not None and done.parent.span_id == sampled.span_id
+    assert done.kind == trace.SpanKind.SERVER and dict(done.attributes or {}) == {"a": "b", "error.type": "boom"}
+    assert done.status.status_code == trace.StatusCode.ERROR and done.status.description == "boom"
+    assert done.resource is provider.resource and done.instrumentation_scope is not None
+    assert done.instrumentation_scope.name == "scope-name"
+    assert done.start_time is not None and done.end_time is not None and done.start_time <= done.end_time
+
+    # the SDK's default sampler follows the caller's decision: an unsampled caller, no span
+    unsampled = trace.SpanContext(int(TRACE_ID, 16), int(PARENT_ID, 16), True, trace.TraceFlags(0))
+    span = recorder.start("op", trace.SpanKind.SERVER, {}, unsampled, context_of(unsampled))
+    assert not span.is_recording() and span.get_span_context().trace_id == unsampled.trace_id
+    span.end()
+    off = TracerProvider(sampler=ALWAYS_OFF)
+    off.add_span_processor(SimpleSpanProcessor(exporter))
+    off_recorder = Recorder.for_provider(off, off.get_tracer("scope-name"))
+    assert off_recorder is not None
+    span = off_recorder.start("op", trace.SpanKind.INTERNAL, {}, trace.INVALID_SPAN_CONTEXT)
+    assert not span.is_recording() and span.get_span_context().is_valid
+    span.end()
+    assert len(exporter.get_finished_spans()) == 1
+
+    class Starting(SpanProcessor):
+        def on_start(self, span: Any, parent_context: Any = None) -> None:
+            pass
+
+    starting = TracerProvider()
+    starting.add_span_processor(Starting())  # it needs the SDK's own span: no light one
+    assert Recorder.for_provider(starting, starting.get_tracer("scope-name")) is None
+
+
 def test_the_manifest_client_sends_the_request_id_and_traceparent(spans: InMemorySpanExporter) -> None:
     seen: list[httpx.Headers] = []
 

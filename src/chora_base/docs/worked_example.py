@@ -206,7 +206,7 @@ class World:
             prefix + "REGISTRY_TOKEN": REGISTRY_TOKEN,
             prefix + "API_TOKEN": API_TOKEN,
             prefix + "PEER_TOKEN": API_TOKEN,
-            prefix + "BROKER": self.nats_url,  # see broker_url in the examples' domain/wiring.py
+            prefix + "NATS_URL": self.nats_url,  # the relay (notes) and the consumer (search), core/runtime.py
             prefix + "EVENTS_STREAM": STREAM,
             # A dead peer instance is tried again a second after its circuit opened.
             prefix + "PEER_BREAKER_FAILURES": "2",

@@ -8,7 +8,8 @@ later examples may rely on what earlier ones created.
 from __future__ import annotations
 
 from .core.operation import Example, Operation
-from .domain.errors import NoteAlreadyExists, NoteNotFound, PublishFailed, VersionConflict
+from .core.saga_operation import SagaFailed
+from .domain.errors import NoteAlreadyExists, NoteNotFound, VersionConflict
 from .domain.service import Service, cursor_after
 
 OPERATIONS: tuple[Operation, ...] = (
@@ -91,7 +92,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "POST",
         "/notes:publish",
         long_running=True,
-        errors=(NoteAlreadyExists, PublishFailed),
+        errors=(NoteAlreadyExists, SagaFailed),
         examples=(
             # Standalone (no registry configured) the index step has no search to call: indexed is false.
             Example({"slug": "weekly", "title": "Weekly review", "body": "what went well", "tags": ["work"]}),

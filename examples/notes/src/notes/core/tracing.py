@@ -19,73 +19,32 @@ exported unless asked for (the SDK's default would be OTLP to localhost).
 
 from __future__ import annotations
 
-import importlib.util
-import logging
 import os
+import re
 import sys
 import uuid
 from collections.abc import Mapping, MutableMapping
+from contextvars import ContextVar, Token
 from types import MappingProxyType
 from typing import Any
 
+from . import trace_export
 from .about import NAME, VERSION
-
-log = logging.getLogger(__name__)
+from .trace_export import wanted_by_cli as wanted_by_cli  # the CLI asks before importing OpenTelemetry
 
 TIER = "advanced"
 #: The tracer once ``setup()`` has run; None means tracing is off.
 tracer: Any = None
 #: Whether spans are recorded: only when something takes them (an exporter, or a span
-#: processor added with ``add_span_processor``). Otherwise each call gets a non-recording span
-#: that carries ids only, for log lines and peers: a recorded SDK span costs several times more
-#: and would be thrown away (see bench/tracing_overhead.py in chora-base).
+#: processor added with ``add_span_processor``). Otherwise each call gets ids only, for log
+#: lines and peers: a recorded span costs several times more and would be thrown away (see
+#: bench/tracing_overhead.py in chora-base).
 recording = False
 _SERVER_INTERFACES = frozenset({"rest"})  # MCP's SDK already opens the SERVER span of a call
 _otel: Any = None  # the OpenTelemetry names the hot path uses, bound once by setup()
-
-
-def _exporter_names() -> list[str]:
-    names = os.environ.get("OTEL_TRACES_EXPORTER", "")
-    if names.strip():
-        return [n.strip().lower() for n in names.split(",") if n.strip().lower() not in ("", "none")]
-    endpoint = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
-    return ["otlp"] if endpoint else []
-
-
-def _disabled() -> bool:
-    return os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true"
-
-
-def wanted_by_cli() -> bool:
-    """Whether a CLI command should trace: a parent was handed over or spans go somewhere."""
-    return not _disabled() and (bool(os.environ.get("TRACEPARENT")) or bool(_exporter_names()))
-
-
-#: The batch processor's settings unless OpenTelemetry's OTEL_BSP_* variables say otherwise.
-#: Large batches, posted at least every second: the per-batch work (a pipe write to the export
-#: helper, an HTTP post there) is paid once per 2,048 spans; the queue holds about two seconds
-#: of a busy server's spans before the oldest are dropped (memory stays bounded).
-_BATCHING = {
-    "max_queue_size": ("OTEL_BSP_MAX_QUEUE_SIZE", 8192),
-    "max_export_batch_size": ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 2048),
-    "schedule_delay_millis": ("OTEL_BSP_SCHEDULE_DELAY", 1000),
-}
-
-
-def _batching() -> dict[str, int]:
-    return {arg: default for arg, (variable, default) in _BATCHING.items() if not os.environ.get(variable)}
-
-
-def _otlp_installed() -> bool:
-    """Whether the ``otlp`` extra is there, found without importing it (the helper does)."""
-    try:
-        return importlib.util.find_spec("opentelemetry.exporter.otlp.proto.http") is not None
-    except ImportError:  # a parent package missing altogether
-        return False
-
-
-def _one_line(span: Any) -> str:
-    return span.to_json(indent=None) + "\n"
+#: Starts recorded spans that are built once at the end of the call (``call_span.py``); None
+#: when the provider has a processor that needs the SDK's own span.
+_recorder: Any = None
 
 
 def setup() -> None:
@@ -93,40 +52,26 @@ def setup() -> None:
 
     A provider that the embedding program (or a test) installed first is used as it is.
     """
-    global tracer
-    if tracer is not None or _disabled():
+    global tracer, recording
+    if tracer is not None or trace_export.disabled():
         return
-    from opentelemetry import trace
-    from opentelemetry.sdk.resources import Resource
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SimpleSpanProcessor
-
-    global recording
-    provider = trace.get_tracer_provider()
-    recording = isinstance(provider, TracerProvider)  # the embedding program's, with its exporters
-    if not recording:
-        resource = Resource.create({"service.name": NAME, "service.version": VERSION})
-        provider = TracerProvider(resource=resource)
-        for name in _exporter_names():
-            if name == "console":
-                # stderr: stdout belongs to CLI output and the MCP stdio transport
-                exporter = ConsoleSpanExporter(out=sys.stderr, formatter=_one_line)
-                provider.add_span_processor(SimpleSpanProcessor(exporter))
-                recording = True
-            elif name == "otlp":
-                if not _otlp_installed():
-                    log.warning("OTLP export asked for but not installed: install this project's [otlp] extra")
-                    continue
-                # Encoding and posting happen in a helper process (see span_export.py).
-                from .span_export import ProcessExporter
-
-                provider.add_span_processor(BatchSpanProcessor(ProcessExporter(), **_batching()))
-                recording = True
-            else:
-                log.warning("unknown OTEL_TRACES_EXPORTER %r ignored (known: console, otlp, none)", name)
-        trace.set_tracer_provider(provider)
+    provider, recording = trace_export.provider()
     _bind()
     tracer = provider.get_tracer(__package__ or NAME, VERSION)
+    _rebind_recorder()
+
+
+def _rebind_recorder() -> None:
+    """Choose how recorded spans are made, after the provider's processors changed."""
+    global _recorder
+    if not recording:
+        _recorder = None
+        return
+    from opentelemetry import trace
+
+    from .call_span import Recorder
+
+    _recorder = Recorder.for_provider(trace.get_tracer_provider(), tracer)
 
 
 def add_span_processor(processor: Any) -> None:
@@ -137,6 +82,7 @@ def add_span_processor(processor: Any) -> None:
 
     trace.get_tracer_provider().add_span_processor(processor)  # type: ignore[attr-defined]
     recording = True
+    _rebind_recorder()
 
 
 class _Names:
@@ -152,15 +98,17 @@ class _Names:
         self.attach, self.detach, self.extract = context.attach, context.detach, TraceContextTextMapPropagator().extract
         self.current_span, self.in_context = trace.get_current_span, trace.set_span_in_context
         self.SpanContext, self.NonRecordingSpan = trace.SpanContext, trace.NonRecordingSpan
+        self.TraceFlags, self.TraceState = trace.TraceFlags, trace.TraceState
         self.SpanKind, self.StatusCode = trace.SpanKind, trace.StatusCode
-        self.sampled = trace.TraceFlags(trace.TraceFlags.SAMPLED)
+        self.INVALID = trace.INVALID_SPAN_CONTEXT
         self.ids = RandomIdGenerator()
 
 
 def _bind() -> None:
-    global _otel
+    global _otel, _UNRECORDED
     if _otel is None:
         _otel = _Names()
+        _UNRECORDED = _otel.NonRecordingSpan(_otel.INVALID)
 
 
 #: (operation, interface) -> the span kind and attributes of its calls, built once: the SDK copies
@@ -179,29 +127,41 @@ def begin(operation: str, interface: str) -> tuple[Any, object]:
     """Open the span of one operation call and make it current; ``end`` closes it.
 
     Recorded, it is a child of the current span (a caller's context attached from a header,
-    ``_meta`` or ``TRACEPARENT``). Not recorded, it is a bare span context in the same trace
-    (or a new one), enough for log lines and for the ``traceparent`` sent to peers.
+    ``_meta`` or ``TRACEPARENT``). Not recorded, the call only gets ids in the same trace (or a
+    new one), enough for log lines and for the ``traceparent`` sent to peers.
     """
+    if not recording:
+        return _UNRECORDED, _ids.set(_unrecorded_ids())
     otel = _otel
-    if recording:
-        shape = _SHAPES.get((operation, interface)) or _shape(operation, interface)
+    current = otel.current_span().get_span_context()
+    parent, context = current, None
+    if not current.is_valid:
+        # A caller's context received in headers, or the ids of an unrecorded call around this one
+        # (processors were added since it began).
+        ids = _ids.get() or _incoming_ids()
+        if ids is not None:
+            parent = otel.SpanContext(ids[0], ids[1], True, otel.TraceFlags(ids[2]), _state(ids[3]))
+            context = otel.in_context(otel.NonRecordingSpan(parent))
+    shape = _SHAPES.get((operation, interface)) or _shape(operation, interface)
+    if _recorder is not None:
+        span = _recorder.start(operation, shape[0], shape[1], parent, context)
+    else:
         # Exceptions are the caller's to describe: a DomainError is an expected outcome with a code.
         span = tracer.start_span(
-            operation, kind=shape[0], attributes=shape[1], record_exception=False, set_status_on_exception=False
+            operation,
+            context=context,
+            kind=shape[0],
+            attributes=shape[1],
+            record_exception=False,
+            set_status_on_exception=False,
         )
-    else:
-        parent = otel.current_span().get_span_context()
-        if parent.is_valid:
-            ids = otel.SpanContext(
-                parent.trace_id, otel.ids.generate_span_id(), False, parent.trace_flags, parent.trace_state
-            )
-        else:
-            ids = otel.SpanContext(otel.ids.generate_trace_id(), otel.ids.generate_span_id(), False, otel.sampled)
-        span = otel.NonRecordingSpan(ids)
     return span, otel.attach(otel.in_context(span))
 
 
-def end(span: Any, token: object) -> None:
+def end(span: Any, token: Any) -> None:
+    if span is _UNRECORDED:
+        _ids.reset(token)
+        return
     _otel.detach(token)
     span.end()
 
@@ -212,29 +172,91 @@ def failed(span: Any, code: str) -> None:
     span.set_status(_otel.StatusCode.ERROR, code)
 
 
-def attach_parent(traceparent: str | None, tracestate: str | None = None) -> object | None:
+# While nothing records, a call's ids are kept in one context variable of this module rather
+# than in an OpenTelemetry span made current: getting the current span, building a span context
+# and a non-recording span, copying the context and attaching it cost a REST read several
+# percent of its throughput, for ids that only log lines and peers read (``current_ids`` and
+# ``outgoing`` look here first). Ids: (trace id, span id, trace flags, tracestate header).
+_Ids = tuple[int, int, int, "str | None"]
+_ids: ContextVar[_Ids | None] = ContextVar("call_trace_ids", default=None)
+#: What every unrecorded call's ``begin`` returns as its span: the API's span that records nothing.
+_UNRECORDED: Any = None
+
+
+def _unrecorded_ids() -> _Ids:
+    ids = _ids.get()  # a call inside a call: same trace
+    if ids is None:
+        ids = _incoming_ids()
+        if ids is None:
+            ctx = _otel.current_span().get_span_context()  # e.g. the MCP SDK's span of a request
+            if ctx.is_valid:
+                state = ctx.trace_state.to_header() if ctx.trace_state else None
+                ids = (ctx.trace_id, ctx.span_id, int(ctx.trace_flags), state)
+            else:
+                return _otel.ids.generate_trace_id(), _otel.ids.generate_span_id(), 1, None
+    return ids[0], _otel.ids.generate_span_id(), ids[2], ids[3]
+
+
+def _state(header: str | None) -> Any:
+    return _otel.TraceState.from_header([header]) if header else None
+
+
+#: The usual ``traceparent``: version 00, lower-case hex, ids not all zeros (checked after).
+_TRACEPARENT = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
+
+
+def _parse(traceparent: str, tracestate: str | None) -> _Ids | None:
+    """The caller's ids from W3C headers, or None when they are not valid.
+
+    The propagator's ``extract`` builds a whole context through a generic carrier getter
+    (half of what tracing cost a request that sent a ``traceparent``); the usual header is read
+    here with the same checks, and anything else (a ``tracestate`` to validate, another
+    version) goes to the official propagator.
+    """
+    match = _TRACEPARENT.fullmatch(traceparent) if not tracestate else None
+    if match is None:
+        carrier = {"traceparent": traceparent}
+        if tracestate:
+            carrier["tracestate"] = tracestate
+        ctx = _otel.current_span(_otel.extract(carrier)).get_span_context()
+        if not ctx.is_valid:
+            return None
+        return ctx.trace_id, ctx.span_id, int(ctx.trace_flags), ctx.trace_state.to_header() or None
+    trace_id, span_id = int(match[1], 16), int(match[2], 16)
+    if not trace_id or not span_id:
+        return None
+    return trace_id, span_id, int(match[3], 16), None
+
+
+#: A caller's W3C headers received while nothing records, read by the next operation's ``begin``.
+_incoming: ContextVar[tuple[str, str | None] | None] = ContextVar("incoming_trace_parent", default=None)
+
+
+def _incoming_ids() -> _Ids | None:
+    raw = _incoming.get()
+    return None if raw is None else _parse(*raw)
+
+
+def attach_parent(traceparent: str | None, tracestate: str | None = None) -> Token[Any] | None:
     """Make a received W3C trace context the parent of what follows; a token for ``detach``.
 
-    None (nothing attached) when tracing is off or the header is missing or malformed: the
-    call then starts a trace of its own.
+    None (nothing attached) when tracing is off or the header is missing. A malformed header is
+    found when the call's span begins: the call then starts a trace of its own.
     """
     if tracer is None or not traceparent:
         return None
-    carrier = {"traceparent": traceparent}
-    if tracestate:
-        carrier["tracestate"] = tracestate
-    ctx = _otel.extract(carrier)
-    if not _otel.current_span(ctx).get_span_context().is_valid:
-        return None
-    return _otel.attach(ctx)
+    # Read (and checked) by the next ``begin`` when no span is current: an OpenTelemetry context
+    # attached here would be built, made current and dropped again for that one reader.
+    return _incoming.set((traceparent, tracestate))
 
 
-def detach(token: object | None) -> None:
+def detach(token: Token[Any] | None) -> None:
+    """Undo ``attach_parent``."""
     if token is not None:
-        _otel.detach(token)
+        _incoming.reset(token)
 
 
-def attach_cli_parent() -> object | None:
+def attach_cli_parent() -> Token[Any] | None:
     """The CLI's parent: ``TRACEPARENT`` (and ``TRACESTATE``) from the environment."""
     return attach_parent(os.environ.get("TRACEPARENT"), os.environ.get("TRACESTATE"))
 
@@ -243,6 +265,9 @@ def current_ids() -> tuple[str | None, str | None]:
     """(trace id, span id) of the current span in hex, or (None, None)."""
     if tracer is None and "opentelemetry.trace" not in sys.modules:
         return None, None
+    ids = _ids.get()
+    if ids is not None:
+        return format(ids[0], "032x"), format(ids[1], "016x")
     from opentelemetry import trace
 
     ctx = trace.get_current_span().get_span_context()
@@ -263,4 +288,11 @@ def outgoing(headers: MutableMapping[str, str]) -> None:
     if tracer is not None or "opentelemetry.trace" in sys.modules:
         from opentelemetry.propagate import inject
 
-        inject(headers)
+        inject(headers)  # the configured propagators: baggage too, if the program uses it
+        ids = _ids.get()
+        if ids is not None:  # an unrecorded call: its ids, not an (outer) OpenTelemetry span's
+            headers["traceparent"] = f"00-{ids[0]:032x}-{ids[1]:016x}-{ids[2]:02x}"
+            if ids[3]:
+                headers["tracestate"] = ids[3]
+            elif "tracestate" in headers:
+                del headers["tracestate"]

@@ -24,12 +24,3 @@ class VersionConflict(DomainError):
     title = "Note was changed by someone else"
     http_status = 409
     exit_code = 4
-
-
-class PublishFailed(DomainError):
-    """The publish saga could not finish; what it had done is undone (see ``detail``)."""
-
-    code = "publish_failed"
-    title = "Note not published"
-    http_status = 422
-    exit_code = 10  # past the core's codes and the long-running operations' 9

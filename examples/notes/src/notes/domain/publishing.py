@@ -10,22 +10,30 @@ index call carries the step's idempotency key, which the search server records.
 
 When the search server cannot be reached, the index step waits for it (``PUBLISH_WAIT_SECONDS``)
 rather than failing at once: a publish outlives a restart of search and completes when it is
-back. A refusal from search (``nothing_to_index``), or search away for longer than the wait,
-fails the step, and the draft is deleted again.
+back, and the publish operation's progress message says what it waits for (``reporting``). A
+refusal from search (``nothing_to_index``), or search away for longer than the wait, fails the
+step, and the draft is deleted again.
+
+The server launches the saga runtime at start-up (``core/runtime.py``, because this module
+declares ``PUBLISH`` when the service imports it), which resumes a publish that a crash of
+notes interrupted; its steps find the service of their store through ``serve``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 import time
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from ..core.errors import DomainError
 from ..core.saga import Gone, Saga, Step, StepContext
-from . import wiring
 from .models import Note
 
 if TYPE_CHECKING:
+    from ..core.longrun import Progress
     from .service import Service
 
 #: The peer this saga calls (declared in pyproject.toml: `[tool.chora-base] dependencies`).
@@ -34,20 +42,53 @@ SEARCH = "search"
 PUBLISH_WAIT_SECONDS = float(os.environ.get("NOTES_PUBLISH_WAIT_SECONDS", "120"))
 RETRY_PAUSE_SECONDS = 0.5
 
-# What a step is waiting on, by saga id: the publish operation shows it as its progress message.
-waiting: dict[str, str] = {}
+_lock = threading.Lock()
+# The service of each store (its path is in the saga input). A saga resumed after a crash runs
+# its steps in the restarted server, whose ``Service.from_settings`` registered its service here
+# before the server's lifespan launched the saga runtime.
+_services: dict[str, Service] = {}
+# The progress of the publish operation following each saga, by saga id (absent for a saga
+# resumed after a crash: the operation that followed it died with the process).
+_progress: dict[str, Progress] = {}
+
+
+def serve(store: str, service: Service) -> None:
+    """Make ``service`` the one the steps of sagas started on ``store`` use."""
+    with _lock:
+        _services[store] = service
 
 
 def _service(ctx: StepContext) -> Service:
-    """The service of the store the saga was started on (its path is in the saga input)."""
-    return wiring.service_of(ctx.input["store"])
+    with _lock:
+        return _services[ctx.input["store"]]
+
+
+@contextlib.contextmanager
+def reporting(saga_id: str, progress: Progress) -> Iterator[None]:
+    """While the operation follows saga ``saga_id``, a step may tell its progress what it waits on
+    (``core/saga_operation.follow`` only sees the saga's checkpoints: step done or not)."""
+    with _lock:
+        _progress[saga_id] = progress
+    try:
+        yield
+    finally:
+        with _lock:
+            _progress.pop(saga_id, None)
+
+
+def _tell(ctx: StepContext, message: str) -> None:
+    with _lock:
+        progress = _progress.get(ctx.saga_id)
+    if progress is not None:  # same fraction as follow shows for this step: the steps before it
+        position = [step.name for step in PUBLISH.steps].index(ctx.step)
+        progress.report(position / len(PUBLISH.steps), f"{ctx.step}: {message}")
 
 
 class SearchAway(Exception):
     """The index step waited PUBLISH_WAIT_SECONDS for search: the saga gives up and compensates.
 
     Not a ``DomainError``: no caller ever receives it; the saga records its code in the failed
-    step, and ``publish_note`` answers ``publish_failed`` naming it. Not ``retryable``: the
+    step, and ``publish_note`` answers ``saga_failed`` naming it. Not ``retryable``: the
     step already waited."""
 
     code = "search_unavailable"
@@ -78,20 +119,20 @@ def index(ctx: StepContext) -> dict[str, Any]:
     note = ctx.input["note"]
     arguments = {**note, "version": 1, "key": ctx.idempotency_key}
     deadline = time.monotonic() + PUBLISH_WAIT_SECONDS
-    try:
-        while True:
-            try:
-                peers.call(SEARCH, "index_note", arguments, idempotency_key=ctx.idempotency_key)
-                return {"indexed": True}
-            except DomainError as exc:
-                if not exc.retryable:
-                    raise  # a refusal: the saga compensates
-                if time.monotonic() >= deadline:
-                    raise SearchAway(f"search did not answer for {PUBLISH_WAIT_SECONDS:.0f} s: {exc}") from None
-                waiting[ctx.saga_id] = f"waiting for search ({exc.code})"
-                time.sleep(RETRY_PAUSE_SECONDS)
-    finally:
-        waiting.pop(ctx.saga_id, None)
+    told = ""
+    while True:
+        try:
+            peers.call(SEARCH, "index_note", arguments, idempotency_key=ctx.idempotency_key)
+            return {"indexed": True}
+        except DomainError as exc:
+            if not exc.retryable:
+                raise  # a refusal: the saga compensates
+            if time.monotonic() >= deadline:
+                raise SearchAway(f"search did not answer for {PUBLISH_WAIT_SECONDS:.0f} s: {exc}") from None
+            if (message := f"waiting for search ({exc.code})") != told:  # one report per change
+                _tell(ctx, message)
+                told = message
+            time.sleep(RETRY_PAUSE_SECONDS)
 
 
 def unindex(ctx: StepContext, result: Any) -> None:

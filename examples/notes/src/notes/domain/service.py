@@ -13,11 +13,13 @@ import re
 import uuid
 from typing import TYPE_CHECKING
 
+from ..core import saga as sagas
 from ..core.errors import validation_failed
 from ..core.longrun import NEVER, NO_PROGRESS, Cancellation, Progress
 from ..core.peers import Peers
-from . import wiring
-from .errors import NoteAlreadyExists, NoteNotFound, PublishFailed, VersionConflict
+from ..core.saga_operation import follow
+from . import publishing  # declares the publish saga: the server launches the saga runtime for it
+from .errors import NoteAlreadyExists, NoteNotFound, VersionConflict
 from .models import Body, Cursor, Limit, Note, NoteList, NotesExport, PauseMs, Publication, Slug, Tag, Title, Version
 from .repository import NoteRepository, SqliteNoteRepository
 
@@ -58,16 +60,10 @@ class Service:
     def from_settings(cls, settings: Settings) -> Service:
         store = settings.data_dir / "notes.sqlite3"
         service = cls(SqliteNoteRepository(store), Peers.from_settings(settings), settings)
-        wiring.register(str(store), service)  # before sagas launch: resumed steps look it up
+        publishing.serve(str(store), service)  # before the server launches sagas: resumed steps look it up
         return service
 
-    def start(self) -> None:
-        """Called by the server at start-up: sagas and the outbox relay (domain/wiring.py)."""
-        if self.settings is not None:
-            wiring.start(self.settings, self.settings.data_dir / "notes.sqlite3")
-
     def close(self) -> None:
-        wiring.stop()
         self.peers.close()
 
     def create_note(self, slug: Slug, title: Title, body: Body = "", tags: list[Tag] = []) -> Note:  # noqa: B006
@@ -164,36 +160,28 @@ class Service:
         """Publish a new note: store it as a draft, index it on the search server, mark it published.
 
         A long-running operation run as a saga (domain/publishing.py): each step runs once, and
-        a step that fails undoes the earlier ones (the note is then not kept). While the search
-        server is unreachable the saga waits for it; its progress message says so. A cancel
-        request is not honoured: a saga half done is finished or undone, never abandoned.
+        a step that fails undoes the earlier ones (the note is then not kept; the operation fails
+        with saga_failed, naming the step and its error). While the search server is unreachable
+        the saga waits for it; its progress message says so. A cancel request undoes what the
+        saga did before its next step, unless its last step completed first.
         """
         if self.settings is None:
             raise RuntimeError("publish_note needs a service made by Service.from_settings")
         if self.repository.get(slug) is not None:
             raise NoteAlreadyExists(f"A note with slug {slug!r} already exists")
-        wiring.ensure_sagas(self.settings)
-        from ..core import saga as sagas  # the saga runtime (DBOS) loads only when a note is published
-        from . import publishing
-
+        if not sagas.launched():
+            # Not in a server (which launched sagas at start-up): a CLI command or a test. Its own
+            # settings name the saga database; it resumes nothing a server may be running.
+            sagas.launch(self.settings, resume=False)
         saga_id = f"publish-{slug}-{uuid.uuid4().hex[:12]}"
         note = {"slug": slug, "title": title, "body": body, "tags": sorted(set(tags))}
-        publishing.PUBLISH.start({"store": str(self.settings.data_dir / "notes.sqlite3"), "note": note}, saga_id)
-        steps = len(publishing.PUBLISH.steps)
-        while True:
-            status = sagas.wait(saga_id, timeout_seconds=0.25)
-            if status.done:
-                break
-            done = sum(step.state == "done" for step in status.steps)
-            current = next((s.name for s in status.steps if s.state == "pending"), "")
-            note_on = publishing.waiting.get(saga_id, "running")
-            progress.report(done / steps, f"{status.state}: step {done + 1} of {steps} ({current}): {note_on}")
-        if status.state != "completed":
-            raise PublishFailed(f"Saga {saga_id} ended {status.state}: {status.error}")
+        store = str(self.settings.data_dir / "notes.sqlite3")
+        with publishing.reporting(saga_id, progress):
+            outcome = follow(publishing.PUBLISH, {"store": store, "note": note}, progress, cancel, saga_id=saga_id)
         progress.report(1.0, f"completed: saga {saga_id}")
         return Publication(
             slug=slug,
             state="published",
-            version=status.results["publish"]["version"],
-            indexed=status.results["index"]["indexed"],
+            version=outcome.results["publish"]["version"],
+            indexed=outcome.results["index"]["indexed"],
         )

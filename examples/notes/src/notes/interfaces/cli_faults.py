@@ -89,16 +89,31 @@ def from_validation_error(exc: Exception, options: dict[str, str] | None = None)
     return None
 
 
-def check_url(url: str, source: str) -> None:
+#: URL settings that name something other than an HTTP server, and the schemes each accepts.
+OTHER_SCHEMES: dict[str, tuple[str, ...]] = {
+    "nats_url": ("nats", "tls", "ws", "wss"),
+    "saga_database_url": ("postgresql", "postgres", "sqlite"),
+}
+
+
+def check_url(url: str, source: str, schemes: tuple[str, ...] = ("http", "https")) -> None:
     """Refuse a server URL that cannot work before anything is sent to it."""
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - parsing the port raises on a malformed one
-        ok = parts.scheme in ("http", "https") and bool(parts.hostname) and url.isprintable() and " " not in url
+        host_needed = parts.scheme != "sqlite"  # sqlite:///path names a file
+        ok = (
+            parts.scheme.split("+")[0] in schemes
+            and (bool(parts.hostname) or not host_needed)
+            and url.isprintable()
+            and " " not in url
+        )
     except ValueError:
         ok = False
     if not ok:
-        raise InvalidSettings(f"{source}={_shown(url)} is not an http(s) URL; use e.g. http://127.0.0.1:8000")
+        if schemes == ("http", "https"):
+            raise InvalidSettings(f"{source}={_shown(url)} is not an http(s) URL; use e.g. http://127.0.0.1:8000")
+        raise InvalidSettings(f"{source}={_shown(url)} is not a URL of scheme {' or '.join(schemes)}")
 
 
 def _data_dir_problem(data_dir: Path) -> str | None:
@@ -296,5 +311,5 @@ def load_settings(**options: Any) -> Any:
     for name in type(settings).model_fields:
         value = getattr(settings, name)
         if (name == "url" or name.endswith("_url")) and isinstance(value, str):
-            check_url(value, flags.get(name) or ENV_PREFIX + name.upper())
+            check_url(value, flags.get(name) or ENV_PREFIX + name.upper(), OTHER_SCHEMES.get(name, ("http", "https")))
     return settings

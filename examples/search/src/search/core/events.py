@@ -25,6 +25,13 @@ kill -9 of itself only if it writes each message to disk before acknowledging: r
 
 With no broker configured (``<PREFIX>_NATS_URL`` unset) ``LocalBus`` delivers events to handlers
 in the same process, through the same outbox and inbox: for development and tests.
+
+In a server, none of this is wired by hand: declare each consumer once, at import time, and the
+server (``core/runtime.py``) runs the relay for its store's outbox and every declared consumer::
+
+    @events.consumes("note.*")                      # subjects, NATS wildcards
+    def index_note(conn: sqlite3.Connection, event: Event) -> None:
+        conn.execute("INSERT INTO index ...")       # commits with the inbox row, or not at all
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -86,6 +94,59 @@ def record(conn: sqlite3.Connection, subject: str, data: dict[str, Any]) -> Even
         (event.id, subject, json.dumps(data, separators=(",", ":")), time.time()),
     )
     return event
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """A consumer the domain declared: its durable name, the subjects it takes, its handler, and
+    the store holding its inbox (None: the server's own store)."""
+
+    name: str
+    subjects: str
+    handler: Handler
+    store: Path | None = None
+
+
+_CONSUMERS: dict[str, Subscription] = {}
+_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def consumes(subjects: str, *, name: str | None = None, store: Path | None = None) -> Callable[[Handler], Handler]:
+    """Declare ``handler`` a consumer of ``subjects``: a server runs it, each event once (inbox).
+    ``name`` (default: the handler's name) is the consumer's durable name and inbox key; change
+    it and the consumer starts again from the stream's first event. The store needs
+    ``INBOX_MIGRATION`` among its migrations."""
+
+    def declare(handler: Handler) -> Handler:
+        consumer = name or handler.__name__
+        if not _NAME.match(consumer):
+            raise ValueError(f"A consumer name is 1-64 of [A-Za-z0-9_-]: {consumer!r}")
+        if not all(_SUBJECT.match(part) or part in ("*", ">") for part in subjects.split(".")):
+            raise ValueError(f"Not a subject pattern (dot-separated words, * or a final >): {subjects!r}")
+        if consumer in _CONSUMERS and _CONSUMERS[consumer].handler is not handler:
+            raise ValueError(f"A consumer named {consumer!r} is already declared")
+        _CONSUMERS[consumer] = Subscription(consumer, subjects, handler, store)
+        return handler
+
+    return declare
+
+
+def consumers() -> list[Subscription]:
+    """The consumers this process declared."""
+    return list(_CONSUMERS.values())
+
+
+def has_outbox(store: Path) -> bool:
+    """Whether the store has an outbox table (the domain records events): the server relays it."""
+    if not store.exists():
+        return False
+    conn = connect(store)
+    try:
+        return (
+            conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'outbox'").fetchone() is not None
+        )
+    finally:
+        conn.close()
 
 
 def handle(conn: sqlite3.Connection, consumer: str, event: Event, handler: Handler) -> bool:

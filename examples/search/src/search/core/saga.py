@@ -21,36 +21,40 @@ Contract:
   compensated in reverse order; a compensation that finds the thing already gone (``Gone``, or
   an error whose status is 404 / code ends in ``not_found``) counts as done. A compensation that
   keeps failing leaves the saga ``failed``: it needs a person.
-- The saga database is SQLite in the data folder by default (one process; see ``_sqlite_engine``
+- The saga database is SQLite in the data folder by default (one process; see ``saga_dbos.sqlite_engine``
   for what survives what), or Postgres when ``<PREFIX>_SAGA_DATABASE_URL`` is a
   ``postgresql://`` URL (several processes or hosts).
 
 Call ``launch(settings)`` once per process, after every saga is declared and before starting
-any: it opens the saga database and resumes the sagas a crash interrupted.
+any: it opens the saga database and resumes the sagas a crash interrupted. A server does this
+itself at start-up when its domain declared a saga (``core/runtime.py``); ``core/saga_operation.py``
+turns a saga into a long-running operation.
+
+Declaring a saga imports nothing heavy: DBOS (about half a second to import, more on a busy
+machine) is imported by ``launch``, so a CLI command or ``--help`` of a domain that declares
+sagas stays as fast as one that does not. The saga workflow itself and the embedded database
+are in ``saga_dbos.py``; the functions here import DBOS when first called.
 """
 
 from __future__ import annotations
 
 import re
-import sqlite3
 import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from concurrent.futures import wait as futures_wait
-from contextlib import closing
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-import sqlalchemy as sa  # comes with dbos: only to open the embedded saga database (see _sqlite_engine)
-from dbos import DBOS, DBOSConfig, SetWorkflowID, WorkflowHandle
 from pydantic import BaseModel
 
 from .about import NAME
 
 if TYPE_CHECKING:
+    from dbos import WorkflowHandle
+
     from .settings import Settings
 
 #: The one DBOS workflow every saga runs as (its steps are looked up by saga name).
@@ -61,6 +65,8 @@ STEP_ATTEMPTS = 3
 COMPENSATION_ATTEMPTS = 6
 #: How often ``wait`` looks at the saga database.
 POLL_SECONDS = 0.05
+#: The DBOS message topic a cancel request travels on (see ``request_cancel``).
+CANCEL_TOPIC = "saga.cancel"
 
 
 @dataclass(frozen=True)
@@ -148,6 +154,12 @@ class Saga:
         ``saga_id`` returns the same saga (the id is the start's idempotency key)."""
         return self._start(saga_input, saga_id).workflow_id
 
+    def start_cancellable(self, saga_input: Mapping[str, Any] | BaseModel, saga_id: str | None = None) -> str:
+        """Like ``start``, for a saga that ``request_cancel`` may stop: before each step it looks
+        for a cancel request (a checkpointed read, so a resumed saga decides as it did before the
+        crash) and, given one, compensates the steps done and ends ``cancelled``."""
+        return self._start(saga_input, saga_id, cancellable=True).workflow_id
+
     def run(
         self, saga_input: Mapping[str, Any] | BaseModel, saga_id: str | None = None, timeout_seconds: float = 60
     ) -> SagaStatus:
@@ -159,11 +171,28 @@ class Saga:
             return status(handle.workflow_id)
         return wait(handle.workflow_id, timeout_seconds)
 
-    def _start(self, saga_input: Mapping[str, Any] | BaseModel, saga_id: str | None) -> WorkflowHandle[Any]:
+    def _start(
+        self, saga_input: Mapping[str, Any] | BaseModel, saga_id: str | None, cancellable: bool = False
+    ) -> WorkflowHandle[Any]:
         _require_launched()
+        from dbos import DBOS, SetWorkflowID
+
+        from .saga_dbos import run_saga
+
         data = saga_input.model_dump(mode="json") if isinstance(saga_input, BaseModel) else dict(saga_input)
         with SetWorkflowID(saga_id or f"{self.name}-{uuid.uuid4().hex}"):
-            return DBOS.start_workflow(_run_saga, self.name, data)
+            if cancellable:  # a third argument only when set: sagas started before it existed resume as they were
+                return DBOS.start_workflow(run_saga, self.name, data, True)
+            return DBOS.start_workflow(run_saga, self.name, data)
+
+
+def declared() -> dict[str, Saga]:
+    """The sagas this process declared, by name (a server launches DBOS only when there is one)."""
+    return dict(_SAGAS)
+
+
+def launched() -> bool:
+    return _launched
 
 
 def database_url(settings: Settings) -> str:
@@ -173,44 +202,33 @@ def database_url(settings: Settings) -> str:
     return f"sqlite:///{settings.data_dir / 'sagas.sqlite3'}"
 
 
-def launch(settings: Settings) -> None:
+def launch(settings: Settings, *, resume: bool = True) -> None:
     """Open the saga database and resume interrupted sagas (once per process; later calls do
-    nothing). Declare every saga before this: resumed sagas are looked up by name."""
+    nothing). Declare every saga before this: resumed sagas are looked up by name.
+
+    ``resume=False`` (a CLI command running a saga operation in-process, a unit test) runs under
+    an executor id of its own: it resumes nothing, so it never runs a step of a saga that a
+    server sharing the saga database is running at that moment. A saga such a process leaves
+    unfinished stays pending (its operation reads ``interrupted``)."""
     global _launched
     with _launch_lock:
         if _launched:
             return
+        from dbos import DBOS, DBOSConfig
+
+        from .saga_dbos import sqlite_engine  # declares the saga workflow to DBOS, before DBOS() as it wants
+
         url = database_url(settings)
         # DBOS wants 3-256 of [a-z0-9_-] as the application's name.
         name = re.sub(r"[^a-z0-9_-]+", "-", NAME.lower()).strip("-")[:200]
         config: DBOSConfig = {"name": f"{name}-sagas", "system_database_url": url, "log_level": "WARNING"}
+        if not resume:  # DBOS resumes the pending sagas of its own executor id ("local" by default)
+            config["executor_id"] = f"once-{uuid.uuid4().hex}"
         if url.startswith("sqlite:///") and not settings.saga_database_url:
-            config["system_database_engine"] = _sqlite_engine(settings.data_dir / "sagas.sqlite3", settings.saga_fsync)
+            config["system_database_engine"] = sqlite_engine(settings.data_dir / "sagas.sqlite3", settings.saga_fsync)
         DBOS(config=config)
         DBOS.launch()
         _launched = True
-
-
-def _sqlite_engine(path: Path, fsync: bool) -> sa.Engine:
-    """The embedded saga database, as DBOS would open it (IMMEDIATE transactions, a long busy
-    timeout, foreign keys) but in WAL mode with a chosen ``synchronous`` level, which DBOS has no
-    setting for. WAL + NORMAL: a commit is safe once written, so a crash of the process (kill -9,
-    out of memory) loses nothing; an OS crash or power cut may lose the last checkpoints (their
-    steps then run again, with the same idempotency keys). ``saga_fsync`` (FULL) closes that gap
-    with an fsync per checkpoint, at several times the cost per saga."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with closing(sqlite3.connect(path)) as conn:
-        conn.execute("PRAGMA journal_mode=WAL")  # kept by the file
-    engine = sa.create_engine(f"sqlite:///{path}", pool_size=20, max_overflow=0, pool_timeout=30, pool_pre_ping=True)
-    synchronous = "FULL" if fsync else "NORMAL"
-
-    @sa.event.listens_for(engine, "connect")
-    def configure(dbapi_conn: Any, _record: Any) -> None:
-        dbapi_conn.isolation_level = "IMMEDIATE"
-        for pragma in ("busy_timeout=30000", "foreign_keys=ON", f"synchronous={synchronous}"):
-            dbapi_conn.execute(f"PRAGMA {pragma}")
-
-    return engine
 
 
 def shutdown() -> None:
@@ -218,13 +236,27 @@ def shutdown() -> None:
     global _launched
     with _launch_lock:
         if _launched:
+            from dbos import DBOS
+
             DBOS.destroy()
             _launched = False
+
+
+def request_cancel(saga_id: str) -> None:
+    """Ask a saga started with ``start_cancellable`` to stop: it compensates the steps it did and
+    ends ``cancelled``, unless its last step completed first (it then ends ``completed``). A
+    saga started with ``start`` ignores the request."""
+    _require_launched()
+    from dbos import DBOS
+
+    DBOS.send(saga_id, "cancel", topic=CANCEL_TOPIC)
 
 
 def status(saga_id: str) -> SagaStatus:
     """The saga's state now, built from the workflow's checkpoints (no extra writes per step)."""
     _require_launched()
+    from dbos import DBOS
+
     workflow = DBOS.get_workflow_status(saga_id)
     if workflow is None or workflow.name != WORKFLOW_NAME or not workflow.input:
         raise SagaNotFound(f"No saga with id {saga_id!r}")
@@ -288,62 +320,3 @@ def _describe(exc: BaseException) -> str:
 
 def _retryable(exc: BaseException) -> bool:
     return bool(getattr(exc, "retryable", False))
-
-
-def _compensate(step: Step, ctx: StepContext, result: Any) -> None:
-    assert step.compensate is not None
-    try:
-        step.compensate(ctx, result)
-    except Exception as exc:
-        if not already_gone(exc):
-            raise
-
-
-def _register() -> Callable[..., dict[str, Any]]:
-    """Declare the saga workflow to DBOS (at import, as DBOS wants before launch)."""
-
-    @DBOS.workflow(name=WORKFLOW_NAME)
-    def run_saga(name: str, saga_input: dict[str, Any]) -> dict[str, Any]:
-        saga = _SAGAS[name]
-        saga_id = str(DBOS.workflow_id)
-        results: dict[str, Any] = {}
-        completed: list[Step] = []
-        for step in saga.steps:
-            ctx = StepContext(saga_id, step.name, saga_input, dict(results))
-            try:
-                results[step.name] = DBOS.run_step(
-                    {
-                        "name": f"do:{step.name}",
-                        "retries_allowed": True,
-                        "max_attempts": STEP_ATTEMPTS,
-                        "interval_seconds": 0.5,
-                        "should_retry": _retryable,
-                    },
-                    step.action,
-                    ctx,
-                )
-            except Exception as exc:
-                for done in reversed(completed):
-                    if done.compensate is None:
-                        continue
-                    undo_ctx = StepContext(saga_id, done.name, saga_input, dict(results))
-                    DBOS.run_step(
-                        {
-                            "name": f"undo:{done.name}",
-                            "retries_allowed": True,
-                            "max_attempts": COMPENSATION_ATTEMPTS,
-                            "interval_seconds": 1.0,
-                        },
-                        _compensate,
-                        done,
-                        undo_ctx,
-                        results[done.name],
-                    )
-                return {"state": "compensated", "results": results, "error": f"{step.name}: {_describe(exc)}"}
-            completed.append(step)
-        return {"state": "completed", "results": results, "error": None}
-
-    return run_saga
-
-
-_run_saga = _register()

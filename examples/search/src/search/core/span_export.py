@@ -44,8 +44,10 @@ _OK, _FAILED = b"\x00", b"\x01"
 def _context(ctx: Any) -> tuple[Any, ...] | None:
     if ctx is None:
         return None
-    state = ctx.trace_state
-    return ctx.trace_id, ctx.span_id, ctx.is_remote, int(ctx.trace_flags), list(state.items()) if state else None
+    # A SpanContext is a tuple (trace id, span id, remote, flags, state, valid) by its type:
+    # unpacked at once, instead of five property calls (half of this thread's time per span).
+    trace_id, span_id, remote, flags, state = ctx[:5]
+    return trace_id, span_id, remote, int(flags), list(state.items()) if state else None
 
 
 def flatten(spans: Sequence[ReadableSpan]) -> tuple[list[Any], list[Any], list[Any]]:

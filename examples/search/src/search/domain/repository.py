@@ -51,6 +51,11 @@ def drop(conn: sqlite3.Connection, slug: str) -> bool:
     return conn.execute("DELETE FROM entries WHERE slug = ?", (slug,)).rowcount == 1
 
 
+# The server runs this consumer at start-up (core/runtime.py): with ``SEARCH_NATS_URL`` set, as the
+# durable JetStream consumer ``search`` on ``SEARCH_EVENTS_STREAM``, so a search server that was
+# down reads on from the last event it acknowledged; without one, on the in-process bus (useful
+# only when notes runs in the same process). The name is the inbox key: keep it.
+@events.consumes("note.*", name="search")
 def on_note_event(conn: sqlite3.Connection, event: events.Event) -> None:
     """The notes server's facts, in the inbox's transaction: each event is handled once."""
     data = event.data

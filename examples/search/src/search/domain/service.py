@@ -2,7 +2,7 @@
 
 Interfaces never add behaviour of their own; they call these methods through the operation
 table (``operations.py``). The index is also kept current by the notes server's events
-(``domain/wiring.py`` runs the consumer; ``repository.on_note_event`` handles each fact).
+(``repository.on_note_event``, a consumer the server runs at start-up, handles each fact).
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..core.peers import Peers
-from . import wiring
 from .errors import EntryNotFound, NothingToIndex
 from .models import Body, Entry, Hits, IndexStats, Key, Limit, Query, Removed, Slug, Tag, Title, Version
 from .repository import SqliteIndex, words_of
@@ -31,13 +30,7 @@ class Service:
     def from_settings(cls, settings: Settings) -> Service:
         return cls(SqliteIndex(settings.data_dir / STORE), Peers.from_settings(settings), settings)
 
-    def start(self) -> None:
-        """Called by the server at start-up: the event consumer (domain/wiring.py)."""
-        if self.settings is not None:
-            wiring.start(self.settings, self.settings.data_dir / STORE)
-
     def close(self) -> None:
-        wiring.stop()
         self.peers.close()
 
     def index_note(

@@ -182,13 +182,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         from ..core.registration import registration
+        from ..core.runtime import running  # sagas, outbox relay, event consumers (when declared)
 
         # Long-running operations (e.g. long polls) each hold a worker thread; allow plenty.
         anyio.to_thread.current_default_thread_limiter().total_tokens = THREAD_LIMIT
         if hasattr(service, "start"):
             service.start()
         try:
-            async with registration(settings, OPERATIONS) as manifest, mcp_sessions.run(), mcp_streams.run():
+            async with (
+                running(settings),
+                registration(settings, OPERATIONS) as manifest,
+                mcp_sessions.run(),
+                mcp_streams.run(),
+            ):
                 app.state.manifest = manifest
                 yield
         finally:
