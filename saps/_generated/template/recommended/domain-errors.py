@@ -1,4 +1,5 @@
-"""Errors of the example domain. Each names a stable code, an HTTP status and a CLI exit code."""
+"""Errors of the example domain. Each names a stable code, an HTTP status, a CLI exit code
+and a hint: what the caller should do instead."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ class NoteNotFound(DomainError):
     title = "Note not found"
     http_status = 404
     exit_code = 3
+    hint = "Call `list_notes` to see the slugs that exist, or `create_note` to make this one."
 
 
 class NoteAlreadyExists(DomainError):
@@ -17,6 +19,7 @@ class NoteAlreadyExists(DomainError):
     title = "Note already exists"
     http_status = 409
     exit_code = 4
+    hint = "Choose another slug, or change the existing note with `update_note`."
 
 
 class VersionConflict(DomainError):
@@ -24,3 +27,4 @@ class VersionConflict(DomainError):
     title = "Note was changed by someone else"
     http_status = 409
     exit_code = 4
+    hint = "Read the note again with `get_note` and retry with its current `version`."
