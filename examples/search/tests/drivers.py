@@ -29,7 +29,22 @@ from search.core.settings import ENV_PREFIX, Settings, get_settings
 from search.interfaces import cli
 from search.interfaces.rest import API_PREFIX, create_app
 
-Outcome = tuple[str, Any]  # ("ok", result as JSON data) or ("error", code)
+Outcome = tuple[str, Any]  # ("ok", result as JSON data) or ("error", code as a Failure)
+
+
+class Failure(str):
+    """An error outcome: equal to its code (what comparisons of outcomes use), carrying the
+    problem's hint so a test can check that every interface passes the same one on."""
+
+    hint: str | None = None
+
+
+def failure(code: str, hint: Any) -> Outcome:
+    value = Failure(code)
+    value.hint = hint if isinstance(hint, str) else None
+    return "error", value
+
+
 # Fields whose values legitimately differ between two runs (timestamps, generated ids);
 # operations.py may name them in VOLATILE_FIELDS and comparisons leave them out.
 VOLATILE: frozenset[str] = frozenset(getattr(table, "VOLATILE_FIELDS", ()))
@@ -48,7 +63,7 @@ def cli_args(op: Operation, raw: dict[str, Any]) -> list[str]:
 
 def cli_outcome(exit_code: int, stdout: str) -> Outcome:
     data = json.loads(stdout.strip().splitlines()[-1])
-    return ("ok", data) if exit_code == 0 else ("error", data["code"])
+    return ("ok", data) if exit_code == 0 else failure(data["code"], data.get("hint"))
 
 
 class NativeDriver:
@@ -64,7 +79,7 @@ class NativeDriver:
                 result = asyncio.run(result)
             return "ok", result.model_dump(mode="json")
         except DomainError as exc:
-            return "error", exc.code
+            return failure(exc.code, exc.hint)
 
 
 class CliDriver:
@@ -117,12 +132,12 @@ class RestDriver:
             response = self.follow(response)
             status = response.json()
             if status["problem"] is not None:
-                return "error", status["problem"]["code"]
+                return failure(status["problem"]["code"], status["problem"].get("hint"))
             return "ok", status["result"]
         if response.is_success:
             return "ok", response.json()
         assert response.headers["content-type"] == "application/problem+json", response.text
-        return "error", response.json()["code"]
+        return failure(response.json()["code"], response.json().get("hint"))
 
     def follow(self, response: httpx.Response) -> httpx.Response:
         """Long-poll a 202's Location until the operation is done."""
@@ -151,7 +166,7 @@ class ClientDriver:
                 result = result.wait(timeout=60)  # the method returns a handle
             return "ok", result.model_dump(mode="json")
         except DomainError as exc:
-            return "error", exc.code
+            return failure(exc.code, exc.hint)
 
 
 class McpDriver:
@@ -171,7 +186,7 @@ class McpDriver:
     def call(self, name: str, raw: dict[str, Any]) -> Outcome:
         result = self.portal.call(self.client.call_tool, name, raw)
         if result.is_error:
-            return "error", result.structured_content["code"]
+            return failure(result.structured_content["code"], result.structured_content.get("hint"))
         return "ok", result.structured_content
 
     def close(self) -> None:

@@ -119,6 +119,18 @@ def test_domain_errors_keep_off_the_reserved_exit_codes() -> None:
     assert not clashes, f"domain errors on exit codes reserved for core errors: {clashes}"
 
 
+def test_every_core_error_says_what_to_do_instead() -> None:
+    """Each code of the core has a hint of its own (a domain error without one inherits the base's)."""
+    from search.core.errors import DomainError
+    from search.operations import OPERATIONS
+
+    assert OPERATIONS
+    core = [c for c in _package_errors(DomainError).values() if c.__module__.split(".")[1] == "core"]
+    assert core
+    missing = [c.__name__ for c in core if "hint" not in vars(c) or not c.hint.strip()]
+    assert not missing, f"core errors without a hint of their own: {missing}"
+
+
 def test_serve_listens_and_registers_where_it_is_told(tmp_path: Path) -> None:
     """`serve --port N` serves on N and registers N with the registry (not the default port)."""
     records: queue.Queue[dict[str, Any]] = queue.Queue()

@@ -31,6 +31,12 @@ def test_native_api_meets_the_declared_examples(settings: Any) -> None:
     outcomes = replay(NativeDriver(settings))
     for (kind, value), code in zip(outcomes, expected_codes(), strict=True):
         assert (kind, value if kind == "error" else None) == (("error", code) if code else ("ok", None))
+        assert kind == "ok" or value.hint, f"{code}: a problem without a hint"
+
+
+def _hints(outcomes: list[Any]) -> list[str | None]:
+    """The hint of each error but validation errors' (which name fields each interface spells its own way)."""
+    return [value.hint for kind, value in outcomes if kind == "error" and value != "validation_error"]
 
 
 @pytest.mark.parametrize("interface", INTERFACES)
@@ -57,12 +63,14 @@ def test_interface_matches_native(interface: str, settings: Any, tmp_path: Any) 
             finally:
                 driver.close()
     assert got == native
+    assert _hints(got) == _hints(native)  # the fix hint reaches the caller unchanged on every interface
 
 
 def test_cli_as_a_process_matches_native(settings: Any, tmp_path: Any) -> None:
     """One full replay through the installed console script, as a user would run it."""
     native = replay(NativeDriver(settings.model_copy(update={"data_dir": tmp_path / "native"})))
-    assert replay(CliProcessDriver(settings)) == native
+    got = replay(CliProcessDriver(settings))
+    assert got == native and _hints(got) == _hints(native)
 
 
 def _server(settings: Any) -> Any:

@@ -23,6 +23,7 @@ class InstanceNotFound(DomainError):
     title = "Instance not registered"
     http_status = 404
     exit_code = 3
+    hint = "Register the instance again with `register`; list the name's instances with `get`."
 
 
 class ServiceNotFound(DomainError):
@@ -32,6 +33,7 @@ class ServiceNotFound(DomainError):
     title = "Service not registered"
     http_status = 404
     exit_code = 3
+    hint = "Call `list` to see the registered names; the server may not have registered yet."
 
 
 class RevisionCompacted(DomainError):
@@ -41,6 +43,7 @@ class RevisionCompacted(DomainError):
     title = "Watch index too old"
     http_status = 410
     exit_code = 4
+    hint = "Call `list` (or `get`) again, then `watch` from the index it answers."
 
 
 class LeaseMismatch(Unauthorized):
@@ -50,6 +53,7 @@ class LeaseMismatch(Unauthorized):
     title = "Not the owner of this instance"
     http_status = 403
     exit_code = 5
+    hint = "Send the lease token `register` answered for this instance, or register it again."
 
 
 class RevisionConflict(DomainError):
@@ -59,6 +63,7 @@ class RevisionConflict(DomainError):
     title = "Concurrent change"
     http_status = 409
     exit_code = 4
+    hint = "Retry the call: another process changed the store at the same moment."
     retryable = True
 
 
@@ -69,6 +74,7 @@ class TooManyWatches(Unavailable):
     title = "Too many long polls"
     http_status = 503
     exit_code = 6
+    hint = "Retry shortly, or call `watch` with wait=0 and poll less often."
     retryable = True
 
 

@@ -71,6 +71,7 @@ INJECTED: tuple[type, ...] = (Progress, Cancellation)
 class OperationNotFound(UnknownOperation):
     code = "operation_not_found"
     title = "Operation not found"
+    hint = "Check the operation id; finished operations are kept only for a while."
 
 
 class TooManyOperations(Unavailable):
@@ -78,6 +79,7 @@ class TooManyOperations(Unavailable):
 
     code = "too_many_operations"
     title = "Too many operations running"
+    hint = "Wait for a running operation to finish, then start this one again."
 
 
 class OperationInterrupted(Unavailable):
@@ -85,6 +87,7 @@ class OperationInterrupted(Unavailable):
 
     code = "interrupted"
     title = "Operation interrupted"
+    hint = "Start the operation again; check first whether its partial work is acceptable."
 
 
 class OperationCancelled(DomainError):
@@ -94,6 +97,7 @@ class OperationCancelled(DomainError):
     title = "Operation cancelled"
     http_status = 409
     exit_code = 9  # the first code past the core's and the example domain's
+    hint = "Start the operation again if its result is still wanted."
 
 
 class OperationStatus(BaseModel):

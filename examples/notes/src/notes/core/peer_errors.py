@@ -12,7 +12,7 @@ no instance, refused, circuit open     ``Unavailable``, ``sent=False``          
 connection lost after sending          ``Unavailable``, ``sent=True``             unavailable
 no answer within the deadline          ``Timeout``, ``sent=True``                 timeout
 the peer answered with a problem       ``RemoteError``: the peer's ``code``,      the peer's
-                                       ``retryable`` and HTTP status kept
+                                       ``retryable``, ``hint``, status kept
 a peer that is not declared            ``InternalError`` (a bug; never sent)      internal_error
 =====================================  =========================================  ============
 """
@@ -50,10 +50,11 @@ def from_peer(peer: str, response: httpx.Response) -> RemoteError:
     if not isinstance(problem, dict) or not isinstance(problem.get("code"), str):
         detail = f"{peer} answered HTTP {response.status_code} without a problem body"
         problem = {"code": "remote_error", "detail": detail, "retryable": response.status_code in (502, 503, 504)}
-    errors = problem.get("errors")
+    errors, hint = problem.get("errors"), problem.get("hint")
     error = RemoteError(
         f"{peer}: {problem.get('detail') or problem.get('title') or problem['code']}",
         errors=errors if isinstance(errors, list) else None,
+        hint=hint if isinstance(hint, str) else None,  # the peer knows its own fix
     )
     error.code = error.remote_code = problem["code"]  # type: ignore[misc]  # the peer's, per instance
     error.retryable = problem.get("retryable") is True  # type: ignore[misc]

@@ -10,6 +10,7 @@ class NoteNotFound(DomainError):
     title = "Note not found"
     http_status = 404
     exit_code = 3
+    hint = "Call `list_notes` to see the slugs that exist, or `create_note` to make this one."
 
 
 class NoteAlreadyExists(DomainError):
@@ -17,6 +18,7 @@ class NoteAlreadyExists(DomainError):
     title = "Note already exists"
     http_status = 409
     exit_code = 4
+    hint = "Choose another slug, or change the existing note with `update_note`."
 
 
 class VersionConflict(DomainError):
@@ -24,3 +26,4 @@ class VersionConflict(DomainError):
     title = "Note was changed by someone else"
     http_status = 409
     exit_code = 4
+    hint = "Read the note again with `get_note` and retry with its current `version`."

@@ -216,8 +216,9 @@ def report(exc: BaseException, as_json: bool, package: str) -> int:
         error = exc
     elif hasattr(exc, "format_message") and isinstance(getattr(exc, "exit_code", None), int):
         ctx = getattr(exc, "ctx", None)  # a usage error found by the parser
-        hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
-        error = ValidationFailed(_one_line(exc.format_message()) + hint)  # type: ignore[attr-defined]
+        see = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+        fix = f"Run '{ctx.command_path} --help' and call it with the options it lists." if ctx is not None else None
+        error = ValidationFailed(_one_line(exc.format_message()) + see, hint=fix)  # type: ignore[attr-defined]
     elif type(exc).__name__ == "Abort":
         typer.echo("Aborted.", err=True)
         return 1
@@ -231,7 +232,8 @@ def report(exc: BaseException, as_json: bool, package: str) -> int:
     if as_json:
         typer.echo(json.dumps(error.to_problem(f"urn:{package}:error")))
     else:
-        typer.echo(f"error[{error.code}]: {_one_line(error.detail)}", err=True)
+        # Still one line: the hint (what to do instead) rides after the detail.
+        typer.echo(f"error[{error.code}]: {_one_line(error.detail)} (hint: {_one_line(error.hint)})", err=True)
     return error.exit_code
 
 

@@ -40,20 +40,6 @@ PROBLEM_TYPE = "urn:notes:error"
 
 #: What a caller should do about an error: by code for the core's own errors, else by HTTP
 #: status, so an owner's new error classes get sensible advice without a line here.
-_ADVICE_BY_CODE = {
-    "unknown_operation": "use a name from tools/list",
-    "internal_error": "a fault in the server, not in the call; report it, do not loop",
-}
-_ADVICE_BY_STATUS = {
-    401: "send 'Authorization: Bearer <token>' with the server's API token",
-    404: "check the name or key with a read-only tool, then call again",
-    409: "read the current state, then call again against it",
-    413: "send less data in one call",
-    422: "fix the arguments listed in `errors` (see the tool's input schema) and call again",
-    503: "nothing was changed; wait and call again",
-}
-
-
 LONG_RUNNING_NOTE = (
     "Long-running: pass a progressToken in the request's _meta to receive progress notifications"
     " while it runs; cancel with notifications/cancelled."
@@ -78,8 +64,7 @@ def tool_for(op: Operation) -> types.Tool:
 
 
 def _advice(error: type[DomainError]) -> str:
-    todo = _ADVICE_BY_CODE.get(error.code) or _ADVICE_BY_STATUS.get(error.http_status, "read the problem's `detail`")
-    return f"{error.title}: {todo}."
+    return f"{error.title}: {error.hint}"  # the class's hint; a failed call's problem may carry a more specific one
 
 
 def instructions(operations: tuple[Operation, ...] = OPERATIONS) -> str:
@@ -102,7 +87,7 @@ def instructions(operations: tuple[Operation, ...] = OPERATIONS) -> str:
         "",
         "A failed call returns a tool result with isError true and a problem object (RFC 9457) in"
         " structuredContent: `code` is stable, `detail` says what went wrong, `retryable` says"
-        " whether the same call may succeed later. Codes:",
+        " whether the same call may succeed later, `hint` says what to do instead. Codes:",
     ]
     lines += [f"- {code}: {_advice(error)}" for code, error in errors.items()]
     lines += ["", "Over HTTP every request needs 'Authorization: Bearer <token>'."]

@@ -62,6 +62,7 @@ def problem_schema() -> dict[str, Any]:
             "detail": {"type": "string"},
             "code": {"type": "string"},
             "retryable": {"type": "boolean"},
+            "hint": {"type": "string", "description": "What to do instead, in one sentence."},
             "request_id": {"type": "string"},
             "errors": {"type": "array", "items": {"type": "object"}},
         },

@@ -15,6 +15,7 @@ class StackInvalid(DomainError):
     title = "Invalid stack file"
     http_status = 422
     exit_code = 10
+    hint = "Fix the stack file at the line and field named, then run `plan` to check it."
 
 
 class ApplyFailed(DomainError):
@@ -24,6 +25,7 @@ class ApplyFailed(DomainError):
     title = "Apply failed"
     http_status = 502
     exit_code = 11
+    hint = "Read the failed server's log lines in the problem (or `logs <server>`), fix it, then apply again."
 
 
 class ServerNotInStack(DomainError):
@@ -31,6 +33,7 @@ class ServerNotInStack(DomainError):
     title = "No such server in the stack"
     http_status = 404
     exit_code = 12
+    hint = "Call `status` to see the stack's server names."
 
 
 class StackBusy(DomainError):
@@ -40,6 +43,7 @@ class StackBusy(DomainError):
     title = "Stack busy"
     http_status = 409
     exit_code = 13
+    hint = "Wait for the running apply, down or reset to finish, then retry."
     retryable = True
 
 
@@ -50,6 +54,7 @@ class NotApplied(DomainError):
     title = "Stack not applied"
     http_status = 409
     exit_code = 14
+    hint = "Run `apply` first."
 
 
 class ExportUnsupported(DomainError):
@@ -59,3 +64,4 @@ class ExportUnsupported(DomainError):
     title = "Not supported by this export format"
     http_status = 422
     exit_code = 15
+    hint = "Choose another export format, or remove from the stack what the message names."

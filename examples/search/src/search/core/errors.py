@@ -44,16 +44,23 @@ class DomainError(Exception):
     #: Whether the same call may succeed if tried again later (a transient fault). Callers
     #: retry only errors that say so, and only calls that are safe to repeat.
     retryable: ClassVar[bool] = False
+    #: What to do differently, as one short imperative sentence, sent beside ``code`` on every
+    #: interface so a caller (often an agent) can recover without parsing ``detail``. Each class
+    #: states the general fix; an instance may carry a more specific one (``hint=``), e.g. the
+    #: field to correct.
+    hint: str = "Read the detail, correct the request and send it again."
     by_code: ClassVar[dict[str, type[DomainError]]] = {}
     #: Set on errors of a call to another server (``core/peer_errors.py``): the peer's name (also
     #: in the problem object) and whether the request may have reached it.
     peer: str | None = None
     sent: bool = True
 
-    def __init__(self, detail: str, *, errors: list[dict[str, Any]] | None = None) -> None:
+    def __init__(self, detail: str, *, errors: list[dict[str, Any]] | None = None, hint: str | None = None) -> None:
         super().__init__(detail)
         self.detail = detail
         self.errors = errors
+        if hint:
+            self.hint = hint
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -70,6 +77,7 @@ class DomainError(Exception):
             "detail": self.detail,
             "code": self.code,
             "retryable": self.retryable,
+            "hint": self.hint,
         }
         if self.errors:
             problem["errors"] = self.errors
@@ -81,7 +89,8 @@ class DomainError(Exception):
     def from_problem(cls, problem: dict[str, Any]) -> DomainError:
         """Rebuild the error a remote server reported, as the same class when it is known."""
         error_cls = DomainError.by_code.get(str(problem.get("code")), RemoteError)
-        error = error_cls(str(problem.get("detail", "")), errors=problem.get("errors"))
+        hint = problem.get("hint") if isinstance(problem.get("hint"), str) else None  # the server's own words
+        error = error_cls(str(problem.get("detail", "")), errors=problem.get("errors"), hint=hint)
         if error_cls is RemoteError:
             error.remote_code = str(problem.get("code", "internal_error"))
         if isinstance(problem.get("peer"), str):
@@ -94,6 +103,7 @@ class ValidationFailed(DomainError):
     title = "Invalid input"
     http_status = 422
     exit_code = 2
+    hint = "Correct the fields named in `errors` to match the input schema and send the call again."
 
 
 class UnknownOperation(DomainError):
@@ -101,6 +111,7 @@ class UnknownOperation(DomainError):
     title = "Unknown operation"
     http_status = 404
     exit_code = 2
+    hint = "List the operations (MCP `tools/list`, REST `/openapi.json`, CLI `--help`) and call one that exists."
 
 
 class PayloadTooLarge(DomainError):
@@ -108,6 +119,7 @@ class PayloadTooLarge(DomainError):
     title = "Request too large"
     http_status = 413
     exit_code = 2
+    hint = "Send a smaller request body, or split the work into several calls."
 
 
 # Refused by the HTTP guard before any operation runs (interfaces/guard.py).
@@ -116,6 +128,7 @@ class HostNotAllowed(DomainError):
     title = "Host not allowed"
     http_status = 400
     exit_code = 2
+    hint = "Address the server by a host name it allows, or add this one to its allowed hosts setting."
 
 
 class OriginNotAllowed(DomainError):
@@ -123,6 +136,7 @@ class OriginNotAllowed(DomainError):
     title = "Origin not allowed"
     http_status = 403
     exit_code = 2
+    hint = "Call from an allowed origin, or add this origin to the allowed origins setting of the server."
 
 
 class UnsupportedMediaType(DomainError):
@@ -130,6 +144,7 @@ class UnsupportedMediaType(DomainError):
     title = "Unsupported media type"
     http_status = 415
     exit_code = 2
+    hint = "Send the body as JSON with `Content-Type: application/json`."
 
 
 class Unauthorized(DomainError):
@@ -137,6 +152,7 @@ class Unauthorized(DomainError):
     title = "Not authorized"
     http_status = 401
     exit_code = 5
+    hint = "Send a valid token as `Authorization: Bearer <token>`."
 
 
 class Unavailable(DomainError):
@@ -145,6 +161,7 @@ class Unavailable(DomainError):
     http_status = 503
     exit_code = 6
     retryable = True
+    hint = "Try again later; if the call changes something, check whether it took effect first."
 
 
 class Timeout(Unavailable):
@@ -153,6 +170,7 @@ class Timeout(Unavailable):
     code = "timeout"
     title = "Timed out"
     http_status = 504
+    hint = "Check whether the call took effect before repeating it, then try again later."
 
 
 class StoreUnavailable(DomainError):
@@ -163,6 +181,7 @@ class StoreUnavailable(DomainError):
     http_status = 503
     exit_code = 7
     retryable = True
+    hint = "Try again shortly; nothing was changed."
 
 
 class AddressInUse(DomainError):
@@ -172,6 +191,7 @@ class AddressInUse(DomainError):
     title = "Address in use"
     http_status = 503
     exit_code = 8
+    hint = "Choose another port, or stop the program that holds this one."
 
 
 class InvalidSettings(DomainError):
@@ -181,6 +201,7 @@ class InvalidSettings(DomainError):
     title = "Invalid settings"
     http_status = 500
     exit_code = 2
+    hint = "Fix the setting named in the detail and run the command again."
 
 
 class InternalError(DomainError):
@@ -188,6 +209,7 @@ class InternalError(DomainError):
     title = "Internal error"
     http_status = 500
     exit_code = 1
+    hint = "Do not repeat the call as it is; report it with its request id."
 
 
 class RemoteError(DomainError):
@@ -197,6 +219,7 @@ class RemoteError(DomainError):
     title = "Remote error"
     http_status = 502
     exit_code = 1
+    hint = "Read the code and detail the remote server sent: this client does not know that code."
     remote_code: str = "remote_error"
     #: The HTTP status the remote server answered with, when it answered.
     peer_status: int | None = None
@@ -217,4 +240,7 @@ def validation_failed(errors: list[dict[str, Any]]) -> ValidationFailed:
         for err in errors
     ]
     parts = [f"{'.'.join(e['loc']) or 'input'}: {e['msg']}" for e in cleaned]
-    return ValidationFailed("; ".join(parts) or "Invalid input", errors=cleaned)
+    # The specific fix: each field by name with what it needs, so a caller need not map `errors` itself.
+    fixes = [f"`{'.'.join(e['loc'])}` ({e['msg'].rstrip('.')})" for e in cleaned if e["loc"]]
+    hint = f"Correct {', '.join(fixes[:5])} and send the call again." if fixes else None
+    return ValidationFailed("; ".join(parts) or "Invalid input", errors=cleaned, hint=hint)

@@ -10,6 +10,7 @@ class EntryNotFound(DomainError):
     title = "Not in the index"
     http_status = 404
     exit_code = 3
+    hint = "Call `search_notes` to find what is indexed; a note is indexed when it is published on notes."
 
 
 class NothingToIndex(DomainError):
@@ -19,3 +20,4 @@ class NothingToIndex(DomainError):
     title = "Nothing to index"
     http_status = 422
     exit_code = 4
+    hint = "Give the note a title or body with at least one word of two or more letters or digits."

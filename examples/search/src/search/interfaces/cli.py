@@ -4,7 +4,7 @@ Start-up cost is kept low on purpose: `--help` loads only Typer (operation names
 small cache, see `operation_index`), a domain command adds pydantic and the domain, and
 FastAPI, uvicorn, httpx and the MCP SDK are imported only by the commands that need them.
 
-Every problem reaches the user as one line, `error[<code>]: <what and how to fix it>` on
+Every problem reaches the user as one line, `error[<code>]: <what> (hint: <what to do>)` on
 stderr (with `--json`, the problem object on stdout), and an exit code from the table that
 `--help` prints (see core/errors.py); never as a traceback.
 """

@@ -59,10 +59,11 @@ def _meaning(cls: type[DomainError]) -> str:
 
 
 def error_table() -> str:
-    rows = ["| code | meaning | HTTP | CLI exit | retry? |", "| --- | --- | --- | --- | --- |"]
+    rows = ["| code | meaning | what to do | HTTP | CLI exit | retry? |", "| --- | --- | --- | --- | --- | --- |"]
     for cls in error_classes():
         retry = "yes, later" if cls.retryable else "no"
-        rows.append(f"| `{cls.code}` | {_meaning(cls)} | {cls.http_status} | {cls.exit_code} | {retry} |")
+        fix = cls.hint.replace("|", "\\|")
+        rows.append(f"| `{cls.code}` | {_meaning(cls)} | {fix} | {cls.http_status} | {cls.exit_code} | {retry} |")
     return "\n".join(rows)
 
 
@@ -216,8 +217,10 @@ def readme_regions() -> dict[str, str]:
             [
                 "## Errors",
                 "",
-                "Every error has a stable `code`, the same on every interface: REST answers",
-                "`application/problem+json` (RFC 9457) carrying it, the CLI prints `error[<code>]: ...` on stderr",
+                "Every error has a stable `code` and a `hint` (what to do instead; an error may carry a more",
+                "specific one than the table's, e.g. naming the field to correct), the same on every interface:",
+                "REST answers `application/problem+json` (RFC 9457) carrying both, the CLI prints",
+                "`error[<code>]: <detail> (hint: <hint>)` on stderr",
                 "(the problem object on stdout with `--json`) and exits with the error's exit code"
                 + (", MCP returns an `is_error` result holding the problem object." if TIER_LEVEL >= 2 else "."),
                 "",
@@ -291,8 +294,9 @@ def usage_page() -> str:
             "",
             "## Errors",
             "",
-            "Branch on `code`, never on the message. Retry only errors marked retryable, and only calls",
-            "that are safe to repeat; fix the input before retrying `validation_error`.",
+            "Branch on `code`, never on the message; follow the problem's `hint` to recover. Retry only",
+            "errors marked retryable, and only calls that are safe to repeat; fix the input before retrying",
+            "`validation_error`.",
             "",
             error_table(),
             "",
