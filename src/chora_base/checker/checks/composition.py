@@ -149,4 +149,84 @@ class CP003(_CP):
         return "\n".join(problems)
 
 
-CHECKS: tuple[type[ChoraCheck], ...] = (CP001, CP002, CP003)
+#: What an Advanced server needs to run sagas and events itself (``core/runtime.py`` explains it).
+RUNTIME_MODULES = ("saga.py", "saga_operation.py", "events.py", "jetstream.py", "runtime.py")
+
+
+class CP004(_CP):
+    "The server runs its sagas, outbox relay and event consumers itself"
+
+    tier = "advanced"
+    rationale = (
+        "Sagas resume after a crash only if the process that restarts launches them, and events "
+        "leave the outbox only if a relay runs: the REST app's lifespan enters "
+        "`core.runtime.running(settings)`, which does both and runs the declared consumers."
+    )
+
+    def check(self, chora_project: ProjectInfo) -> str:
+        pkg_dir = chora_project.package_dir
+        if pkg_dir is None:
+            return "No package found (the CLI entry point names none)."
+        missing = [f"`core/{name}`" for name in RUNTIME_MODULES if not (pkg_dir / "core" / name).is_file()]
+        if missing:
+            return f"Missing: {', '.join(missing)}. " + upgrade_hint("advanced")
+        rest = pkg_dir / "interfaces" / "rest.py"
+        if "running(settings)" not in (rest.read_text(encoding="utf-8") if rest.is_file() else ""):
+            return (
+                "The REST app's lifespan (`interfaces/rest.py`) does not enter `running(settings)`: "
+                "nothing launches the sagas or runs the relay and consumers. `copier update` brings the template's."
+            )
+        return ""
+
+
+def _step_without_compensation(node: ast.expr) -> str | None:
+    """The name of a ``Step(...)`` that leaves out its compensation (an explicit None is a choice)."""
+    if not (isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", "")) == "Step"):
+        return None
+    if len(node.args) >= 3 or any(k.arg == "compensate" for k in node.keywords):
+        return None
+    first = node.args[0] if node.args else next((k.value for k in node.keywords if k.arg == "name"), None)
+    return first.value if isinstance(first, ast.Constant) and isinstance(first.value, str) else "?"
+
+
+def uncompensated_steps(path: Path) -> list[tuple[int, str]]:
+    """(line, step) of each step before a saga's last that names no compensation."""
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, SyntaxError):
+        return []
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", "")) == "Saga"):
+            continue
+        steps = node.args[1] if len(node.args) > 1 else next((k.value for k in node.keywords if k.arg == "steps"), None)
+        if isinstance(steps, (ast.List, ast.Tuple)):
+            for step in steps.elts[:-1]:  # the last step has nothing after it that could fail
+                name = _step_without_compensation(step)
+                if name is not None:
+                    found.append((step.lineno, name))
+    return found
+
+
+class CP005(_CP):
+    "Every saga step before the last says how it is undone"
+
+    tier = "advanced"
+    rationale = (
+        "When a later step fails, the saga compensates the completed steps in reverse; a step "
+        "that leaves out its compensation stays done. Pass one, or `compensate=None` where "
+        "there is nothing to undo (a read), so the choice is written down."
+    )
+
+    def check(self, chora_project: ProjectInfo) -> str:
+        problems = []
+        for path in chora_project.python_sources():
+            rel = path.relative_to(chora_project.root)
+            for line, name in uncompensated_steps(path):
+                problems.append(f"`{rel}:{line}`: step `{name}` has no compensation")
+        if problems:
+            return "Give each step before a saga's last a compensation (or `compensate=None`):\n\n" + bullet(problems)
+        return ""
+
+
+CHECKS: tuple[type[ChoraCheck], ...] = (CP001, CP002, CP003, CP004, CP005)
