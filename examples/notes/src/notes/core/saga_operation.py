@@ -43,6 +43,7 @@ class SagaFailed(DomainError):
     title = "Saga failed"
     http_status = 409
     exit_code = 10  # past the core's (1-8) and ``cancelled`` (9)
+    hint = "Read the problem's `saga` member for the step that failed and why; fix that, then start it again."
 
     #: The saga's record (set where the saga ran; a client rebuilding the error from its problem has
     #: it as the problem's ``saga`` member).
