@@ -4,7 +4,6 @@ port and data, with the trip log its saga steps write (see runtime_domain.py).""
 from __future__ import annotations
 
 import os
-import signal
 import sqlite3
 import subprocess
 from dataclasses import dataclass, field
@@ -12,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.composition.services import free_port, wait_for
+from tests.composition.services import free_port, kill9, stop, wait_for
 
 PREFIX = "NOTES_SERVER_"
 TOKEN = "runtime-test-token"
@@ -72,17 +71,10 @@ class Served:
         wait_for(up, 180, "the server to answer /health")
 
     def kill9(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait()
+        kill9(self.proc)
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.kill9()
+        stop(self.proc, grace=30)
 
     def log_rows(self, saga: str) -> list[tuple[str, str]]:
         if not self.trip_log.exists():

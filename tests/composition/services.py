@@ -57,6 +57,23 @@ def nats_binary() -> str:
     return found
 
 
+def kill9(proc: subprocess.Popen[bytes] | None) -> None:
+    """SIGKILL a process that still runs, and reap it."""
+    if proc is not None and proc.poll() is None:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+
+
+def stop(proc: subprocess.Popen[bytes] | None, grace: float) -> None:
+    """SIGTERM a process that still runs; SIGKILL it if it is not gone within ``grace`` seconds."""
+    if proc is not None and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            kill9(proc)
+
+
 class NatsServer:
     """One nats-server with JetStream on a fixed loopback port and store, killable and restartable."""
 
@@ -85,17 +102,10 @@ class NatsServer:
             pytest.fail(f"nats-server exited: {(self.workdir / 'nats.log').read_text()[-2000:]}")
 
     def kill9(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait()
+        kill9(self.proc)
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.kill9()
+        stop(self.proc, grace=10)
 
 
 @pytest.fixture(scope="session")

@@ -55,7 +55,8 @@ def test_docs_and_client_follow_the_owners_table(tmp_path: Path) -> None:
     readme = (project / "README.md").read_text()
     assert OWNER_README in readme  # outside the regions: kept
     assert "notes-server count-notes --tag home" in readme and "`count_notes`: Count the notes" in readme
-    assert "| `note_not_found` | Note not found | 404 | 3 | no |" in readme
+    hint = "Call `list_notes` to see the slugs that exist, or `create_note` to make this one."
+    assert f"| `note_not_found` | Note not found | {hint} | 404 | 3 | no |" in readme
     assert "`NOTES_SERVER_MAX_JSON_DEPTH`" in readme and "refuses to start" in readme
     assert (project / "src" / PKG / "py.typed").is_file()
     assert "`count_notes`: Count the notes" in (project / "AGENTS.md").read_text()
