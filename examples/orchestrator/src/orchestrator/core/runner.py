@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import signal
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -183,16 +184,39 @@ def run_here(
             finished.set()
 
     threading.Thread(target=work, daemon=True).start()
-    try:
-        while not finished.wait(0.2):  # a short wait, so Ctrl-C is seen while it runs
-            pass
-    except KeyboardInterrupt:
+    if _wait_cancelling_on_ctrl_c(finished):  # Ctrl-C: ask the operation to stop, wait until it has
         cancel.request()
         store.request_cancel(status.id)
-        finished.wait()
+        if _wait_cancelling_on_ctrl_c(finished):
+            raise KeyboardInterrupt  # a second Ctrl-C: stop waiting for the operation to stop
     if failure:
         raise failure[0]
     return box["final"]
+
+
+def _wait_cancelling_on_ctrl_c(finished: threading.Event) -> bool:
+    """Wait for ``finished``; True as soon as Ctrl-C is pressed (it is not raised here).
+
+    A KeyboardInterrupt raised inside ``Event.wait`` can leave the event's lock taken, and the
+    worker's ``set()`` then blocks for ever: so while this waits, SIGINT only sets a flag, which
+    the short waits below look at. Off the main thread (no signal handlers there) Ctrl-C cannot
+    arrive.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        finished.wait()
+        return False
+    pressed: list[bool] = []
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        pressed.append(True)
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        while not pressed and not finished.wait(0.2):  # short waits: a press is seen within 0.2 s
+            pass
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    return bool(pressed)
 
 
 def open_store(settings: Any) -> OperationStore:
