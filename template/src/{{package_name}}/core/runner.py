@@ -20,7 +20,8 @@ from typing import Any
 from pydantic import BaseModel
 
 from .errors import DomainError, Unavailable
-from .longrun import Cancellation, OperationCancelled, OperationStatus, Progress, TooManyOperations
+from .longrun import Cancellation, OperationCancelled, Progress, TooManyOperations
+from .operation_status import OperationStatus
 from .observe import recorded
 from .operation import Operation
 from .operation_store import PROBLEM_TYPE, OperationStore

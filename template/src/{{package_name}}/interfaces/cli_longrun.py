@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Optional
 import typer
 
 if TYPE_CHECKING:
-    from ..core.longrun import OperationStatus
+    from ..core.operation_status import OperationStatus
     from ..core.operation import Operation
 
 
