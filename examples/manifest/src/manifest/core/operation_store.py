@@ -20,7 +20,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .longrun import OperationInterrupted, OperationList, OperationNotFound, OperationStatus
+from .longrun import OperationInterrupted, OperationNotFound
+from .operation_status import OperationList, OperationStatus
 from .store import Migration, connect, migrate, transaction
 
 PROBLEM_TYPE = "urn:" + __name__.split(".")[0] + ":error"

@@ -20,9 +20,10 @@ from typing import Any
 from pydantic import BaseModel
 
 from .errors import DomainError, Unavailable
-from .longrun import Cancellation, OperationCancelled, OperationStatus, Progress, TooManyOperations
+from .longrun import Cancellation, OperationCancelled, Progress, TooManyOperations
 from .observe import recorded
 from .operation import Operation
+from .operation_status import OperationStatus
 from .operation_store import PROBLEM_TYPE, OperationStore
 
 #: The longest a caller may wait for a change in one request (REST ``wait_seconds``).

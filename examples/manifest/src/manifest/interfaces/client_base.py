@@ -16,8 +16,8 @@ import httpx
 
 from ..core import tracing
 from ..core.errors import DomainError, InternalError, Unavailable, validation_failed
-from ..core.longrun import OperationList, OperationStatus
 from ..core.operation import Operation, find
+from ..core.operation_status import OperationList, OperationStatus
 from ..operations import OPERATIONS
 from .client_handle import AsyncOperationHandle, OperationHandle, _status
 

@@ -15,7 +15,7 @@ import httpx
 from pydantic import BaseModel
 
 from ..core.errors import DomainError, InternalError, Unavailable
-from ..core.longrun import OperationStatus
+from ..core.operation_status import OperationStatus
 
 T = TypeVar("T", bound=BaseModel)
 #: Each long poll asks the server to hold it this long: under the clients' request timeout.

@@ -1,5 +1,5 @@
-"""What a long-running operation's handler receives, and the errors and state every interface
-shows for it.
+"""What a long-running operation's handler receives, and the errors every interface shows for
+it (its state, as the interfaces show it, is in ``operation_status.py``).
 
 An operation marked ``long_running=True`` in the table may declare two keyword parameters typed
 ``Progress`` and ``Cancellation``. They are filled in by whoever runs the operation and are
@@ -18,15 +18,8 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from datetime import datetime
-from typing import Any, Literal
-
-from pydantic import BaseModel, Field
 
 from .errors import DomainError, Unavailable, UnknownOperation
-
-State = Literal["pending", "running", "succeeded", "failed", "cancelled"]
-FINISHED: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
 
 
 class Progress:
@@ -98,28 +91,3 @@ class OperationCancelled(DomainError):
     http_status = 409
     exit_code = 9  # the first code past the core's and the example domain's
     hint = "Start the operation again if its result is still wanted."
-
-
-class OperationStatus(BaseModel):
-    """A long-running operation's state, the same on every interface (REST resource, CLI
-    `operations get`, client handle). Shaped after Google AIP-151: ``done`` says whether
-    ``result`` or ``problem`` is final."""
-
-    id: str = Field(description="Opaque id; GET /operations/{id} reads it")
-    operation: str = Field(description="Name of the operation in the table")
-    state: State
-    done: bool
-    progress: float = Field(ge=0, le=1, description="Fraction done, 0 to 1")
-    message: str = Field(description="The last progress message")
-    result: dict[str, Any] | None = Field(description="The operation's output once it succeeded")
-    problem: dict[str, Any] | None = Field(description="RFC 9457 problem once it failed or was cancelled")
-    created_at: datetime
-    updated_at: datetime
-    revision: int = Field(description="Increases on every change; pass it back to wait for the next")
-
-
-class OperationList(BaseModel):
-    """One page of operations, newest first."""
-
-    items: list[OperationStatus]
-    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page")

@@ -36,8 +36,8 @@ from ..core.errors import (
     UnknownOperation,
     ValidationFailed,
 )
-from ..core.longrun import OperationStatus
 from ..core.observe import observers
+from ..core.operation_status import OperationStatus
 from ..core.runner import open_runner
 from ..core.settings import Settings, get_settings
 from ..domain.service import Service

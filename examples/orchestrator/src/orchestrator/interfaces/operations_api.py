@@ -21,7 +21,8 @@ from fastapi import FastAPI, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..core.errors import validation_failed
-from ..core.longrun import OperationList, OperationNotFound, OperationStatus, TooManyOperations
+from ..core.longrun import OperationNotFound, TooManyOperations
+from ..core.operation_status import OperationList, OperationStatus
 from ..core.runner import MAX_WAIT_SECONDS, OperationRunner
 
 MAX_PAGE = 100

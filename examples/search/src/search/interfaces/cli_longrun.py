@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any, Optional
 import typer
 
 if TYPE_CHECKING:
-    from ..core.longrun import OperationStatus
     from ..core.operation import Operation
+    from ..core.operation_status import OperationStatus
 
 
 @contextmanager
