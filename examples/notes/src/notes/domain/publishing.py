@@ -119,7 +119,6 @@ def index(ctx: StepContext) -> dict[str, Any]:
     note = ctx.input["note"]
     arguments = {**note, "version": 1, "key": ctx.idempotency_key}
     deadline = time.monotonic() + PUBLISH_WAIT_SECONDS
-    told = ""
     while True:
         try:
             peers.call(SEARCH, "index_note", arguments, idempotency_key=ctx.idempotency_key)
@@ -129,9 +128,9 @@ def index(ctx: StepContext) -> dict[str, Any]:
                 raise  # a refusal: the saga compensates
             if time.monotonic() >= deadline:
                 raise SearchAway(f"search did not answer for {PUBLISH_WAIT_SECONDS:.0f} s: {exc}") from None
-            if (message := f"waiting for search ({exc.code})") != told:  # one report per change
-                _tell(ctx, message)
-                told = message
+            # Told on every retry, not once: follow() reports the saga's checkpoints as it sees them,
+            # and one report of its, landing after ours, would otherwise hide the wait for good.
+            _tell(ctx, f"waiting for search ({exc.code})")
             time.sleep(RETRY_PAUSE_SECONDS)
 
 
