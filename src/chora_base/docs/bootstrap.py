@@ -19,8 +19,9 @@ from pathlib import Path
 from chora_base.render import REPO, install, render, uv_bin
 
 Files = dict[str, str]
-#: ports of the docs stack; fixed so the captured output is the same on every run
-REGISTRY_PORT, NOTES_PORT = 47311, 47312
+#: ports of the docs stack; fixed so the captured output is the same on every run, and below the
+#: kernel's ephemeral range (32768-60999), so no outgoing connection can hold one by chance
+REGISTRY_PORT, NOTES_PORT = 27311, 27312
 
 
 def _stack(notes: Path) -> str:
