@@ -1,6 +1,9 @@
 """What tracing costs REST: wrk against one generated route with tracing off, on, and exporting.
 
-Three uvicorn servers of the Advanced render (one worker each, loopback, one seeded SQLite store):
+Uvicorn servers of the Advanced render (one worker each, loopback, one seeded SQLite store), two
+of each kind by default (``--instances``): two identical servers differ by up to 5% in CPU per
+request (memory layout, hash seeds), more than the 3% being measured, so every figure is the
+median over rounds and instances. The kinds:
   off        OTEL_SDK_DISABLED=true: no tracer, every tracing hook is one attribute check;
   on         the default: a span per operation call, trace ids in log lines, no exporter;
   otlp       OTEL_EXPORTER_OTLP_ENDPOINT set: every request's span recorded by the SDK, batched,
@@ -180,6 +183,7 @@ def collector_stats(url: str) -> tuple[int, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_wrk_options(parser, "measured rounds per mode")
+    parser.add_argument("--instances", type=int, default=2, help="servers per mode (medians span them all)")
     opts = parser.parse_args()
     wrk = require_wrk()
 
@@ -223,27 +227,30 @@ def main() -> None:
             "otlp": {**env, "OTEL_EXPORTER_OTLP_ENDPOINT": collector_url},
         }
         target = f"{PACKAGE}.interfaces.rest:create_app"
-        servers = {}
-        for mode in MODES:
-            logged = tmp / f"{mode}.log"
-            servers[mode] = stack.enter_context(
-                server(python, target, project / "src", mode_env[mode], "/health", logged)
-            )
+        servers: dict[str, list[tuple[str, int]]] = {mode: [] for mode in MODES}
+        for n in range(max(1, opts.instances)):
+            for mode in MODES:  # started in turn, so no kind gets all the early (or late) slots
+                logged = tmp / f"{mode}-{n}.log"
+                servers[mode].append(
+                    stack.enter_context(server(python, target, project / "src", mode_env[mode], "/health", logged))
+                )
         warm = argparse.Namespace(**{**vars(opts), "duration": 2})
-        for mode, (base, pid) in servers.items():
-            run_wrk(wrk, script, base, pid, ["read", "/v1/notes/", f"warm-{mode}", TOKEN], warm)
+        for mode, instances in servers.items():
+            for base, pid in instances:
+                run_wrk(wrk, script, base, pid, ["read", "/v1/notes/", f"warm-{mode}", TOKEN], warm)
         rounds: list[dict[str, Any]] = []
         for i in range(opts.rounds):
-            for mode in MODES if i % 2 == 0 else MODES[::-1]:
-                base, pid = servers[mode]
+            order = [(mode, n) for n in range(len(servers["off"])) for mode in MODES]
+            for mode, n in order if i % 2 == 0 else order[::-1]:
+                base, pid = servers[mode][n]
                 helper_before = helpers_cpu(pid)
-                result = run_wrk(wrk, script, base, pid, ["read", "/v1/notes/", f"r{i}-{mode}", TOKEN], opts)
+                result = run_wrk(wrk, script, base, pid, ["read", "/v1/notes/", f"r{i}-{mode}-{n}", TOKEN], opts)
                 helper_us = (helpers_cpu(pid) - helper_before) * 1e6 / result["requests"]
                 result["helper_cpu_us_per_request"] = helper_us
                 result["total_cpu_us_per_request"] = result["server_cpu_us_per_request"] + helper_us
-                rounds.append({"round": i, "mode": mode, **result})
+                rounds.append({"round": i, "mode": mode, "instance": n, **result})
                 print(
-                    f"round {i} {mode:4} {result['rps']:7.0f} req/s  p50 {result['p50_ms']:6.2f} ms"
+                    f"round {i} {mode:4} #{n} {result['rps']:7.0f} req/s  p50 {result['p50_ms']:6.2f} ms"
                     f"  server {result['server_cpu_us_per_request']:5.0f} us CPU/req"
                     f" (+ helper {helper_us:3.0f})"
                     f"  wrk CPU {result['wrk_cpu_share']:.0%}",
@@ -280,7 +287,8 @@ def main() -> None:
         / medians["off"]["total_cpu_us_per_request"],
     }
     print(
-        f"\nwrk -t{opts.threads} -c{opts.connections} -d{opts.duration}s, {opts.rounds} interleaved rounds,"
+        f"\nwrk -t{opts.threads} -c{opts.connections} -d{opts.duration}s, {opts.rounds} interleaved rounds"
+        f" over {len(servers['off'])} servers per mode,"
         " medians (the collector stand-in received"
         f" {posts} OTLP posts, {received} bytes):"
     )
@@ -306,6 +314,7 @@ def main() -> None:
         "tracing_overhead",
         {
             "load_generator": f"wrk -t{opts.threads} -c{opts.connections} -d{opts.duration}s (separate process)",
+            "servers_per_mode": len(servers["off"]),
             "route": "GET /v1/notes/{slug} with a traceparent header",
             "rounds": rounds,
             "medians": medians,
