@@ -139,10 +139,14 @@ def cpu_seconds(pid: int) -> float:
 SERVER_PID: list[int] = []  # the registry's pid: each phase reports the CPU share it got
 
 
-def collect(procs: dict[str, subprocess.Popen[str]]) -> dict[str, dict[str, float]]:
-    """Wait for wrk runs started together; their CPU share comes from the children's rusage."""
+def collect(procs: dict[str, subprocess.Popen[str]], server_pid: int | None = None) -> dict[str, dict[str, float]]:
+    """Wait for wrk runs started together; their CPU share comes from the children's rusage.
+
+    ``server_pid``: the server measured (default: the registry), whose CPU share is reported.
+    """
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    server_before = cpu_seconds(SERVER_PID[0]) if SERVER_PID else 0.0
+    pid = server_pid or (SERVER_PID[0] if SERVER_PID else None)
+    server_before = cpu_seconds(pid) if pid else 0.0
     started = time.monotonic()
     out: dict[str, dict[str, float]] = {}
     for name, proc in procs.items():
@@ -157,7 +161,7 @@ def collect(procs: dict[str, subprocess.Popen[str]]) -> dict[str, dict[str, floa
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     wall = max(time.monotonic() - started, 1e-6)
     load = round(os.getloadavg()[0], 2)
-    server = (cpu_seconds(SERVER_PID[0]) - server_before) / wall if SERVER_PID else 0.0
+    server = (cpu_seconds(pid) - server_before) / wall if pid else 0.0
     for data in out.values():
         data["loadgen_cpu_share"] = round(cpu / wall, 2)  # all wrk processes of this phase
         # the registry's own CPU share: on a shared machine other people's load lowers it, and
@@ -280,8 +284,11 @@ def main() -> None:
             # 1. lookups vs heartbeats vs etcd's gateway, 32 connections each, one after the other
             results["heartbeat_32"] = collect({"hb": wrk(reg.url + "/", hb, secs, 32)})["hb"]
             results["lookup_32"] = collect({"lookup": wrk(reg.url + "/v1/services/billing", plain, secs, 32)})["lookup"]
+            # etcd's CPU share is its own: Go spreads its gateway over every core, the registry is one
+            # Python process, so the rates per CPU-second are printed beside the rates.
             results["etcd_get_32"] = collect(
-                {"etcd": wrk(etcd.url(etcd.names[0]) + "/v3/kv/range", etcd_get_lua(work), secs, 32)}
+                {"etcd": wrk(etcd.url(etcd.names[0]) + "/v3/kv/range", etcd_get_lua(work), secs, 32)},
+                server_pid=etcd.procs[etcd.names[0]].popen.pid,
             )["etcd"]
             # 2. heartbeats + /health without a fault, then at once while a write waits 10 s on a
             #    locked store (each faulted phase gets its own baseline just before it: a shared
@@ -335,6 +342,10 @@ def main() -> None:
         "lookup_vs_heartbeat": round(results["lookup_32"]["rate_per_s"] / results["heartbeat_32"]["rate_per_s"], 2),
         "lookup_p99_ms": results["lookup_32"]["p99_ms"],
         "lookup_vs_etcd_get": round(results["lookup_32"]["rate_per_s"] / results["etcd_get_32"]["rate_per_s"], 2),
+        "etcd_cpu_share": results["etcd_get_32"]["server_cpu_share"],
+        "lookup_vs_etcd_get_per_server_cpu": round(
+            results["lookup_32"]["rate_per_server_cpu_s"] / results["etcd_get_32"]["rate_per_server_cpu_s"], 2
+        ),
         "locked_store_health_p99_ms": results["locked_store"]["health"]["p99_ms"],
         "locked_store_heartbeats_vs_baseline": versus("locked_store", "baseline", "baseline_after"),
         "long_polls_health_p99_ms": results["long_polls"]["health"]["p99_ms"],
