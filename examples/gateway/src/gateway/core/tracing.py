@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+import threading
 import uuid
 from collections.abc import Mapping, MutableMapping
 from contextvars import ContextVar, Token
@@ -96,6 +97,7 @@ class _Names:
         # Only traceparent/tracestate are handed in, so the W3C propagator is asked directly
         # rather than through the configured composite (whose baggage part would find nothing).
         self.attach, self.detach, self.extract = context.attach, context.detach, TraceContextTextMapPropagator().extract
+        self.get_current = context.get_current
         self.current_span, self.in_context = trace.get_current_span, trace.set_span_in_context
         self.SpanContext, self.NonRecordingSpan = trace.SpanContext, trace.NonRecordingSpan
         self.TraceFlags, self.TraceState = trace.TraceFlags, trace.TraceState
@@ -131,14 +133,15 @@ def begin(operation: str, interface: str) -> tuple[Any, object]:
     new one), enough for log lines and for the ``traceparent`` sent to peers.
     """
     if not recording:
-        return _UNRECORDED, _ids.set(_unrecorded_ids())
+        return _UNRECORDED, _ids.set(_CallIds(_ids.get(), _incoming.get(), _otel.get_current()))
     otel = _otel
     current = otel.current_span().get_span_context()
     parent, context = current, None
     if not current.is_valid:
         # A caller's context received in headers, or the ids of an unrecorded call around this one
         # (processors were added since it began).
-        ids = _ids.get() or _incoming_ids()
+        outer = _ids.get()
+        ids = outer.get() if outer is not None else _incoming_ids()
         if ids is not None:
             parent = otel.SpanContext(ids[0], ids[1], True, otel.TraceFlags(ids[2]), _state(ids[3]))
             context = otel.in_context(otel.NonRecordingSpan(parent))
@@ -173,28 +176,50 @@ def failed(span: Any, code: str) -> None:
 
 
 # While nothing records, a call's ids are kept in one context variable of this module rather
-# than in an OpenTelemetry span made current: getting the current span, building a span context
-# and a non-recording span, copying the context and attaching it cost a REST read several
-# percent of its throughput, for ids that only log lines and peers read (``current_ids`` and
-# ``outgoing`` look here first). Ids: (trace id, span id, trace flags, tracestate header).
+# than in an OpenTelemetry span made current (``current_ids`` and ``outgoing`` look here first),
+# and they are worked out only when something reads them: a log line, a call to a peer. Most
+# calls are never asked, and parsing the caller's header and drawing ids for every call cost a
+# REST read more than all the rest of tracing (bench/tracing_overhead.py in chora-base).
+# Ids: (trace id, span id, trace flags, tracestate header).
 _Ids = tuple[int, int, int, "str | None"]
-_ids: ContextVar[_Ids | None] = ContextVar("call_trace_ids", default=None)
+
+
+class _CallIds:
+    """The ids of one unrecorded call, from what was known when it began."""
+
+    __slots__ = ("_context", "_ids", "_incoming", "_outer")
+
+    def __init__(self, outer: _CallIds | None, incoming: tuple[str, str | None] | None, context: Any) -> None:
+        self._outer = outer  # the call this one runs inside, if any
+        self._incoming = incoming  # the caller's W3C headers, if any
+        self._context = context  # the OpenTelemetry context the call began in
+        self._ids: _Ids | None = None
+
+    def get(self) -> _Ids:
+        if self._ids is None:
+            with _WORKING_OUT:  # two threads of one call reading at once must see the same ids
+                if self._ids is None:
+                    self._ids = self._work_out()
+        return self._ids
+
+    def _work_out(self) -> _Ids:
+        if self._outer is not None:
+            parent: _Ids | None = self._outer.get()  # a call inside a call: same trace
+        else:
+            parent = None if self._incoming is None else _parse(*self._incoming)
+            if parent is None:
+                ctx = _otel.current_span(self._context).get_span_context()  # e.g. the MCP SDK's span
+                if not ctx.is_valid:
+                    return _otel.ids.generate_trace_id(), _otel.ids.generate_span_id(), 1, None
+                state = ctx.trace_state.to_header() if ctx.trace_state else None
+                parent = (ctx.trace_id, ctx.span_id, int(ctx.trace_flags), state)
+        return parent[0], _otel.ids.generate_span_id(), parent[2], parent[3]
+
+
+_WORKING_OUT = threading.RLock()  # re-entered by a call inside a call, which asks the outer one
+_ids: ContextVar[_CallIds | None] = ContextVar("call_trace_ids", default=None)
 #: What every unrecorded call's ``begin`` returns as its span: the API's span that records nothing.
 _UNRECORDED: Any = None
-
-
-def _unrecorded_ids() -> _Ids:
-    ids = _ids.get()  # a call inside a call: same trace
-    if ids is None:
-        ids = _incoming_ids()
-        if ids is None:
-            ctx = _otel.current_span().get_span_context()  # e.g. the MCP SDK's span of a request
-            if ctx.is_valid:
-                state = ctx.trace_state.to_header() if ctx.trace_state else None
-                ids = (ctx.trace_id, ctx.span_id, int(ctx.trace_flags), state)
-            else:
-                return _otel.ids.generate_trace_id(), _otel.ids.generate_span_id(), 1, None
-    return ids[0], _otel.ids.generate_span_id(), ids[2], ids[3]
 
 
 def _state(header: str | None) -> Any:
@@ -265,8 +290,9 @@ def current_ids() -> tuple[str | None, str | None]:
     """(trace id, span id) of the current span in hex, or (None, None)."""
     if tracer is None and "opentelemetry.trace" not in sys.modules:
         return None, None
-    ids = _ids.get()
-    if ids is not None:
+    call = _ids.get()
+    if call is not None:
+        ids = call.get()
         return format(ids[0], "032x"), format(ids[1], "016x")
     from opentelemetry import trace
 
@@ -289,8 +315,9 @@ def outgoing(headers: MutableMapping[str, str]) -> None:
         from opentelemetry.propagate import inject
 
         inject(headers)  # the configured propagators: baggage too, if the program uses it
-        ids = _ids.get()
-        if ids is not None:  # an unrecorded call: its ids, not an (outer) OpenTelemetry span's
+        call = _ids.get()
+        if call is not None:  # an unrecorded call: its ids, not an (outer) OpenTelemetry span's
+            ids = call.get()
             headers["traceparent"] = f"00-{ids[0]:032x}-{ids[1]:016x}-{ids[2]:02x}"
             if ids[3]:
                 headers["tracestate"] = ids[3]

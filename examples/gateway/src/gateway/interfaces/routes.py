@@ -58,6 +58,17 @@ def header(scope: Any, name: bytes) -> str | None:
     return None
 
 
+def trace_headers(scope: Any) -> tuple[str | None, str | None]:
+    """A caller's ``traceparent`` and ``tracestate``, found in one pass over the headers."""
+    parent = state = None
+    for key, value in scope["headers"]:
+        if key == b"traceparent":
+            parent = value.decode("latin-1")
+        elif key == b"tracestate":
+            state = value.decode("latin-1")
+    return parent, state
+
+
 class OperationEndpoint:
     """One operation's route: input gathered by hand, validated once by the operation's model."""
 
@@ -121,7 +132,7 @@ class OperationEndpoint:
         # A caller's W3C trace context makes this call's span a child of the caller's.
         if tracing.tracer is None:
             return await self._serve(scope, receive, send)
-        parent = tracing.attach_parent(header(scope, b"traceparent"), header(scope, b"tracestate"))
+        parent = tracing.attach_parent(*trace_headers(scope))
         try:
             await self._serve(scope, receive, send)
         finally:

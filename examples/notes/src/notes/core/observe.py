@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from pydantic import BaseModel
@@ -26,37 +25,45 @@ log = logging.getLogger("notes.operations")
 observers: list[Callable[[str, str, str, float], None]] = []
 
 
-@contextmanager
-def recorded(op: Operation, interface: str) -> Iterator[None]:
+class recorded:  # lower-case, as contextlib.suppress: it reads ``with recorded(op, interface):``
     """Trace, time, log and observe one call; unexpected exceptions leave as a sanitized
     InternalError. The traceback is logged here and never reaches a caller.
 
     With tracing on (``core/tracing.py``) the call runs inside its own span, so the log lines
     written during it carry its trace id and the peers it calls join its trace.
+
+    A class rather than a ``@contextmanager`` generator, and one layer with the span opened and
+    closed in it: every request pays for this, and the generator's machinery (or a second
+    layer) cost a call more than its span did.
     """
-    # One context manager, the span opened and closed in it: a second layer cost a traced call
-    # more than its span did.
-    span = token = None
-    if tracing.tracer is not None:
-        span, token = tracing.begin(op.name, interface)
-    started = time.perf_counter()
-    outcome = "ok"
-    try:
-        yield
-    except DomainError as exc:
-        outcome = exc.code
-        raise
-    except Exception:
-        outcome = InternalError.code
-        log.exception("operation %s failed unexpectedly", op.name)
-        raise InternalError("The server hit an unexpected error; see its logs.") from None
-    finally:
-        elapsed = time.perf_counter() - started
+
+    __slots__ = ("interface", "op", "span", "started", "token")
+
+    def __init__(self, op: Operation, interface: str) -> None:
+        self.op, self.interface = op, interface
+
+    def __enter__(self) -> None:
+        self.span = self.token = None
+        if tracing.tracer is not None:
+            self.span, self.token = tracing.begin(self.op.name, self.interface)
+        self.started = time.perf_counter()
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
+        elapsed = time.perf_counter() - self.started
+        op, span = self.op, self.span
+        outcome = "ok"
+        replacement: InternalError | None = None
+        if isinstance(exc, DomainError):
+            outcome = exc.code
+        elif isinstance(exc, Exception):
+            outcome = InternalError.code
+            log.error("operation %s failed unexpectedly", op.name, exc_info=(kind, exc, tb))
+            replacement = InternalError("The server hit an unexpected error; see its logs.")
         try:
             if span is not None and outcome != "ok":
                 tracing.failed(span, outcome)
             for observer in observers:
-                observer(op.name, interface, outcome, elapsed)
+                observer(op.name, self.interface, outcome, elapsed)
             # Successful calls log at DEBUG so hot paths (heartbeats, lookups) do not flood the log;
             # the level is checked first so a call that logs nothing builds no log record either.
             level = logging.DEBUG if outcome == "ok" else logging.INFO
@@ -66,14 +73,16 @@ def recorded(op: Operation, interface: str) -> Iterator[None]:
                     "operation finished",
                     extra={
                         "operation": op.name,
-                        "interface": interface,
+                        "interface": self.interface,
                         "outcome": outcome,
                         "duration_ms": round(elapsed * 1000, 3),
                     },
                 )
         finally:
             if span is not None:
-                tracing.end(span, token)  # after the log line, which carries the span's ids
+                tracing.end(span, self.token)  # after the log line, which carries the span's ids
+        if replacement is not None:
+            raise replacement from None
 
 
 def run_operation(op: Operation, service: Any, raw: Mapping[str, Any], interface: str, **injected: Any) -> BaseModel:

@@ -62,7 +62,7 @@ class Operation:
     #: and lets callers cancel it (see core/longrun.py) instead of holding one request open.
     long_running: bool = False
 
-    @property
+    @cached_property
     def is_async(self) -> bool:
         """An ``async def`` handler: servers await it on their loop (it costs no worker thread
         while it waits, e.g. a long poll); the CLI runs it with ``asyncio.run``."""

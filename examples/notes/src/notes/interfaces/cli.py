@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-import json
+import marshal
 import os
 import sys
 import typing
@@ -38,7 +38,7 @@ PACKAGE = "notes"
 ENV_PREFIX = "NOTES_"
 URL_ENV = ENV_PREFIX + "URL"
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
-INDEX_FILE = PACKAGE_DIR / "__pycache__" / "cli-index.json"
+INDEX_FILE = PACKAGE_DIR / "__pycache__" / "cli-index.marshal"
 EXIT_MEANINGS = {0: "success", 1: "unexpected error (the message names a log file)", 2: "usage error"}
 
 
@@ -55,24 +55,45 @@ def _index() -> dict[str, Any]:
     """
     if _INDEX:  # help asks twice (commands, then exit codes)
         return _INDEX
-    stamp = sorted([str(p.relative_to(PACKAGE_DIR)), p.stat().st_mtime_ns] for p in PACKAGE_DIR.rglob("*.py"))
-    with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
-        cached = json.loads(INDEX_FILE.read_text())
+    stamp = _source_stamp()
+    # marshal, not json: the cache lives beside the bytecode of this very interpreter, and the
+    # json module's import alone is a few percent of `--help`.
+    with contextlib.suppress(OSError, ValueError, EOFError, KeyError, TypeError):
+        cached = marshal.loads(INDEX_FILE.read_bytes())
         if cached["stamp"] == stamp:
-            _INDEX.update(commands=dict(cached["commands"]), exit_codes=list(cached["exit_codes"]))
+            _INDEX.update({key: cached[key] for key in ("commands", "builtins", "exit_codes")})
             return _INDEX
     from ..core import longrun  # noqa: F401  (its errors reach every project through `operations`)
     from ..operations import OPERATIONS
 
-    commands = {op.cli_name: op.summary for op in OPERATIONS}
-    exit_codes = sorted((cls.exit_code, code) for code, cls in DomainError.by_code.items())
+    fresh = {
+        "commands": {op.cli_name: op.summary for op in OPERATIONS},
+        # The first paragraph of each help text, whole: one line per command, as operations get.
+        "builtins": {name: " ".join((cmd.help or "").split("\n\n")[0].split()) for name, cmd in _builtins().items()},
+        "exit_codes": sorted((cls.exit_code, code) for code, cls in DomainError.by_code.items()),
+    }
     with contextlib.suppress(OSError):  # a read-only install simply goes without the cache
         INDEX_FILE.parent.mkdir(exist_ok=True)
         partial = INDEX_FILE.with_suffix(f".{os.getpid()}.tmp")
-        partial.write_text(json.dumps({"stamp": stamp, "commands": commands, "exit_codes": exit_codes}))
+        partial.write_bytes(marshal.dumps({"stamp": stamp, **fresh}))
         partial.replace(INDEX_FILE)
-    _INDEX.update(commands=commands, exit_codes=exit_codes)
+    _INDEX.update(fresh)
     return _INDEX
+
+
+def _source_stamp() -> list[tuple[str, int]]:
+    """(path, mtime) of every source file of the package: any edit, addition or removal shows."""
+    found: list[tuple[str, int]] = []
+    folders = [str(PACKAGE_DIR)]
+    while folders:  # os.scandir, not Path.rglob: a third of the cost, paid by every `--help`
+        with os.scandir(folders.pop()) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    if entry.name != "__pycache__":
+                        folders.append(entry.path)
+                elif entry.name.endswith(".py"):
+                    found.append((entry.path, entry.stat().st_mtime_ns))
+    return sorted(found)
 
 
 def operation_index() -> dict[str, str]:
@@ -81,11 +102,15 @@ def operation_index() -> dict[str, str]:
 
 
 class OperationGroup(TyperGroup):
-    """The root command group: operation commands are built from the table on first use, and
-    every failure of a run is reported here as one line with its exit code."""
+    """The root command group: operation commands are built from the table on first use, the
+    built-in ones (`serve`, `mcp`, `operations`) when one of them is named, and every failure of
+    a run is reported here as one line with its exit code."""
 
     def _load_operation(self, cmd_name: str) -> None:
         """Build the command of one operation (only the one being run pays for its model)."""
+        if cmd_name in BUILTINS:
+            self.commands.update(_builtins())
+            return
         from ..operations import OPERATIONS
 
         for op in OPERATIONS:
@@ -95,8 +120,8 @@ class OperationGroup(TyperGroup):
                 self.commands[cmd_name] = typer.main.get_group(table).commands[cmd_name]
 
     def list_commands(self, ctx: Any) -> list[str]:
-        index = operation_index()
-        return [*index, *(name for name in self.commands if name not in index)]
+        listed = [*operation_index(), *BUILTINS]
+        return [*listed, *(name for name in self.commands if name not in listed)]
 
     def get_command(self, ctx: Any, cmd_name: str) -> Any:
         if cmd_name not in self.commands:
@@ -104,11 +129,12 @@ class OperationGroup(TyperGroup):
         return super().get_command(ctx, cmd_name)
 
     def format_commands(self, ctx: Any, formatter: Any) -> None:
-        index = operation_index()
-        rows = list(index.items()) + [
+        index = _index()
+        rows = [*index["commands"].items(), *index["builtins"].items()]
+        rows += [
             (name, cmd.get_short_help_str(limit=formatter.width - 30))
             for name, cmd in self.commands.items()
-            if name not in index and not cmd.hidden
+            if name not in index["commands"] and name not in index["builtins"] and not cmd.hidden
         ]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
@@ -217,6 +243,8 @@ def _run_long(op: Operation, raw: dict[str, Any], url: str | None, url_source: s
 
 
 def _print_result(result: BaseModel, as_json: bool) -> None:
+    import json
+
     data = result.model_dump(mode="json")
     if as_json:
         typer.echo(json.dumps(data))
@@ -303,13 +331,19 @@ def _command(op: Operation) -> Callable[..., None]:
     return command
 
 
-def _operations_commands() -> None:
+#: Commands that are not operations. Typer builds them only when one is named: converting their
+#: functions into commands costs a domain command about one percent of its start-up.
+BUILTINS = ("serve", "mcp", "operations")
+builtin_app = typer.Typer(add_completion=False, rich_markup_mode=None, pretty_exceptions_enable=False)
+
+
+def _builtins() -> dict[str, Any]:
+    """The built-in commands, by name."""
     from .cli_longrun import operations_app
 
-    app.add_typer(operations_app)
-
-
-_operations_commands()
+    if not builtin_app.registered_groups:
+        builtin_app.add_typer(operations_app)
+    return typer.main.get_group(builtin_app).commands
 
 
 @app.callback()
@@ -318,7 +352,7 @@ def root(
         False, "--version", is_eager=True, callback=_version, help="Print the name and version, then exit"
     ),
 ) -> None:
-    # A callback keeps the root a command group even when few commands are registered eagerly.
+    # A callback keeps the root a command group: no command is registered on it eagerly.
     pass
 
 
@@ -343,7 +377,7 @@ def _close(service: Any) -> None:
         service.close()
 
 
-@app.command()
+@builtin_app.command()
 def serve(
     host: Optional[str] = typer.Option(  # noqa: UP045
         None,
@@ -386,7 +420,7 @@ def serve(
     uvicorn.Server(config).run(sockets=[sock])
 
 
-@app.command()
+@builtin_app.command()
 def mcp() -> None:
     """Serve MCP over stdio (for agent hosts that launch this program)."""
     _close(_open_service(_settings()))  # settings and store faults are reported before serving
