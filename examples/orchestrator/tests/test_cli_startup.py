@@ -93,14 +93,32 @@ def test_version_names_the_server() -> None:
     assert (proc.returncode, proc.stdout.strip()) == (0, f"{NAME} {VERSION}")
 
 
-def test_stale_command_index_is_rebuilt(tmp_path: object) -> None:
+@pytest.mark.parametrize("written", ["stale", "garbled"])
+def test_command_index_is_rebuilt(written: str) -> None:
+    import marshal
+
+    from orchestrator.interfaces import cli_index
+
+    stale = {"stamp": [], "commands": {"ghost": "not an operation"}, "builtins": {}, "exit_codes": []}
+    cli_index.INDEX_FILE.parent.mkdir(exist_ok=True)
+    cli_index.INDEX_FILE.write_bytes(marshal.dumps(stale) if written == "stale" else b"\x00not marshal")
+    cli_index._INDEX.clear()  # forget what this process already read
+    index = cli_index.operation_index()
+    assert "ghost" not in index and index
+
+
+def test_every_listed_command_runs() -> None:
+    """What `--help` lists (from its cache) and what can be run are the same commands."""
+    import typer.main
+
     from orchestrator.interfaces import cli
 
-    cli.INDEX_FILE.parent.mkdir(exist_ok=True)
-    cli.INDEX_FILE.write_text('{"stamp": [], "commands": {"ghost": "not an operation"}}')
-    cli._INDEX.clear()  # forget what this process already read
-    index = cli.operation_index()
-    assert "ghost" not in index and index
+    group = typer.main.get_command(cli.app)
+    ctx = group.make_context("orchestrator", [], resilient_parsing=True)
+    listed = group.list_commands(ctx)
+    assert "serve" in listed
+    missing = [name for name in listed if group.get_command(ctx, name) is None]
+    assert not missing, f"listed but not runnable: {missing}"
 
 
 def test_domain_errors_keep_off_the_reserved_exit_codes() -> None:

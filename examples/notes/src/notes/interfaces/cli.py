@@ -1,8 +1,9 @@
 """The `notes` command line, generated from the operation table.
 
-Start-up cost is kept low on purpose: `--help` loads only Typer (operation names come from a
-small cache, see `operation_index`), a domain command adds pydantic and the domain, and
-FastAPI, uvicorn, httpx and the MCP SDK are imported only by the commands that need them.
+Start-up cost is kept low on purpose: `--help` loads only Typer (what it lists comes from a
+small cache, see `cli_index.py`), a domain command adds pydantic and the domain, and FastAPI,
+uvicorn, httpx and the MCP SDK are imported only by the commands that need them (`serve` and
+the other built-in commands are in `cli_builtins.py`).
 
 Every problem reaches the user as one line, `error[<code>]: <what> (hint: <what to do>)` on
 stderr (with `--json`, the problem object on stdout), and an exit code from the table that
@@ -11,14 +12,10 @@ stderr (with `--json`, the problem object on stdout), and an exit code from the 
 
 from __future__ import annotations
 
-import contextlib
 import inspect
-import marshal
-import os
 import sys
 import typing
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any, Optional
 
 import typer
@@ -26,7 +23,7 @@ import typer.main
 from typer.core import TyperGroup
 
 from ..core.about import DESCRIPTION, NAME, VERSION
-from ..core.errors import DomainError, InvalidSettings
+from .cli_index import index
 
 if typing.TYPE_CHECKING:
     from pydantic import BaseModel
@@ -37,68 +34,7 @@ if typing.TYPE_CHECKING:
 PACKAGE = "notes"
 ENV_PREFIX = "NOTES_"
 URL_ENV = ENV_PREFIX + "URL"
-PACKAGE_DIR = Path(__file__).resolve().parents[1]
-INDEX_FILE = PACKAGE_DIR / "__pycache__" / "cli-index.marshal"
 EXIT_MEANINGS = {0: "success", 1: "unexpected error (the message names a log file)", 2: "usage error"}
-
-
-_INDEX: dict[str, Any] = {}
-
-
-def _index() -> dict[str, Any]:
-    """Commands and exit codes of the table, without importing the domain if possible.
-
-    Listing commands is the common case (`--help`), and importing pydantic and the domain costs
-    more than the whole start-up budget, so names, summaries and the error codes are cached
-    next to the bytecode. Any change to a source file of the package rebuilds the cache;
-    running a command always loads the real operation table.
-    """
-    if _INDEX:  # help asks twice (commands, then exit codes)
-        return _INDEX
-    stamp = _source_stamp()
-    # marshal, not json: the cache lives beside the bytecode of this very interpreter, and the
-    # json module's import alone is a few percent of `--help`.
-    with contextlib.suppress(OSError, ValueError, EOFError, KeyError, TypeError):
-        cached = marshal.loads(INDEX_FILE.read_bytes())
-        if cached["stamp"] == stamp:
-            _INDEX.update({key: cached[key] for key in ("commands", "builtins", "exit_codes")})
-            return _INDEX
-    from ..core import longrun  # noqa: F401  (its errors reach every project through `operations`)
-    from ..operations import OPERATIONS
-
-    fresh = {
-        "commands": {op.cli_name: op.summary for op in OPERATIONS},
-        # The first paragraph of each help text, whole: one line per command, as operations get.
-        "builtins": {name: " ".join((cmd.help or "").split("\n\n")[0].split()) for name, cmd in _builtins().items()},
-        "exit_codes": sorted((cls.exit_code, code) for code, cls in DomainError.by_code.items()),
-    }
-    with contextlib.suppress(OSError):  # a read-only install simply goes without the cache
-        INDEX_FILE.parent.mkdir(exist_ok=True)
-        partial = INDEX_FILE.with_suffix(f".{os.getpid()}.tmp")
-        partial.write_bytes(marshal.dumps({"stamp": stamp, **fresh}))
-        partial.replace(INDEX_FILE)
-    _INDEX.update(fresh)
-    return _INDEX
-
-
-def _source_stamp() -> list[tuple[str, int]]:
-    """(path, mtime) of every source file of the package: any edit, addition or removal shows."""
-    found: list[tuple[str, int]] = []
-    folders = [str(PACKAGE_DIR)]
-    while folders:  # os.scandir, not Path.rglob: a third of the cost, paid by every `--help`
-        with os.scandir(folders.pop()) as entries:
-            for entry in entries:
-                if entry.is_dir(follow_symlinks=False):
-                    if entry.name != "__pycache__":
-                        folders.append(entry.path)
-                elif entry.name.endswith(".py"):
-                    found.append((entry.path, entry.stat().st_mtime_ns))
-    return sorted(found)
-
-
-def operation_index() -> dict[str, str]:
-    """CLI name -> one-line summary of every operation (see `_index`)."""
-    return _index()["commands"]
 
 
 class OperationGroup(TyperGroup):
@@ -106,11 +42,9 @@ class OperationGroup(TyperGroup):
     built-in ones (`serve`, `mcp`, `operations`) when one of them is named, and every failure of
     a run is reported here as one line with its exit code."""
 
-    def _load_operation(self, cmd_name: str) -> None:
-        """Build the command of one operation (only the one being run pays for its model)."""
-        if cmd_name in BUILTINS:
-            self.commands.update(_builtins())
-            return
+    def _load(self, cmd_name: str) -> None:
+        """Build the command named: one operation's (only the one being run pays for its model),
+        or else the built-in ones, all at once."""
         from ..operations import OPERATIONS
 
         for op in OPERATIONS:
@@ -118,30 +52,36 @@ class OperationGroup(TyperGroup):
                 table = typer.Typer(add_completion=False, rich_markup_mode=None, pretty_exceptions_enable=False)
                 table.command(name=op.cli_name, help=op.description)(_command(op))
                 self.commands[cmd_name] = typer.main.get_group(table).commands[cmd_name]
+                return
+        from .cli_builtins import commands
+
+        built = commands()
+        if cmd_name in built:
+            self.commands.update(built)
 
     def list_commands(self, ctx: Any) -> list[str]:
-        listed = [*operation_index(), *BUILTINS]
+        listed = [*index()["commands"], *index()["builtins"]]
         return [*listed, *(name for name in self.commands if name not in listed)]
 
     def get_command(self, ctx: Any, cmd_name: str) -> Any:
         if cmd_name not in self.commands:
-            self._load_operation(cmd_name)
+            self._load(cmd_name)
         return super().get_command(ctx, cmd_name)
 
     def format_commands(self, ctx: Any, formatter: Any) -> None:
-        index = _index()
-        rows = [*index["commands"].items(), *index["builtins"].items()]
+        cached = index()
+        rows = [*cached["commands"].items(), *cached["builtins"].items()]
         rows += [
             (name, cmd.get_short_help_str(limit=formatter.width - 30))
             for name, cmd in self.commands.items()
-            if name not in index["commands"] and name not in index["builtins"] and not cmd.hidden
+            if name not in cached["commands"] and name not in cached["builtins"] and not cmd.hidden
         ]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
 
     def format_epilog(self, ctx: Any, formatter: Any) -> None:
         codes: dict[int, list[str]] = {}
-        for exit_code, code in _index()["exit_codes"]:
+        for exit_code, code in index()["exit_codes"]:
             codes.setdefault(exit_code, []).append(code)
         rows = [(str(n), EXIT_MEANINGS.get(n, "")) for n in EXIT_MEANINGS if n not in codes]
         rows += [(str(n), ", ".join(names)) for n, names in codes.items()]
@@ -331,21 +271,6 @@ def _command(op: Operation) -> Callable[..., None]:
     return command
 
 
-#: Commands that are not operations. Typer builds them only when one is named: converting their
-#: functions into commands costs a domain command about one percent of its start-up.
-BUILTINS = ("serve", "mcp", "operations")
-builtin_app = typer.Typer(add_completion=False, rich_markup_mode=None, pretty_exceptions_enable=False)
-
-
-def _builtins() -> dict[str, Any]:
-    """The built-in commands, by name."""
-    from .cli_longrun import operations_app
-
-    if not builtin_app.registered_groups:
-        builtin_app.add_typer(operations_app)
-    return typer.main.get_group(builtin_app).commands
-
-
 @app.callback()
 def root(
     version: bool = typer.Option(
@@ -354,79 +279,6 @@ def root(
 ) -> None:
     # A callback keeps the root a command group: no command is registered on it eagerly.
     pass
-
-
-def _check_public_bind(settings: Settings, host_source: str) -> None:
-    """Refuse to serve other machines unless callers must authenticate or the owner says so."""
-    from .cli_faults import is_loopback
-
-    if is_loopback(settings.host) or settings.allow_public_bind:
-        return
-    if settings.api_token:
-        return
-    why = "no API token is set, so anyone who can reach it could change its data"
-    fix = f"set {ENV_PREFIX}API_TOKEN, or {ENV_PREFIX}ALLOW_PUBLIC_BIND=true to serve it anyway"
-    raise InvalidSettings(
-        f"Refusing to bind {host_source}={settings.host!r}: other machines could reach it and {why}; "
-        f"bind 127.0.0.1, or {fix}"
-    )
-
-
-def _close(service: Any) -> None:
-    if hasattr(service, "close"):
-        service.close()
-
-
-@builtin_app.command()
-def serve(
-    host: Optional[str] = typer.Option(  # noqa: UP045
-        None,
-        "--host",
-        metavar="ADDRESS",
-        help=f"Interface to bind [default: {ENV_PREFIX}HOST or 127.0.0.1]",
-    ),
-    port: Optional[int] = typer.Option(  # noqa: UP045
-        None,
-        "--port",
-        min=1,
-        max=65535,
-        metavar="INTEGER",
-        help=f"Port to listen on [default: {ENV_PREFIX}PORT or 8000]",
-    ),
-) -> None:
-    """Serve the REST API and MCP over streamable HTTP at /mcp."""
-    settings = _settings(host=host, port=port)
-    host_source = "--host" if host is not None else ENV_PREFIX + "HOST"
-    port_source = "--port" if port is not None else ENV_PREFIX + "PORT"
-    _check_public_bind(settings, host_source)
-    _close(_open_service(settings))  # a store that cannot open is reported before binding
-    from .cli_faults import bind
-
-    sock = bind(settings, host_source, port_source)
-
-    import uvicorn
-
-    from .rest import create_app
-
-    config = uvicorn.Config(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level.lower(),
-        access_log=False,
-    )
-    shown = f"[{settings.host}]" if ":" in settings.host else settings.host
-    typer.echo(f"{NAME} serving on http://{shown}:{settings.port} (press Ctrl-C to stop)", err=True)
-    uvicorn.Server(config).run(sockets=[sock])
-
-
-@builtin_app.command()
-def mcp() -> None:
-    """Serve MCP over stdio (for agent hosts that launch this program)."""
-    _close(_open_service(_settings()))  # settings and store faults are reported before serving
-    from .mcp import run_stdio
-
-    run_stdio()
 
 
 def main() -> None:
