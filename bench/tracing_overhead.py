@@ -1,6 +1,6 @@
 """What tracing costs REST: wrk against one generated route with tracing off, on, and exporting.
 
-Uvicorn servers of the Advanced render (one worker each, loopback, one seeded SQLite store), two
+Uvicorn servers of the Advanced render (one worker each, loopback, one seeded SQLite store), four
 of each kind by default (``--instances``): two identical servers differ by up to 5% in CPU per
 request (memory layout, hash seeds), more than the 3% being measured, so every figure is the
 median over rounds and instances. The kinds:
@@ -183,7 +183,7 @@ def collector_stats(url: str) -> tuple[int, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_wrk_options(parser, "measured rounds per mode")
-    parser.add_argument("--instances", type=int, default=2, help="servers per mode (medians span them all)")
+    parser.add_argument("--instances", type=int, default=4, help="servers per mode (medians span them all)")
     opts = parser.parse_args()
     wrk = require_wrk()
 
