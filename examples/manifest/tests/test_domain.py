@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import subprocess
+import sys
 import threading
 import time
+from contextlib import closing
 
 import pytest
 
@@ -344,6 +348,34 @@ def test_writes_from_another_process_are_seen(make):
     assert [i.instance_id for i in page(first).instances] == ["from-cli"]
     reg(first, instance_id="from-server")
     assert len(page(second).instances) == 2
+
+
+_WRITER = """
+import sys
+from manifest.domain.repository import SQLiteRepository
+from manifest.domain.service import RegistrySettings, Service
+svc = Service(SQLiteRepository(sys.argv[1]), RegistrySettings())
+svc.register(name="billing", instance_id=sys.argv[2], lease_token="lease-for-domain-tests")
+svc.close()
+"""
+
+
+@pytest.mark.parametrize("between", ["nothing", "a checkpoint that empties the WAL"])
+def test_every_commit_of_another_process_reaches_the_next_lookup(make, tmp_path, between):
+    # lookups skip the store while its wal-index header is unchanged (domain/commits.py):
+    # each write of a separate process must still be seen by the very next lookup
+    server = make()
+    path = tmp_path / "registry.sqlite3"
+    for i in range(3):
+        subprocess.run([sys.executable, "-c", _WRITER, str(path), f"cli-{i}"], check=True, timeout=60)
+        assert [x.instance_id for x in server.get(name="billing").instances] == [f"cli-{j}" for j in range(i + 1)]
+        assert server.get(name="billing").instances  # a second lookup: answered without the store
+        if between != "nothing":
+            with closing(sqlite3.connect(path)) as other:
+                other.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    reg(server, name="billing", instance_id="own")  # its own write, then another's after it
+    subprocess.run([sys.executable, "-c", _WRITER, str(path), "cli-last"], check=True, timeout=60)
+    assert len(server.get(name="billing").instances) == 5
 
 
 def test_restart_grace_starts_with_traffic_not_with_the_process(make, clock):

@@ -24,6 +24,7 @@ from typing import Protocol
 
 from pydantic import ValidationError
 
+from .commits import CommitWatch
 from .errors import StoreUnavailable
 from .models import Instance, Interfaces
 
@@ -127,6 +128,7 @@ class SQLiteRepository:
         self._db.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
         self._db.executescript(_SCHEMA)
         self._data_version = self._version()
+        self._commits = CommitWatch(self.path)  # after the first read: SQLite made the -shm file
 
     def _version(self) -> int:
         return self._db.execute("PRAGMA data_version").fetchone()[0]
@@ -196,11 +198,17 @@ class SQLiteRepository:
             self._data_version = self._version()
 
     def changed_elsewhere(self) -> bool:
+        if self._commits.unchanged():  # nobody committed since the last check: no statement
+            return False
+        header = self._commits.header()  # read first: a commit after it is seen next time
         with self._locked():
             try:
-                return self._version() != self._data_version
+                changed = self._version() != self._data_version
             except sqlite3.OperationalError as exc:
                 raise StoreUnavailable(f"the SQLite store {self.path} cannot be read: {exc}") from None
+        if not changed:  # when changed, ask again until a reload has caught up
+            self._commits.settled(header)
+        return changed
 
     def mark_alive(self, keys: Iterable[Key]) -> None:
         return None
@@ -222,4 +230,5 @@ class SQLiteRepository:
 
     def close(self) -> None:
         with self._lock:
+            self._commits.close()
             self._db.close()
