@@ -8,10 +8,12 @@ on stderr. Template-owned: upgrade with `copier update`.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 import logging
 import os
 import subprocess
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -182,6 +184,25 @@ def test_an_unrecorded_call_carries_the_callers_trace_to_log_lines_and_peers(mon
     finally:
         tracing.detach(token)
     assert outer[0] == inner[0] == TRACE_ID and inner[1] != outer[1]
+
+    # two calls begun in threads under one received context: one takes it over, one nests; each
+    # has ids of its own in the caller's trace
+    token = tracing.attach_parent(TRACEPARENT)
+    seen: list[tuple[Any, Any]] = []
+
+    def one_call() -> None:
+        with observe.recorded(OP, "python"):
+            seen.append(tracing.current_ids())
+
+    try:
+        threads = [threading.Thread(target=contextvars.copy_context().run, args=(one_call,)) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        tracing.detach(token)
+    assert [ids[0] for ids in seen] == [TRACE_ID, TRACE_ID] and len({ids[1] for ids in seen}) == 2
 
     # tracestate is checked by the official propagator and passed on
     trace_id, _, headers = _ids_in_a_call(TRACEPARENT, "vendor=abc")

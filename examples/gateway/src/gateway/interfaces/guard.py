@@ -6,7 +6,8 @@ request. In order: the ``Host`` header (DNS rebinding), the ``Origin`` header (a
 cross-site request, including the "simple" ``text/plain`` POST that needs no CORS preflight),
 the content type of bodies (JSON only), and the body size, counted while the body streams in so
 a chunked upload is refused before more than the limit is held in memory. It also gives each
-request an id, which log lines and problem documents carry.
+request an id, which log lines and problem documents carry, and makes a caller's W3C trace
+context (``traceparent``, ``tracestate``) the parent of the operation it calls.
 
 Hand-written rather than Starlette's ``TrustedHostMiddleware`` + ``CORSMiddleware``: those are two
 layers, neither refuses a cross-origin request (CORS only hides the answer from the page; the
@@ -23,7 +24,7 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..core import logs
+from ..core import logs, tracing
 from ..core.errors import (
     DomainError,
     HostNotAllowed,
@@ -146,7 +147,7 @@ class Guard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        host = origin = content_type = length = given_id = None
+        host = origin = content_type = length = given_id = parent = state = None
         chunked = False
         for key, value in scope["headers"]:
             if key == b"host":
@@ -161,6 +162,10 @@ class Guard:
                 chunked = True
             elif key == b"x-request-id":
                 given_id = value.decode("latin-1")
+            elif key == b"traceparent":
+                parent = value.decode("latin-1")
+            elif key == b"tracestate":
+                state = value.decode("latin-1")
         rid = given_id if given_id and len(given_id) <= 128 and given_id.isprintable() else os.urandom(16).hex()
         token = logs.request_id.set(rid)
         extra = [(b"x-request-id", rid.encode())] if self.echo else []
@@ -169,7 +174,7 @@ class Guard:
             if error is not None:
                 await self._send_problem(send, error, rid, extra)
                 return
-            await self._serve(scope, receive, send, rid, extra)
+            await self._serve(scope, receive, send, rid, extra, parent, state)
         finally:
             logs.request_id.reset(token)
 
@@ -197,7 +202,16 @@ class Guard:
                 return PayloadTooLarge(f"Request body is larger than {self.max_body} bytes")
         return None
 
-    async def _serve(self, scope: Any, receive: Any, send: Any, rid: str, extra: list[tuple[bytes, bytes]]) -> None:
+    async def _serve(
+        self,
+        scope: Any,
+        receive: Any,
+        send: Any,
+        rid: str,
+        extra: list[tuple[bytes, bytes]],
+        traceparent: str | None,
+        tracestate: str | None,
+    ) -> None:
         started = False
         received = 0
         max_body = self.max_body
@@ -220,12 +234,16 @@ class Guard:
             await send(message)
 
         app = self.app
+        parent = None
         if self.routes is not None:
             path = scope["path"]
             root = scope.get("root_path", "")
             found = self.routes.find(scope["method"], path[len(root) :] if root and path.startswith(root) else path)
             if found is not None:
                 app, scope["path_params"] = found
+                if traceparent is not None and getattr(app, "joins_callers_trace", False):
+                    # the operation's span becomes a child of the caller's (MCP reads ``_meta``)
+                    parent = tracing.attach_parent(traceparent, tracestate)
         try:
             await app(scope, counted_receive if scope["method"] in _BODY_METHODS else receive, tracked_send)
         except PayloadTooLarge as exc:
@@ -239,6 +257,8 @@ class Guard:
             if not started:
                 error = InternalError("The server hit an unexpected error; see its logs.")
                 await self._send_problem(send, error, rid, extra)
+        finally:
+            tracing.detach(parent)
 
     async def _send_problem(self, send: Any, error: DomainError, rid: str, extra: list[tuple[bytes, bytes]]) -> None:
         body, headers = encode_problem(error, self.problem_type, rid)

@@ -132,16 +132,18 @@ def begin(operation: str, interface: str) -> tuple[Any, object]:
     ``_meta`` or ``TRACEPARENT``). Not recorded, the call only gets ids in the same trace (or a
     new one), enough for log lines and for the ``traceparent`` sent to peers.
     """
+    call = _ids.get()
     if not recording:
-        return _UNRECORDED, _ids.set(_CallIds(_ids.get(), _incoming.get(), _otel.get_current()))
+        if call is not None and call.claim():  # the first call under a received context: its ids
+            return _UNRECORDED, None
+        return _UNRECORDED, _ids.set(_CallIds(call, None, _otel.get_current() if call is None else None))
     otel = _otel
     current = otel.current_span().get_span_context()
     parent, context = current, None
-    if not current.is_valid:
+    if not current.is_valid and call is not None:
         # A caller's context received in headers, or the ids of an unrecorded call around this one
         # (processors were added since it began).
-        outer = _ids.get()
-        ids = outer.get() if outer is not None else _incoming_ids()
+        ids = call.parent() if call.received else call.get()
         if ids is not None:
             parent = otel.SpanContext(ids[0], ids[1], True, otel.TraceFlags(ids[2]), _state(ids[3]))
             context = otel.in_context(otel.NonRecordingSpan(parent))
@@ -163,7 +165,8 @@ def begin(operation: str, interface: str) -> tuple[Any, object]:
 
 def end(span: Any, token: Any) -> None:
     if span is _UNRECORDED:
-        _ids.reset(token)
+        if token is not None:  # None: the call took the received context's holder (see begin)
+            _ids.reset(token)
         return
     _otel.detach(token)
     span.end()
@@ -180,20 +183,42 @@ def failed(span: Any, code: str) -> None:
 # and they are worked out only when something reads them: a log line, a call to a peer. Most
 # calls are never asked, and parsing the caller's header and drawing ids for every call cost a
 # REST read more than all the rest of tracing (bench/tracing_overhead.py in chora-base).
+# A received context (``attach_parent``) is a holder too, which the first call under it takes
+# over as its own: one context variable set per request, not two.
 # Ids: (trace id, span id, trace flags, tracestate header).
 _Ids = tuple[int, int, int, "str | None"]
 
 
 class _CallIds:
-    """The ids of one unrecorded call, from what was known when it began."""
+    """The ids of one unrecorded call, from what was known when it began; or a caller's received
+    context (``received``) that no call has taken over yet."""
 
-    __slots__ = ("_context", "_ids", "_incoming", "_outer")
+    __slots__ = ("_context", "_ids", "_incoming", "_outer", "_unclaimed", "received")
 
     def __init__(self, outer: _CallIds | None, incoming: tuple[str, str | None] | None, context: Any) -> None:
         self._outer = outer  # the call this one runs inside, if any
         self._incoming = incoming  # the caller's W3C headers, if any
         self._context = context  # the OpenTelemetry context the call began in
         self._ids: _Ids | None = None
+        self.received = incoming is not None
+        # popped by the one call that takes a received holder over: list.pop is atomic, so two
+        # calls begun at once from different threads cannot both take it
+        self._unclaimed = [True] if self.received else []
+
+    def claim(self) -> bool:
+        """Take a received holder over as the ids of the call beginning now (once only)."""
+        if not self._unclaimed:
+            return False
+        try:
+            self._unclaimed.pop()
+        except IndexError:  # another thread took it in between
+            return False
+        self.received = False
+        return True
+
+    def parent(self) -> _Ids | None:
+        """The caller's ids from a received holder (None if its headers are not W3C)."""
+        return None if self._incoming is None else _parse(*self._incoming)
 
     def get(self) -> _Ids:
         if self._ids is None:
@@ -205,14 +230,14 @@ class _CallIds:
     def _work_out(self) -> _Ids:
         if self._outer is not None:
             parent: _Ids | None = self._outer.get()  # a call inside a call: same trace
+        elif self._incoming is not None:
+            parent = _parse(*self._incoming)  # None when not W3C: a trace of its own
         else:
-            parent = None if self._incoming is None else _parse(*self._incoming)
-            if parent is None:
-                ctx = _otel.current_span(self._context).get_span_context()  # e.g. the MCP SDK's span
-                if not ctx.is_valid:
-                    return _otel.ids.generate_trace_id(), _otel.ids.generate_span_id(), 1, None
-                state = ctx.trace_state.to_header() if ctx.trace_state else None
-                parent = (ctx.trace_id, ctx.span_id, int(ctx.trace_flags), state)
+            ctx = _otel.current_span(self._context).get_span_context()  # e.g. the MCP SDK's span
+            state = ctx.trace_state.to_header() if ctx.trace_state else None
+            parent = (ctx.trace_id, ctx.span_id, int(ctx.trace_flags), state) if ctx.is_valid else None
+        if parent is None:
+            return _otel.ids.generate_trace_id(), _otel.ids.generate_span_id(), 1, None
         return parent[0], _otel.ids.generate_span_id(), parent[2], parent[3]
 
 
@@ -253,15 +278,6 @@ def _parse(traceparent: str, tracestate: str | None) -> _Ids | None:
     return trace_id, span_id, int(match[3], 16), None
 
 
-#: A caller's W3C headers received while nothing records, read by the next operation's ``begin``.
-_incoming: ContextVar[tuple[str, str | None] | None] = ContextVar("incoming_trace_parent", default=None)
-
-
-def _incoming_ids() -> _Ids | None:
-    raw = _incoming.get()
-    return None if raw is None else _parse(*raw)
-
-
 def attach_parent(traceparent: str | None, tracestate: str | None = None) -> Token[Any] | None:
     """Make a received W3C trace context the parent of what follows; a token for ``detach``.
 
@@ -270,15 +286,15 @@ def attach_parent(traceparent: str | None, tracestate: str | None = None) -> Tok
     """
     if tracer is None or not traceparent:
         return None
-    # Read (and checked) by the next ``begin`` when no span is current: an OpenTelemetry context
-    # attached here would be built, made current and dropped again for that one reader.
-    return _incoming.set((traceparent, tracestate))
+    # Read (and checked) by the next ``begin``: an OpenTelemetry context attached here would be
+    # built, made current and dropped again for that one reader.
+    return _ids.set(_CallIds(None, (traceparent, tracestate), None))
 
 
 def detach(token: Token[Any] | None) -> None:
     """Undo ``attach_parent``."""
     if token is not None:
-        _incoming.reset(token)
+        _ids.reset(token)
 
 
 def attach_cli_parent() -> Token[Any] | None:
@@ -291,7 +307,7 @@ def current_ids() -> tuple[str | None, str | None]:
     if tracer is None and "opentelemetry.trace" not in sys.modules:
         return None, None
     call = _ids.get()
-    if call is not None:
+    if call is not None and not call.received:
         ids = call.get()
         return format(ids[0], "032x"), format(ids[1], "016x")
     from opentelemetry import trace
@@ -316,7 +332,7 @@ def outgoing(headers: MutableMapping[str, str]) -> None:
 
         inject(headers)  # the configured propagators: baggage too, if the program uses it
         call = _ids.get()
-        if call is not None:  # an unrecorded call: its ids, not an (outer) OpenTelemetry span's
+        if call is not None and not call.received:  # an unrecorded call: its ids, not a span's
             ids = call.get()
             headers["traceparent"] = f"00-{ids[0]:032x}-{ids[1]:016x}-{ids[2]:02x}"
             if ids[3]:

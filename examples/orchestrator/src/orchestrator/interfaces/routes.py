@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl
 
 from starlette.routing import compile_path
 
-from ..core import logs, tracing
+from ..core import logs
 from ..core.errors import DomainError, validation_failed
 from ..core.observe import dispatch
 from ..core.operation import Operation, is_list
@@ -58,19 +58,11 @@ def header(scope: Any, name: bytes) -> str | None:
     return None
 
 
-def trace_headers(scope: Any) -> tuple[str | None, str | None]:
-    """A caller's ``traceparent`` and ``tracestate``, found in one pass over the headers."""
-    parent = state = None
-    for key, value in scope["headers"]:
-        if key == b"traceparent":
-            parent = value.decode("latin-1")
-        elif key == b"tracestate":
-            state = value.decode("latin-1")
-    return parent, state
-
-
 class OperationEndpoint:
     """One operation's route: input gathered by hand, validated once by the operation's model."""
+
+    #: The guard makes a caller's ``traceparent`` the parent of this route's call.
+    joins_callers_trace = True
 
     def __init__(
         self,
@@ -129,16 +121,7 @@ class OperationEndpoint:
         return raw
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        # A caller's W3C trace context makes this call's span a child of the caller's.
-        if tracing.tracer is None:
-            return await self._serve(scope, receive, send)
-        parent = tracing.attach_parent(*trace_headers(scope))
-        try:
-            await self._serve(scope, receive, send)
-        finally:
-            tracing.detach(parent)
-
-    async def _serve(self, scope: Any, receive: Any, send: Any) -> None:
+        # The guard in front has given the call its request id and the caller's trace context.
         try:
             if self.authorize is not None:
                 self.authorize(header(scope, b"authorization"))
