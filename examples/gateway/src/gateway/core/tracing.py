@@ -107,10 +107,11 @@ class _Names:
 
 
 def _bind() -> None:
-    global _otel, _UNRECORDED
+    global _otel, _UNRECORDED, _TAKEN
     if _otel is None:
         _otel = _Names()
         _UNRECORDED = _otel.NonRecordingSpan(_otel.INVALID)
+        _TAKEN = (_UNRECORDED, None)
 
 
 #: (operation, interface) -> the span kind and attributes of its calls, built once: the SDK copies
@@ -134,8 +135,12 @@ def begin(operation: str, interface: str) -> tuple[Any, object]:
     """
     call = _ids.get()
     if not recording:
-        if call is not None and call.claim():  # the first call under a received context: its ids
-            return _UNRECORDED, None
+        if call is not None and call.received:  # a received context: the first call takes it over
+            try:
+                call.received.pop()  # atomic: of two calls begun at once in two threads, one wins
+                return _TAKEN
+            except IndexError:
+                pass
         return _UNRECORDED, _ids.set(_CallIds(call, None, _otel.get_current() if call is None else None))
     otel = _otel
     current = otel.current_span().get_span_context()
@@ -191,30 +196,17 @@ _Ids = tuple[int, int, int, "str | None"]
 
 class _CallIds:
     """The ids of one unrecorded call, from what was known when it began; or a caller's received
-    context (``received``) that no call has taken over yet."""
+    context that no call has taken over yet (``received`` is then not empty)."""
 
-    __slots__ = ("_context", "_ids", "_incoming", "_outer", "_unclaimed", "received")
+    __slots__ = ("_context", "_ids", "_incoming", "_outer", "received")
 
     def __init__(self, outer: _CallIds | None, incoming: tuple[str, str | None] | None, context: Any) -> None:
         self._outer = outer  # the call this one runs inside, if any
         self._incoming = incoming  # the caller's W3C headers, if any
         self._context = context  # the OpenTelemetry context the call began in
         self._ids: _Ids | None = None
-        self.received = incoming is not None
-        # popped by the one call that takes a received holder over: list.pop is atomic, so two
-        # calls begun at once from different threads cannot both take it
-        self._unclaimed = [True] if self.received else []
-
-    def claim(self) -> bool:
-        """Take a received holder over as the ids of the call beginning now (once only)."""
-        if not self._unclaimed:
-            return False
-        try:
-            self._unclaimed.pop()
-        except IndexError:  # another thread took it in between
-            return False
-        self.received = False
-        return True
+        # emptied by the call that takes a received context over (see begin)
+        self.received = [True] if incoming is not None else []
 
     def parent(self) -> _Ids | None:
         """The caller's ids from a received holder (None if its headers are not W3C)."""
@@ -245,6 +237,7 @@ _WORKING_OUT = threading.RLock()  # re-entered by a call inside a call, which as
 _ids: ContextVar[_CallIds | None] = ContextVar("call_trace_ids", default=None)
 #: What every unrecorded call's ``begin`` returns as its span: the API's span that records nothing.
 _UNRECORDED: Any = None
+_TAKEN: tuple[Any, None] = (None, None)  # begin's answer when a call took a received context over
 
 
 def _state(header: str | None) -> Any:
