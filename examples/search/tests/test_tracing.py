@@ -16,11 +16,13 @@ import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import httpx
 import pytest
 from drivers import CLI_PROGRAM, running_server
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -220,16 +222,13 @@ def test_recorded_spans_follow_the_providers_sampler_and_processors() -> None:
 
     from search.core.call_span import Recorder
 
-    def context_of(ctx: trace.SpanContext) -> Any:
-        return trace.set_span_in_context(trace.NonRecordingSpan(ctx))
-
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     recorder = Recorder.for_provider(provider, provider.get_tracer("scope-name"))
     assert recorder is not None
     sampled = trace.SpanContext(int(TRACE_ID, 16), int(PARENT_ID, 16), True, trace.TraceFlags(1))
-    span = recorder.start("op", trace.SpanKind.SERVER, {"a": "b"}, sampled, context_of(sampled))
+    span = recorder.start("op", trace.SpanKind.SERVER, {"a": "b"}, sampled, current=False)
     span.set_attribute("error.type", "boom")
     span.set_status(trace.StatusCode.ERROR, "boom")
     span.end()
@@ -245,7 +244,7 @@ def test_recorded_spans_follow_the_providers_sampler_and_processors() -> None:
 
     # the SDK's default sampler follows the caller's decision: an unsampled caller, no span
     unsampled = trace.SpanContext(int(TRACE_ID, 16), int(PARENT_ID, 16), True, trace.TraceFlags(0))
-    span = recorder.start("op", trace.SpanKind.SERVER, {}, unsampled, context_of(unsampled))
+    span = recorder.start("op", trace.SpanKind.SERVER, {}, unsampled, current=False)
     assert not span.is_recording() and span.get_span_context().trace_id == unsampled.trace_id
     span.end()
     off = TracerProvider(sampler=ALWAYS_OFF)
@@ -264,6 +263,49 @@ def test_recorded_spans_follow_the_providers_sampler_and_processors() -> None:
     starting = TracerProvider()
     starting.add_span_processor(Starting())  # it needs the SDK's own span: no light one
     assert Recorder.for_provider(starting, starting.get_tracer("scope-name")) is None
+
+
+@pytest.mark.parametrize(
+    ("flags", "state", "current"),
+    [
+        (None, None, False),  # no parent
+        (1, None, False),  # a caller that sampled
+        (0, None, False),  # a caller that did not
+        (1, "vendor=abc", False),
+        (0, "v=1", False),
+        (1, None, True),  # the current span (a call inside a call)
+    ],
+)
+def test_the_default_samplers_answer_is_the_sdks(flags: int | None, state: str | None, current: bool) -> None:
+    # The recorder reads the SDK's default sampler's answer off the parent (call_span.py): it must
+    # be what an equal sampler, asked the SDK's way, answers. flags None: no parent (a new trace).
+    from opentelemetry.sdk.trace.sampling import ALWAYS_ON, DEFAULT_ON, ParentBased
+
+    from search.core.call_span import Recorder
+
+    if flags is None:
+        parent = trace.INVALID_SPAN_CONTEXT
+    else:
+        trace_state = trace.TraceState.from_header([state]) if state else None
+        ids = (int(TRACE_ID, 16), int(PARENT_ID, 16))
+        parent = trace.SpanContext(*ids, not current, trace.TraceFlags(flags), trace_state)
+    answers = []
+    for sampler in (DEFAULT_ON, ParentBased(ALWAYS_ON)):  # the second is asked the SDK's way
+        provider = TracerProvider(sampler=sampler)
+        provider.add_span_processor(SimpleSpanProcessor(InMemorySpanExporter()))
+        recorder = Recorder.for_provider(provider, provider.get_tracer("scope-name"))
+        assert recorder is not None and recorder.default_sampler is (sampler is DEFAULT_ON)
+        token = otel_context.attach(trace.set_span_in_context(trace.NonRecordingSpan(parent))) if current else None
+        try:
+            span = recorder.start("op", trace.SpanKind.SERVER, MappingProxyType({"a": "b"}), parent, current)
+        finally:
+            if token is not None:
+                otel_context.detach(token)
+        ctx = span.get_span_context()
+        attributes = dict(getattr(span, "_attributes", None) or {})
+        answers.append((span.is_recording(), int(ctx.trace_flags), ctx.trace_state.to_header(), attributes))
+        assert ctx.is_valid and (flags is None or ctx.trace_id == parent.trace_id)
+    assert answers[0] == answers[1]
 
 
 def test_the_manifest_client_sends_the_request_id_and_traceparent(spans: InMemorySpanExporter) -> None:

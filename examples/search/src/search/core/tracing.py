@@ -143,19 +143,20 @@ def begin(operation: str, interface: str) -> tuple[Any, object]:
                 pass
         return _UNRECORDED, _ids.set(_CallIds(call, None, _otel.get_current() if call is None else None))
     otel = _otel
-    current = otel.current_span().get_span_context()
-    parent, context = current, None
-    if not current.is_valid and call is not None:
+    parent = otel.current_span().get_span_context()
+    current = True  # whether the parent is the current span (else the sampler must be told it)
+    if not parent.is_valid and call is not None:
         # A caller's context received in headers, or the ids of an unrecorded call around this one
         # (processors were added since it began).
         ids = call.parent() if call.received else call.get()
         if ids is not None:
             parent = otel.SpanContext(ids[0], ids[1], True, otel.TraceFlags(ids[2]), _state(ids[3]))
-            context = otel.in_context(otel.NonRecordingSpan(parent))
+            current = False
     shape = _SHAPES.get((operation, interface)) or _shape(operation, interface)
     if _recorder is not None:
-        span = _recorder.start(operation, shape[0], shape[1], parent, context)
+        span = _recorder.start(operation, shape[0], shape[1], parent, current)
     else:
+        context = None if current else otel.in_context(otel.NonRecordingSpan(parent))
         # Exceptions are the caller's to describe: a DomainError is an expected outcome with a code.
         span = tracer.start_span(
             operation,
