@@ -14,6 +14,7 @@ Slug = Annotated[
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Body = Annotated[str, Field(max_length=10_000)]
 Tag = Annotated[str, StringConstraints(pattern=r"^[a-z0-9-]{1,32}$")]
+Tags = Annotated[list[Tag], Field(max_length=50, description="At most 50; repeats count once")]
 Cursor = Annotated[
     str,
     StringConstraints(min_length=1, max_length=128),
