@@ -40,7 +40,7 @@ FILES = {
 }
 
 
-def _to_jinja(text: str, json_file: bool) -> str:
+def _to_jinja(text: str, json_file: bool, python_file: bool = False) -> str:
     """Escape the generated text for Jinja, then put the answers back where the sentinels are."""
     text = "{% raw %}" + text + "{% endraw %}"
     if json_file:
@@ -48,6 +48,11 @@ def _to_jinja(text: str, json_file: bool) -> str:
         # HTML-escape `<`, `&` and `'`, and the drift test would then fail on them).
         for answer in ("project_name", "description"):
             text = text.replace(f'"{SENTINELS[answer]}"', "{% endraw %}{{ " + answer + " | trim | to_json }}{% raw %}")
+    if python_file:
+        # The client's docstring names the project: escaped as the project's generator escapes
+        # it (clientgen._docstring_text), so a name holding quotes or backslashes stays valid.
+        escaped = "{{ project_name | replace('\\\\', '\\\\\\\\') | replace('\"', '\\\\\"') }}"
+        text = text.replace(SENTINELS["project_name"], "{% endraw %}" + escaped + "{% raw %}")
     text = text.replace(SENTINELS["package_name"].upper(), "{% endraw %}{{ package_name | upper }}{% raw %}")
     for answer, sentinel in SENTINELS.items():
         text = text.replace(sentinel, "{% endraw %}{{ " + answer + " }}{% raw %}")
@@ -73,7 +78,9 @@ def main() -> None:
         outputs = {tier: render_and_generate(tier, Path(tmp)) for tier in TIERS}
     for name, (target, lowest) in FILES.items():
         variants = {
-            tier: _to_jinja(outputs[tier][name], name.endswith(".json")) for tier in TIERS if name in outputs[tier]
+            tier: _to_jinja(outputs[tier][name], name.endswith(".json"), name.endswith(".py"))
+            for tier in TIERS
+            if name in outputs[tier]
         }
         if lowest == 1:
             text = (

@@ -51,6 +51,11 @@ BAD_ANSWERS = [
     ({"package_name": "p" * 51}, "50 characters"),
     ({"cli_name": "My CLI"}, "lower-case letters"),
     ({"cli_name": "c" * 51}, "50 characters"),
+    ({"cli_name": "python"}, "already has"),  # would replace the project's own interpreter
+    ({"cli_name": "pytest"}, "already has"),
+    ({"cli_name": "test"}, "already has"),  # a shell builtin: `test serve` would run it
+    ({"package_name": "test"}, "standard library"),
+    ({"project_name": "test"}, "standard library"),
     ({"description": "two\nlines"}, "on one line"),
     ({"description": "x" * 501}, "500 characters"),
     ({"project_name": "N" * 51}, "50 characters"),
@@ -166,7 +171,7 @@ def test_proprietary_project_has_no_license_file(tmp_path: Path) -> None:
 
 def test_human_name_and_emoji_give_green_tests_lint_and_checker(tmp_path: Path) -> None:
     answers = {
-        "project_name": "My Notes Server",
+        "project_name": 'My """Notes""" \\ Server',  # quotes and a backslash: the client's docstring holds it
         "description": "Keeps notes 📝 for “everyone” — even 𝄞",
         "author_name": 'Zoë "Z" \\ Example',
         "tier": "advanced",
