@@ -82,12 +82,12 @@ def test_cold_apply_brings_every_server_up_in_dependency_order(world: World) -> 
     assert set(rows) == set(ALL)
     for name, row in rows.items():
         assert (row["process"], row["health"], row["registry"]) == ("running", "ready", "up"), (name, row)
-    # tokens appear only on request, and then they work
-    assert all(row["token"] is None for row in rows.values())
-    code, secret = world.run("status", "--stack-file", "stack.yaml", "--show-tokens")
-    assert code == 0 and secret["registry_token"] and all(r["token"] for r in secret["servers"][1:])
+    # tokens come only from their own command (over REST and MCP it needs the API token)
+    assert all("token" not in row for row in rows.values())
+    code, secret = world.run("tokens", "--stack-file", "stack.yaml")
+    assert code == 0 and secret["registry_token"] and set(secret["servers"]) == set(SERVERS), secret
     # the registry knows each server under its own address
-    registry = secret["registry_url"]
+    registry = world.run("status", "--stack-file", "stack.yaml")[1]["registry_url"]
     for name in SERVERS:
         instances = httpx.get(f"{registry}/v1/services/{name}").json()["instances"]
         assert [i["interfaces"]["rest"] for i in instances] == [rows[name]["url"]]
@@ -309,6 +309,13 @@ def test_serve_restarts_a_server_killed_with_sigkill(world: World) -> None:
     )
     try:
         wait_for(lambda: listening(port), timeout=60)
+        # the stack's secrets are not a read: without the orchestrator's token they are refused
+        base, stack = f"http://127.0.0.1:{port}/v1/stack", {"stack_file": "stack.yaml"}
+        assert httpx.post(f"{base}/tokens", json=stack, timeout=10).status_code == 401
+        bearer = {"Authorization": "Bearer orchestrator-test-token"}
+        assert httpx.post(f"{base}/tokens", json=stack, headers=bearer, timeout=10).json()["registry_token"]
+        status = httpx.get(f"{base}/status", params={**stack, "show_tokens": "true"}, timeout=10)
+        assert status.status_code == 422, status.text  # no way around it through the status
         victim = _pids(world)["alpha"]
         os.kill(victim, signal.SIGKILL)
 

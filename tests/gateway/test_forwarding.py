@@ -30,12 +30,13 @@ class Recorder(BaseHTTPRequestHandler):
     """A minimal MCP backend (JSON responses) that keeps every request it gets."""
 
     seen: ClassVar[list[dict[str, Any]]] = []
+    extra: ClassVar[list[Any]] = []  # listed after TOOL: what a careless or hostile backend lists
 
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["content-length"])))
         type(self).seen.append({"headers": {k.lower(): v for k, v in self.headers.items()}, "body": body})
         if body["method"] == "tools/list":
-            result: dict[str, Any] = {"tools": [TOOL]}
+            result: dict[str, Any] = {"tools": [TOOL, *self.extra]}
         else:
             text = body["params"]["arguments"].get("text", "")
             result = {
@@ -111,3 +112,33 @@ def test_the_call_carries_request_id_and_trace_context_but_never_the_callers_tok
     assert call["body"]["params"]["_meta"]["traceparent"] == TRACEPARENT
     assert call["headers"]["authorization"] == f"Bearer {BACKEND_TOKEN}"
     assert all(GATEWAY_TOKEN not in json.dumps(r) for r in recorder.seen)
+
+
+@pytest.fixture
+def odd_tools() -> Iterator[None]:
+    Recorder.extra = [{"name": 5}, "not a tool", {"description": "no name"}, {"name": ""}]
+    yield
+    Recorder.extra = []
+
+
+def test_a_backend_listing_malformed_tools_stops_nothing(
+    world: World, odd_tools: None, recorder: type[Recorder]
+) -> None:
+    """Its good tool is listed, the rest skipped, and the gateway goes on following the registry:
+    a server registered afterwards is listed too."""
+
+    async def listed() -> set[str]:
+        async with client(world.mcp_url) as session:
+            return {t.name for t in (await session.list_tools()).tools}
+
+    wait_for(lambda: "recorder_echo" in anyio.run(listed), 30)
+    url = next(r["headers"]["host"] for r in recorder.seen)
+    body = {"name": "later", "instance_id": "l1", "version": "1.0.0", "interfaces": {"mcp": f"http://{url}/mcp"}}
+    answer = httpx.post(world.registry.url + "/v1/instances", headers=AUTH, json=body, timeout=10)
+    answer.raise_for_status()
+    try:
+        names = wait_for(lambda: (found := anyio.run(listed)) >= {"recorder_echo", "later_echo"} and found, 30)
+        assert not {n for n in names if n.startswith(("recorder_", "later_"))} - {"recorder_echo", "later_echo"}
+    finally:
+        lease = answer.json()["lease_token"]
+        httpx.delete(world.registry.url + "/v1/instances/later/l1", headers=AUTH, params={"lease_token": lease})

@@ -71,6 +71,22 @@ def _int_fields(op: Any) -> list[str]:
     ]
 
 
+def _too_many_items(op: Any, path: str) -> list[Case]:
+    """For each list field with a length bound: one item more than it allows (an item taken from
+    the operation's examples, so only the count is wrong)."""
+    rows = []
+    properties = op.input_model.model_json_schema().get("properties", {})
+    for name, schema in properties.items():
+        bound = next((s["maxItems"] for s in [schema, *schema.get("anyOf", [])] if "maxItems" in s), None)
+        lists = [ex.input[name] for ex in op.examples if isinstance(ex.input.get(name), list) and ex.input[name]]
+        item = lists[0][0] if bound is not None and lists else None
+        if item is not None:
+            given = {k: v for k, v in op.examples[0].input.items() if k not in op.path_params}
+            body = json.dumps({**given, name: [item] * (bound + 1)}).encode()
+            rows.append(Case(f"{op.name}: {bound + 1} {name}", op.method, path, 422, "validation_error", body, JSON))
+    return rows
+
+
 def _chunks(total: int) -> Iterator[bytes]:
     """A body with no Content-Length (sent chunked), ``total`` bytes of a JSON string."""
     yield b'{"x": "'
@@ -117,12 +133,16 @@ def rest_cases(max_body: int, max_depth: int) -> list[Case]:
     taken = {op.method for op in OPERATIONS if op.path == first.path}
     unused = next(m for m in ("PUT", "PATCH", "DELETE", "POST", "GET") if m not in taken)
     allow = ", ".join(sorted(taken | ({"HEAD"} if "GET" in taken else set())))
-    cases.append(Case("wrong method", unused, _path(first), 405, "unknown_operation", expect_headers={"allow": allow}))
+    cases.append(Case("wrong method", unused, _path(first), 405, "method_not_allowed", expect_headers={"allow": allow}))
     for op in OPERATIONS:
         ints, path = _int_fields(op), _path(op)
         if ints and op.has_body:
             big = json.dumps({ints[0]: INT64_TOO_BIG}).encode()
             cases.append(Case(f"{op.name}: int above 2^63-1", op.method, path, 422, invalid, big, JSON))
+            boolean = json.dumps({ints[0]: True}).encode()
+            cases.append(Case(f"{op.name}: true for an int", op.method, path, 422, invalid, boolean, JSON))
+        if op.has_body:
+            cases += _too_many_items(op, path)
         elif ints:
             for bad in ("many", str(INT64_TOO_BIG)):
                 query = {ints[0]: bad}
@@ -387,6 +407,22 @@ def _bad_cli_calls(tmp: Path, busy_port: int, has_store: bool) -> list[CliCase]:
     return cases
 
 
+def test_cli_shows_control_characters_escaped(capsys: pytest.CaptureFixture[str]) -> None:
+    """Stored text can hold escape sequences; a terminal shown them must not obey them (retitle,
+    clear, move the cursor back over a line), in results and in one-line errors alike."""
+    from pydantic import create_model
+
+    from gateway.interfaces.cli import _print_result
+    from gateway.interfaces.cli_faults import _one_line
+
+    hostile = "\x1b]0;pwned\x07\x1b[2J\rfake: ok\u202e\x9b"
+    _print_result(create_model("Shown", text=(str, ...))(text=hostile + "\nsecond line\tand a tab"), as_json=False)
+    shown = capsys.readouterr().out
+    for obeyed in ("\x1b", "\x07", "\r", "\u202e", "\x9b"):
+        assert obeyed not in shown and obeyed not in _one_line(hostile), repr(shown)
+    assert "\\x1b]0;pwned\\x07" in shown and "\nsecond line\tand a tab" in shown, repr(shown)
+
+
 def _bad_settings(a_file: Path) -> dict[str, str]:
     """A value each setting must refuse, by its type: variable name (without prefix) -> value."""
     bad = {}
@@ -394,6 +430,8 @@ def _bad_settings(a_file: Path) -> dict[str, str]:
         kinds = {info.annotation, *typing.get_args(info.annotation)}
         if name == "url" or name.endswith("_url"):
             bad[name] = "javascript:alert(1)"
+        elif name == "allowed_origins":
+            bad[name] = "not an origin"
         elif bool in kinds:
             bad[name] = "maybe"
         elif kinds & {int, float}:
@@ -453,7 +491,7 @@ def _tool_rows() -> list[tuple[str, dict[str, Any], str, str | None]]:
             if int in types or str in types:
                 rows.append((op.name, {name: ["not", "a", "scalar"]}, "validation_error", name))
             if int in types:
-                rows += [(op.name, {name: huge}, "validation_error", name) for huge in (2**64, -(2**64))]
+                rows += [(op.name, {name: bad}, "validation_error", name) for bad in (2**64, -(2**64), True)]
             if name == "cursor":
                 rows.append((op.name, {name: "not-a-cursor"}, "validation_error", name))
     return rows
@@ -530,6 +568,18 @@ def test_mcp_rejects_bad_input(settings: Any, stored: Any) -> None:
             response = http.post("/mcp", content=body)
             assert response.status_code == status, (body, response.text)
             assert response.json()["error"]["code"] < 0 and "Traceback" not in response.text
+        levels = settings.max_json_depth  # inside two objects: two levels too deep
+        deep = b'{"jsonrpc": "2.0", "id": 5, "method": "ping", "params": {"a": ' + b"[" * levels + b"]" * levels + b"}}"
+        for method, body, status, code in (
+            ("GET", None, 405, "method_not_allowed"),  # a stream a stateless server never writes to
+            ("DELETE", None, 405, "method_not_allowed"),  # no session to end
+            ("POST", deep, 422, "validation_error"),  # deeper than max_json_depth, as on REST
+        ):
+            response = http.request(method, "/mcp", content=body)
+            assert response.status_code == status, (method, response.text)
+            assert response.json()["error"]["data"]["code"] == code, response.text
+            if status == 405:
+                assert response.headers["allow"] == "POST"
         # The flood: far more opening requests than the session bound; none may hold a place.
         flood = {**MCP_HEADERS}
         for _ in range(4 * settings.mcp_max_sessions):

@@ -34,6 +34,7 @@ def test_plain_names_are_server_underscore_tool(server: str, tool: str, expected
         (("a_b", "c"), ("a", "b_c")),  # `_` in a server name would make the split ambiguous
         (("my.server", "x"), ("my-server", "x")),  # characters replaced by `-`
         (("s", "do it"), ("s", "do-it")),
+        (("a.b", "c"), ("a-b", "c_" + public_name("a.b", "c")[-8:])),  # a plain name shaped like a hashed one
     ],
 )
 def test_pairs_that_would_read_alike_get_distinct_valid_names(first: tuple[str, str], second: tuple[str, str]) -> None:

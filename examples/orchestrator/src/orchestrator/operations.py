@@ -51,6 +51,13 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
     ),
     Operation(
+        Service.tokens,
+        "POST",
+        "/stack/tokens",
+        errors=(StackInvalid,),
+        examples=(Example({"stack_text": EMPTY}),),
+    ),
+    Operation(
         Service.logs,
         "GET",
         "/stack/logs/{server}",

@@ -114,6 +114,14 @@ class UnknownOperation(DomainError):
     hint = "List the operations (MCP `tools/list`, REST `/openapi.json`, CLI `--help`) and call one that exists."
 
 
+class MethodNotAllowed(DomainError):
+    code = "method_not_allowed"
+    title = "Method not allowed"
+    http_status = 405
+    exit_code = 2
+    hint = "Use one of the methods the `Allow` header lists for this path."
+
+
 class PayloadTooLarge(DomainError):
     code = "payload_too_large"
     title = "Request too large"

@@ -148,7 +148,10 @@ class Federation:
         except (Unreachable, TimeoutError) as exc:
             log.warning("tools of %s not fetched: %s", backend.name, getattr(exc, "detail", "timed out"))
             return False
-        backend.tools = [t for t in result.get("tools", []) if isinstance(t, dict) and t.get("name")]
+        tools = result.get("tools") if isinstance(result, dict) else None
+        backend.tools = [t for t in tools or [] if isinstance(t, dict) and isinstance(t.get("name"), str) and t["name"]]
+        if len(backend.tools) != len(tools or []):
+            log.warning("%s listed tools without a name; skipped", backend.name)
         await self._rebuild()
         return True
 

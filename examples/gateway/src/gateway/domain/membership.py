@@ -73,3 +73,10 @@ class Follower:
                 log.warning("registry not reachable (%s); keeping the last membership", exc)
                 await asyncio.sleep(backoff * (1 + random.random()))
                 backoff = min(backoff * 2, 10.0)
+            except Exception:
+                # Anything else (a backend's answer the gateway did not expect) must not end the
+                # watch for good while `following` still says true: log it and list afresh.
+                self.following = False
+                log.exception("following the registry failed; listing it afresh")
+                await asyncio.sleep(backoff * (1 + random.random()))
+                backoff = min(backoff * 2, 10.0)

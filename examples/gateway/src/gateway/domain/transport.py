@@ -29,6 +29,9 @@ import httptools
 #: uvicorn closes a connection idle for 5 s; reusing one near that age races the close.
 IDLE_SECONDS = 4.0
 IDLE_PER_ORIGIN = 32
+#: The largest answer taken from a backend (a tool's result, or a whole progress stream): more is
+#: a broken answer, so one backend cannot make the gateway hold an unbounded body in memory.
+MAX_ANSWER_BYTES = 32 * 1024 * 1024
 
 
 class ConnectFailed(Exception):
@@ -68,6 +71,7 @@ class Connection(asyncio.Protocol):
         self.done = False
         self.keep_alive = True
         self.body: collections.deque[bytes] = collections.deque()
+        self.received = 0
         self.error: str | None = None
 
     # -- asyncio.Protocol ------------------------------------------------------------------------
@@ -100,6 +104,14 @@ class Connection(asyncio.Protocol):
         self.head_done = True
 
     def on_body(self, body: bytes) -> None:
+        if self.error is not None:
+            return
+        self.received += len(body)
+        if self.received > MAX_ANSWER_BYTES:
+            self.error = f"the answer is larger than {MAX_ANSWER_BYTES} bytes"
+            self.body.clear()
+            self._close()
+            return
         self.body.append(body)
 
     def on_message_complete(self) -> None:

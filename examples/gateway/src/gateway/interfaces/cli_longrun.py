@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 
+from .cli_faults import printable
+
 if TYPE_CHECKING:
     from ..core.operation import Operation
     from ..core.operation_status import OperationStatus
@@ -31,6 +33,7 @@ def progress_display(label: str) -> Iterator[Callable[[OperationStatus], None]]:
     seen = {"revision": -1}
     if sys.stderr.isatty():
         from rich.console import Console
+        from rich.markup import escape
         from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 
         bar = Progress(
@@ -45,7 +48,7 @@ def progress_display(label: str) -> Iterator[Callable[[OperationStatus], None]]:
         with bar:
 
             def show_bar(status: OperationStatus) -> None:
-                bar.update(task, completed=status.progress, message=status.message)
+                bar.update(task, completed=status.progress, message=escape(printable(status.message)))
 
             yield show_bar
         return
@@ -53,7 +56,7 @@ def progress_display(label: str) -> Iterator[Callable[[OperationStatus], None]]:
     def show_line(status: OperationStatus) -> None:
         if status.revision > seen["revision"] and not status.done:
             seen["revision"] = status.revision
-            typer.echo(f"{label}: {round(status.progress * 100)}% {status.message}".rstrip(), err=True)
+            typer.echo(f"{label}: {round(status.progress * 100)}% {printable(status.message)}".rstrip(), err=True)
 
     yield show_line
 

@@ -23,7 +23,9 @@ class OperationStatus(BaseModel):
     done: bool
     progress: float = Field(ge=0, le=1, description="Fraction done, 0 to 1")
     message: str = Field(description="The last progress message")
-    result: dict[str, Any] | None = Field(description="The operation's output once it succeeded")
+    result: dict[str, Any] | None = Field(
+        description="The operation's output once it succeeded (null in list pages: read the operation for it)"
+    )
     problem: dict[str, Any] | None = Field(description="RFC 9457 problem once it failed or was cancelled")
     created_at: datetime
     updated_at: datetime

@@ -10,6 +10,7 @@ import errno
 import json
 import logging
 import os
+import re
 import sqlite3
 import time
 from pathlib import Path
@@ -238,7 +239,18 @@ def report(exc: BaseException, as_json: bool, package: str) -> int:
 
 
 def _one_line(text: str) -> str:
-    return " ".join(str(text).split())
+    return printable(" ".join(str(text).split()))
+
+
+#: What a terminal acts on instead of showing: C0 and C1 controls (escape sequences, carriage
+#: return, backspace) but newline and tab, and the bidirectional overrides that reorder a line.
+_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """``text`` safe to write to a terminal: data cannot retitle it, clear it or forge lines;
+    each control character is shown escaped (``\\x1b``) instead."""
+    return _CONTROLS.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
 
 
 _CRASH_LOG: CrashLog | None = None

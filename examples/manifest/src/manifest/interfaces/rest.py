@@ -30,6 +30,7 @@ from ..core.about import DESCRIPTION, NAME, VERSION
 from ..core.errors import (
     DomainError,
     InternalError,
+    MethodNotAllowed,
     StoreUnavailable,
     Unauthorized,
     Unavailable,
@@ -99,11 +100,15 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        if exc.status_code in (404, 405):
+        headers = None
+        if exc.status_code == 404:
             error: DomainError = UnknownOperation(f"No operation at {request.method} {request.url.path}")
+        elif exc.status_code == 405:
+            allowed = _allowed_methods(request)
+            error = MethodNotAllowed(f"{request.method} is not served at {request.url.path}; use {allowed}")
+            headers = {"Allow": allowed}
         else:
             error = DomainError(str(exc.detail))
-        headers = {"Allow": _allowed_methods(request)} if exc.status_code == 405 else None
         return problem_response(error, status=exc.status_code, headers=headers)
 
     @app.exception_handler(Exception)

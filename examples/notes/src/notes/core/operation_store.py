@@ -72,6 +72,10 @@ def _after(cursor: str) -> tuple[float, str]:
         raise validation_failed([{"loc": ["cursor"], "msg": msg, "type": "value_error"}]) from None
 
 
+#: The columns of a listed operation: all but its result (see ``page``).
+_LISTED = "id, operation, state, progress, message, NULL AS result, problem, created_at, updated_at, revision"
+
+
 class OperationStore:
     """Operation records in ``<data_dir>/operations.sqlite3``; safe across threads and processes."""
 
@@ -190,15 +194,20 @@ class OperationStore:
         return done
 
     def page(self, limit: int, cursor: str | None) -> OperationList:
-        """Newest first, ``limit`` at a time (a keyset page, like the notes list)."""
+        """Newest first, ``limit`` at a time (a keyset page, like the notes list).
+
+        Results are left out (``result`` is null): one result may be large, and a page of them
+        would cost the server memory for each reader; a caller reads the operation for its result.
+        """
         if cursor is None:
             rows = self._conn().execute(
-                "SELECT * FROM operations ORDER BY created_at DESC, id DESC LIMIT ?", (limit + 1,)
+                f"SELECT {_LISTED} FROM operations ORDER BY created_at DESC, id DESC LIMIT ?", (limit + 1,)
             )
         else:
             stamp, op_id = _after(cursor)
             rows = self._conn().execute(
-                "SELECT * FROM operations WHERE (created_at, id) < (?, ?) ORDER BY created_at DESC, id DESC LIMIT ?",
+                f"SELECT {_LISTED} FROM operations WHERE (created_at, id) < (?, ?)"
+                " ORDER BY created_at DESC, id DESC LIMIT ?",
                 (stamp, op_id, limit + 1),
             )
         found = rows.fetchall()

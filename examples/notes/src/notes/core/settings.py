@@ -68,9 +68,17 @@ class Settings(EnvSettings):
     )
     allow_public_bind: bool = Field(default=False, description="Allow binding a non-loopback address with no API token")
     max_long_polls: int = Field(default=100, ge=1, le=100_000, description="Concurrent long polls served")
-    mcp_max_sessions: int = Field(default=100, ge=1, le=100_000, description="Open MCP sessions over HTTP")
+    mcp_max_sessions: int = Field(
+        default=100,
+        ge=1,
+        le=100_000,
+        description="MCP requests over HTTP served at once (stateless: each request is its own session); more get 503",
+    )
     mcp_session_idle_seconds: float = Field(
-        default=300.0, gt=0, le=86_400, description="An idle MCP session is closed after this long"
+        default=300.0,
+        gt=0,
+        le=86_400,
+        description="How long an idle MCP session lives; unused while MCP over HTTP is stateless, as generated",
     )
     store_timeout_seconds: float = Field(
         default=5.0, gt=0, le=600, description="Longest a write waits for the store before store_unavailable"
@@ -124,6 +132,23 @@ class Settings(EnvSettings):
     operations_retention_seconds: float = Field(
         default=86_400.0, ge=60, le=31_536_000, description="How long a finished operation's record is kept"
     )
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        from urllib.parse import urlsplit  # only when origins are set: CLI start-up stays lean
+
+        for origin in value:
+            parts = urlsplit(origin)
+            if origin != "*" and (
+                parts.scheme not in ("http", "https")
+                or not parts.hostname
+                or parts.path not in ("", "/")
+                or parts.query
+                or parts.fragment
+            ):
+                raise ValueError(f"{origin!r} is not an origin: give scheme://host[:port], or *")
+        return value
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -14,7 +14,7 @@ from typing import Any
 from . import etcd
 from . import processes as proc
 from .errors import ServerNotInStack
-from .models import DownReport, ExportReport, LogLines, ResetReport, ServerStatus, StackStatus
+from .models import DownReport, ExportReport, LogLines, ResetReport, ServerStatus, StackStatus, StackTokens
 from .stackfile import REGISTRY, LoadedStack
 from .state import ServerRecord, StackState
 
@@ -27,7 +27,18 @@ class Lifecycle:
     _env: Any
     argv: Any
 
-    def status(self, loaded: LoadedStack, show_tokens: bool = False) -> StackStatus:
+    def tokens(self, loaded: LoadedStack) -> StackTokens:
+        state = self.state(loaded)
+        servers = {
+            name: token
+            for name in loaded.stack.servers
+            if name not in loaded.members and (token := state.secret(f"{name}.api_token", create=False))
+        }
+        return StackTokens(
+            stack=loaded.stack.name, registry_token=state.secret("registry_token", create=False), servers=servers
+        )
+
+    def status(self, loaded: LoadedStack) -> StackStatus:
         state = self.state(loaded)
         registry = self._url(state, REGISTRY) if loaded.stack.registry else None
         rows: list[ServerStatus] = []
@@ -49,9 +60,6 @@ class Lifecycle:
                         url=url,
                         health=health,  # type: ignore[arg-type]
                         registry=proc.registry_status(registry, rec.dist, url) if listed else "-",  # type: ignore[union-attr,arg-type]
-                        token=state.secret(f"{name}.api_token", create=False)
-                        if show_tokens and name != REGISTRY and not member
-                        else None,
                     )
                 )
         header = ("server", "phase", "process", "pid", "health", "registry", "url")
@@ -63,7 +71,6 @@ class Lifecycle:
         return StackStatus(
             stack=loaded.stack.name,
             registry_url=registry,
-            registry_token=state.secret("registry_token", create=False) if show_tokens else None,
             servers=rows,
             table=table,
         )

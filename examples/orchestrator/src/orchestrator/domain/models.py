@@ -126,15 +126,21 @@ class ServerStatus(BaseModel):
     url: str | None
     health: Literal["ready", "not_ready", "unreachable", "-"]
     registry: str = Field(description="The instance's status in the registry, or '-'")
-    token: str | None = Field(default=None, description="API token, only when asked for")
 
 
 class StackStatus(BaseModel):
     stack: str
     registry_url: str | None
-    registry_token: str | None = Field(default=None, description="Only when asked for")
     servers: list[ServerStatus]
     table: str
+
+
+class StackTokens(BaseModel):
+    """The stack's secrets: what a client needs to call its registry and its servers."""
+
+    stack: str
+    registry_token: str | None = Field(description="The registry's API token; null before the first apply")
+    servers: dict[str, str] = Field(description="Each server's API token, by server name (those generated so far)")
 
 
 class DownReport(BaseModel):

@@ -16,7 +16,7 @@ from pydantic import Field
 from ..core.longrun import NEVER, NO_PROGRESS, Cancellation, Progress
 from .engine import Engine
 from .errors import StackInvalid
-from .models import ApplyReport, DownReport, ExportReport, LogLines, Plan, ResetReport, StackStatus
+from .models import ApplyReport, DownReport, ExportReport, LogLines, Plan, ResetReport, StackStatus, StackTokens
 from .stackfile import LoadedStack, load, parse
 from .supervisor import Supervisor
 from .tracker import Tracker
@@ -76,11 +76,14 @@ class Service:
         progress.report(1.0, report.message)
         return report
 
-    def status(
-        self, stack_file: StackFile = None, stack_text: StackText = None, show_tokens: bool = False
-    ) -> StackStatus:
-        """Each server's phase, process, health and registry status; tokens only with show_tokens."""
-        return self.engine.status(self._stack(stack_file, stack_text), show_tokens)
+    def status(self, stack_file: StackFile = None, stack_text: StackText = None) -> StackStatus:
+        """Each server's phase, process, health and registry status."""
+        return self.engine.status(self._stack(stack_file, stack_text))
+
+    def tokens(self, stack_file: StackFile = None, stack_text: StackText = None) -> StackTokens:
+        """The API tokens of the stack's registry and servers. Secrets: over REST and MCP this
+        needs the orchestrator's own API token (the operation is not marked read-only for that)."""
+        return self.engine.tokens(self._stack(stack_file, stack_text))
 
     def down(self, stack_file: StackFile = None, stack_text: StackText = None) -> DownReport:
         """Stop every server of the stack in reverse dependency order (SIGTERM: each deregisters)."""

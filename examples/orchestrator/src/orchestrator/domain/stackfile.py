@@ -129,9 +129,11 @@ def parse(text: str, base: Path, origin: str = "stack file") -> LoadedStack:
 
 def load(path: Path) -> LoadedStack:
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise StackInvalid(f"Cannot read stack file {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise StackInvalid(f"Stack file {path} is not UTF-8 text (byte {exc.start})") from None
     return parse(text, path.parent.resolve(), str(path))
 
 

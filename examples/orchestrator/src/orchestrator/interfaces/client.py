@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from ..domain.models import ApplyReport, DownReport, ExportReport, LogLines, Plan, ResetReport, StackStatus
+from ..domain.models import ApplyReport, DownReport, ExportReport, LogLines, Plan, ResetReport, StackStatus, StackTokens
 from .client_base import UNSET, BaseAsyncClient, BaseClient, arguments
 from .client_handle import AsyncOperationHandle, OperationHandle
 
@@ -46,10 +46,17 @@ class Client(BaseClient):
         self,
         stack_file: str | None = None,
         stack_text: str | None = None,
-        show_tokens: bool = False,
     ) -> StackStatus:
-        """Each server's phase, process, health and registry status; tokens only with show_tokens."""
+        """Each server's phase, process, health and registry status."""
         return self.call("status", arguments(locals()))
+
+    def tokens(
+        self,
+        stack_file: str | None = None,
+        stack_text: str | None = None,
+    ) -> StackTokens:
+        """The API tokens of the stack's registry and servers. Secrets: over REST and MCP this"""
+        return self.call("tokens", arguments(locals()))
 
     def logs(
         self,
@@ -110,10 +117,17 @@ class AsyncClient(BaseAsyncClient):
         self,
         stack_file: str | None = None,
         stack_text: str | None = None,
-        show_tokens: bool = False,
     ) -> StackStatus:
-        """Each server's phase, process, health and registry status; tokens only with show_tokens."""
+        """Each server's phase, process, health and registry status."""
         return await self.call("status", arguments(locals()))
+
+    async def tokens(
+        self,
+        stack_file: str | None = None,
+        stack_text: str | None = None,
+    ) -> StackTokens:
+        """The API tokens of the stack's registry and servers. Secrets: over REST and MCP this"""
+        return await self.call("tokens", arguments(locals()))
 
     async def logs(
         self,

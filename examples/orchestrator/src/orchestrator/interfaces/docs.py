@@ -157,7 +157,9 @@ def long_running_section() -> str:
     ]
     lines.append(
         "- **MCP**: the tool call returns the result when done; send a `progressToken` in `_meta` for"
-        " `notifications/progress`, and `notifications/cancelled` to cancel."
+        " `notifications/progress`. To cancel: over stdio, `notifications/cancelled`; over HTTP, close"
+        " the call's response stream (the server is stateless, so a notification sent in another"
+        " request cannot reach the call)."
     )
     return "\n".join(lines)
 
@@ -241,9 +243,12 @@ def readme_regions() -> dict[str, str]:
                 "",
                 "### Authentication",
                 "",
-                "Mutating operations over REST and MCP-over-HTTP need `Authorization: Bearer <token>`; with no",
+                "Mutating operations over REST need `Authorization: Bearer <token>`; with no",
                 f"`{ENV_PREFIX}API_TOKEN` set they are refused with `unauthorized`. The CLI in `--url` mode and",
-                "the remote client send the same variable. Reads stay open; metrics are at `/metrics`.",
+                "the remote client send the same variable. REST reads stay open; metrics are at `/metrics`.",
+                "MCP over HTTP (`/mcp`) needs the token on every request, `initialize` and `tools/list`",
+                "included (an MCP client's config passes it as an `Authorization` header); over stdio",
+                "(`mcp`) the local process needs none.",
             ]
         ),
         "develop": "\n".join(

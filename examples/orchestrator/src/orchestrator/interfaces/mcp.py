@@ -42,7 +42,7 @@ PROBLEM_TYPE = "urn:orchestrator:error"
 #: status, so an owner's new error classes get sensible advice without a line here.
 LONG_RUNNING_NOTE = (
     "Long-running: pass a progressToken in the request's _meta to receive progress notifications"
-    " while it runs; cancel with notifications/cancelled."
+    " while it runs. Cancel with notifications/cancelled over stdio; over HTTP, close the call's stream."
 )
 
 
@@ -114,7 +114,8 @@ async def run_long(runner: OperationRunner, service: Any, op: Operation, raw: An
                 await ctx.session.report_progress(status.progress, 1.0, status.message or None)
     except anyio.get_cancelled_exc_class():
         # The SDK cancels this handler when the client sends notifications/cancelled for the
-        # request (or, in process, abandons the call): stop the operation too.
+        # request (stdio), closes the call's stream (HTTP) or, in process, abandons the call:
+        # stop the operation too.
         with anyio.CancelScope(shield=True):
             await runner.cancel(status.id)
         raise

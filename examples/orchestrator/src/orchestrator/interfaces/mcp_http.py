@@ -7,7 +7,10 @@ each POST on its own, so nothing outlives a request and no client can fill a ses
 here is a self-contained call, so sessions would buy nothing. What bounds a client instead is
 ``settings.mcp_max_sessions``, read here as the number of MCP exchanges served at once (each
 stateless exchange is a one-request session in the SDK): one more is refused at once with 503
-and a JSON-RPC error. ``settings.mcp_session_idle_seconds`` is handed to the SDK for the day
+and a JSON-RPC error. Only POST is served: a GET would open a stream for messages the server
+starts, which a stateless server never sends, so such streams would only sit idle and hold
+that bound; DELETE ends a session, of which there are none. Both get 405, as the transport's
+specification allows. ``settings.mcp_session_idle_seconds`` is handed to the SDK for the day
 a server needs sessions back (``stateless=False``); stateless, no session exists to expire.
 Every request on ``/mcp`` needs the bearer token, reads included: an unauthenticated client
 cannot even say ``initialize``.
@@ -22,10 +25,11 @@ from typing import Any
 from mcp.server.lowlevel import Server
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 
-from ..core.errors import Unauthorized, Unavailable
+from ..core.errors import MethodNotAllowed, Unauthorized, Unavailable, validation_failed
 from ..core.settings import ENV_PREFIX, Settings
 from .auth import require_token
 from .mcp import PROBLEM_TYPE
+from .routes import too_deep
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -85,6 +89,10 @@ class McpHttpApp:
         self.in_flight = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["method"] != "POST":
+            refused = MethodNotAllowed(f"{scope['method']} is not served at /mcp: send each message as a POST")
+            await _reply(send, 405, refused.detail, refused.to_problem(PROBLEM_TYPE), {"Allow": "POST"})
+            return
         headers = dict(scope["headers"])
         if not self.settings.api_token:
             problem = Unauthorized(f"MCP over HTTP is off until {ENV_PREFIX}API_TOKEN is set on the server")
@@ -102,13 +110,18 @@ class McpHttpApp:
             return
         self.in_flight += 1
         try:
+            body, receive = await _buffered(receive)
+            limit = self.settings.max_json_depth
+            if too_deep(body, limit):  # as on REST: refused before the SDK's parser recurses into it
+                msg = f"JSON nested deeper than {limit} levels"
+                deep = validation_failed([{"loc": [], "msg": msg, "type": "value_error"}])
+                await _reply(send, 422, deep.detail, deep.to_problem(PROBLEM_TYPE))
+                return
             manager = self.manager
-            if self.streaming is not None and scope["method"] == "POST":
+            if self.streaming is not None and b'"progressToken"' in body:
                 # A request carrying a progressToken wants notifications/progress while it runs
                 # (a long-running tool): only an SSE answer can carry them.
-                body, receive = await _buffered(receive)
-                if b'"progressToken"' in body:
-                    manager = self.streaming
+                manager = self.streaming
             await manager.handle_request(scope, receive, send)
         finally:
             self.in_flight -= 1

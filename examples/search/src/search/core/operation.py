@@ -17,8 +17,9 @@ from functools import cached_property
 from typing import Any
 
 import annotated_types
-from pydantic import BaseModel, ConfigDict, ValidationError, create_model
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, create_model
 from pydantic.fields import FieldInfo
+from pydantic_core import PydanticCustomError
 
 from .errors import DomainError, UnknownOperation, validation_failed
 
@@ -116,7 +117,7 @@ class Operation:
             if param.name == "self" or param.name in self.injected:
                 continue
             default = ... if param.default is inspect.Parameter.empty else param.default
-            fields[param.name] = (bounded_ints(self._hints[param.name]), default)
+            fields[param.name] = (checked_numbers(self._hints[param.name]), default)
         model_name = "".join(part.capitalize() for part in self.name.split("_")) + "Input"
         return create_model(model_name, __config__=ConfigDict(extra="forbid"), **fields)
 
@@ -175,27 +176,43 @@ def _int_bounds(metadata: tuple[Any, ...]) -> tuple[bool, bool]:
     return lower, upper
 
 
-def bounded_ints(annotation: Any) -> Any:
-    """``annotation`` with every ``int`` in it that lacks a bound given the 64-bit one it lacks.
+def _not_bool(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise PydanticCustomError("number_type", "Input should be a number, not true or false")
+    return value
+
+
+#: pydantic's lax mode reads ``true`` as 1 (it needs lax mode: query strings and CLI options
+#: arrive as text); a boolean sent for a number is the caller's mistake, refused like any other.
+_NO_BOOL = BeforeValidator(_not_bool)
+
+
+def checked_numbers(annotation: Any) -> Any:
+    """``annotation`` with every ``int`` and ``float`` in it refusing booleans, and every ``int``
+    that lacks a bound given the 64-bit one it lacks.
 
     Walks ``Annotated``, unions (``int | None``) and containers (``list[int]``); leaves bool,
     Literal and models alone.
     """
     origin = typing.get_origin(annotation)
     if annotation is int:
-        return typing.Annotated[int, annotated_types.Interval(ge=INT_MIN, le=INT_MAX)]
+        return typing.Annotated[int, _NO_BOOL, annotated_types.Interval(ge=INT_MIN, le=INT_MAX)]
+    if annotation is float:
+        return typing.Annotated[float, _NO_BOOL]
     if origin is typing.Annotated:
         base, *metadata = typing.get_args(annotation)
         if base is int:
             lower, upper = _int_bounds(tuple(metadata))
             extra = [annotated_types.Ge(INT_MIN)] * (not lower) + [annotated_types.Le(INT_MAX)] * (not upper)
-            return typing.Annotated[(annotation, *extra)] if extra else annotation
-        inner = bounded_ints(base)
+            return typing.Annotated[(annotation, _NO_BOOL, *extra)]
+        if base is float:
+            return typing.Annotated[(annotation, _NO_BOOL)]
+        inner = checked_numbers(base)
         return annotation if inner is base else typing.Annotated[(inner, *metadata)]
     args = typing.get_args(annotation)
     if not args or origin is typing.Literal:
         return annotation
-    new_args = tuple(bounded_ints(a) for a in args)
+    new_args = tuple(checked_numbers(a) for a in args)
     if all(n is a for n, a in zip(new_args, args, strict=True)):
         return annotation
     if origin is typing.Union or isinstance(annotation, types.UnionType):

@@ -189,8 +189,10 @@ def _print_result(result: BaseModel, as_json: bool) -> None:
     if as_json:
         typer.echo(json.dumps(data))
         return
-    for key, value in data.items():
-        typer.echo(f"{key}: {value if isinstance(value, str) else json.dumps(value)}")
+    from .cli_faults import printable
+
+    for key, value in data.items():  # text as it is (escapes shown, not obeyed); the rest as JSON
+        typer.echo(f"{key}: {printable(value) if isinstance(value, str) else json.dumps(value)}")
 
 
 def example_argv(op: Operation, raw: dict[str, Any], as_json: bool = True) -> list[str]:

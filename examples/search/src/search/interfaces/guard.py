@@ -43,13 +43,16 @@ _JSON = "application/json"
 def encode_problem(
     error: DomainError, problem_type: str, request_id: str | None
 ) -> tuple[bytes, list[tuple[bytes, bytes]]]:
-    """The problem+json body and headers of an error (``WWW-Authenticate`` on a 401, RFC 9110)."""
+    """The problem+json body and headers of an error: ``WWW-Authenticate`` on a 401 and
+    ``Retry-After`` on a 503 (RFC 9110), so clients know how to authenticate and when to retry."""
     problem = error.to_problem(problem_type)
     if request_id is not None:
         problem["request_id"] = request_id
     headers = [(b"content-type", b"application/problem+json")]
     if error.http_status == 401:
         headers.append((b"www-authenticate", b'Bearer realm="api"'))
+    elif error.http_status == 503:
+        headers.append((b"retry-after", b"1"))
     return json.dumps(problem).encode(), headers
 
 
