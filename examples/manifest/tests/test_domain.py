@@ -81,6 +81,25 @@ def test_register_is_idempotent(make):
     assert len(svc.get(name="notes").instances) == 1
 
 
+def test_new_instances_are_bounded_in_all_and_per_service(make):
+    """A client holding the token cannot fill the registry: a new instance past either bound is
+    refused with a stable code; refreshing one already there, and other names, still work."""
+    from manifest.domain.errors import TooManyInstances
+
+    svc = make(max_instances=4, max_instances_per_service=2)
+    for i in range(2):
+        svc.register(name="flood", instance_id=f"i{i}", lease_token=LEASE)
+    with pytest.raises(TooManyInstances, match="'flood' has 2"):
+        svc.register(name="flood", instance_id="i2", lease_token=LEASE)
+    svc.register(name="flood", instance_id="i1", lease_token=LEASE)  # a refresh takes no room
+    svc.register(name="other", instance_id="o0", lease_token=LEASE)
+    svc.register(name="third", instance_id="t0", lease_token=LEASE)
+    with pytest.raises(TooManyInstances, match="holds 4"):
+        svc.register(name="fourth", instance_id="f0", lease_token=LEASE)
+    svc.deregister(name="flood", instance_id="i0", lease_token=LEASE)
+    svc.register(name="fourth", instance_id="f0", lease_token=LEASE)
+
+
 def test_update_changes_only_given_fields(make):
     svc = make()
     reg(svc, version="1.0", tags=["x"], metadata={"k": "v"})

@@ -225,6 +225,23 @@ def test_shadowed_route_refused_when_app_is_built(settings: Any, monkeypatch: py
     assert target.name in str(refused.value) and "count_things" in str(refused.value)
 
 
+def test_a_table_that_would_serve_otherwise_than_it_reads_is_refused(
+    settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two entries of one name (each interface would keep one), or a method HTTP has not."""
+    from search.core.operation import Operation
+    from search.interfaces import rest
+
+    first = OPERATIONS[0]
+    again = Operation(first.handler, first.method, "/again" + first.path)
+    monkeypatch.setattr(rest, "OPERATIONS", (*OPERATIONS, again))
+    with pytest.raises(ValueError, match="twice") as refused:
+        rest.create_app(settings)
+    assert first.name in str(refused.value)
+    with pytest.raises(ValueError, match="FETCH"):
+        Operation(first.handler, "FETCH", first.path)
+
+
 def test_openapi_same_status_errors_in_a_fixed_order() -> None:
     """Two declared errors with one HTTP status document the same way whatever their order."""
     from search.core.errors import DomainError
@@ -238,6 +255,21 @@ def test_openapi_same_status_errors_in_a_fixed_order() -> None:
 
     assert responses([Second, First]) == responses([First, Second])
     assert responses([Second, First])[409]["description"] == "First conflict / Second conflict"
+
+
+def test_help_lists_only_the_packages_own_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An error class some other module defines (a test, an embedding program) is not one of this
+    CLI's exit codes, and never reaches the cached `--help`."""
+    from search.core.errors import DomainError
+    from search.interfaces import cli_index
+
+    class Foreign(DomainError):
+        code, title, exit_code = "zz_foreign", "Foreign", 3
+
+    monkeypatch.setattr(cli_index, "_INDEX", {})
+    monkeypatch.setattr(cli_index, "INDEX_FILE", tmp_path / "cli-index.marshal")
+    codes = {code for _, code in cli_index.index()["exit_codes"]}
+    assert Foreign.code not in codes and "validation_error" in codes
 
 
 def test_unexpected_error_is_a_sanitized_500_with_the_request_id(

@@ -15,6 +15,7 @@ from .domain.errors import (
     RevisionCompacted,
     RevisionConflict,
     ServiceNotFound,
+    TooManyInstances,
     TooManyWatches,
 )
 from .domain.service import Service
@@ -84,7 +85,7 @@ OPERATIONS: tuple[Operation, ...] = (
             ),
             Example({"name": "evil", "instance_id": "x", "tags": ["a\u202eb"]}, error="validation_error"),
         ),
-        errors=(LeaseMismatch, *_WRITES),
+        errors=(LeaseMismatch, TooManyInstances, *_WRITES),
     ),
     Operation(
         Service.get,

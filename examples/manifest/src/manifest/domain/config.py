@@ -33,6 +33,12 @@ class RegistrySettings(EnvSettings):
         description="Passed as lease_token, acts on any instance (operators only; unset: nobody can).",
     )
     list_limit: int = Field(default=100, ge=1, le=1000, description="Page size of list when none is asked for.")
+    # One registration is a record kept until it lapses (and, under self-preservation, longer):
+    # without bounds a client holding the token could fill the store and the memory of every reader.
+    max_instances: int = Field(default=10_000, ge=1, le=1_000_000, description="Instances the registry holds at most.")
+    max_instances_per_service: int = Field(
+        default=256, ge=1, le=100_000, description="Instances one service name holds at most."
+    )
     conflict_retries: int = Field(
         default=5, ge=1, le=50, description="Reloads a write tries when another process moved the store."
     )

@@ -67,6 +67,16 @@ class RevisionConflict(DomainError):
     retryable = True
 
 
+class TooManyInstances(DomainError):
+    """The registry (or this service name) holds as many instances as it takes."""
+
+    code = "too_many_instances"
+    title = "Registry full"
+    http_status = 409
+    exit_code = 4
+    hint = "Deregister instances that are gone (or wait until they lapse), or raise MANIFEST_MAX_INSTANCES."
+
+
 class TooManyWatches(Unavailable):
     """Every long-poll slot of this server is taken; retry later (or with wait=0)."""
 

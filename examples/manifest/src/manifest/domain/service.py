@@ -28,7 +28,7 @@ from typing import Any
 from ..core.errors import ValidationFailed
 from . import leases
 from .config import RegistrySettings
-from .errors import InstanceNotFound
+from .errors import InstanceNotFound, TooManyInstances
 from .metrics import expose_metrics
 from .models import (
     Dependencies,
@@ -151,6 +151,7 @@ class Service(Reads):
             token = lease_token or leases.new_token()
             changes: list[tuple[EventType, Instance | None, Key]] = []
             if current is None:
+                self._check_room(name)
                 record = Instance(
                     name=name,
                     instance_id=instance_id,
@@ -190,6 +191,14 @@ class Service(Reads):
             return Plan(after=after, changes=changes)
 
         return self._write(prepare)
+
+    def _check_room(self, name: str) -> None:
+        """A new instance must fit the registry's bounds (re-registering an existing one always does)."""
+        limit, per_name = self.config.max_instances, self.config.max_instances_per_service
+        if len(self._records) >= limit:
+            raise TooManyInstances(f"the registry holds {limit} instances, its limit")
+        if sum(1 for key in self._records if key[0] == name) >= per_name:
+            raise TooManyInstances(f"{name!r} has {per_name} instances registered, the limit for one service")
 
     def update(
         self,

@@ -38,6 +38,7 @@ from ..core.errors import (
     ValidationFailed,
 )
 from ..core.observe import observers
+from ..core.operation import check_table
 from ..core.operation_status import OperationStatus
 from ..core.runner import open_runner
 from ..core.settings import Settings, get_settings
@@ -170,6 +171,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     logs.configure(settings.log_level)
     tracing.setup()
+    check_table(OPERATIONS)
     refuse_shadowed_routes(OPERATIONS)
     service = Service.from_settings(settings)
     runner = open_runner(settings)  # long-running operations, shared by REST and MCP

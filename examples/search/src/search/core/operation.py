@@ -27,6 +27,7 @@ _PATH_PARAM = re.compile(r"{(\w+)}")
 #: Integers with no bound of their own are held to the signed 64-bit range: what SQLite and most
 #: stores hold, so a larger value is the caller's mistake (422), not the store's (500).
 INT_MIN, INT_MAX = -(2**63), 2**63 - 1
+HTTP_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,12 @@ class Operation:
     #: The handler may run for seconds or minutes: every interface starts it, shows its progress
     #: and lets callers cancel it (see core/longrun.py) instead of holding one request open.
     long_running: bool = False
+
+    def __post_init__(self) -> None:
+        if self.method.upper() not in HTTP_METHODS:
+            raise ValueError(
+                f"Operation {self.name!r}: method {self.method!r} is not one of {', '.join(sorted(HTTP_METHODS))}"
+            )
 
     @cached_property
     def is_async(self) -> bool:
@@ -234,6 +241,16 @@ def is_structured(annotation: Any) -> bool:
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return True
     return any(is_structured(a) for a in typing.get_args(annotation) if a is not type(None))
+
+
+def check_table(operations: tuple[Operation, ...]) -> None:
+    """Refuse a table with two entries of one name: each interface would keep one of them, and
+    which one would differ from interface to interface, silently."""
+    seen: set[str] = set()
+    for op in operations:
+        if op.name in seen:
+            raise ValueError(f"Operation {op.name!r} appears twice in the operation table; keep one entry per handler")
+        seen.add(op.name)
 
 
 def find(operations: tuple[Operation, ...], name: str) -> Operation:

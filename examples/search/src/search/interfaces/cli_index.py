@@ -19,6 +19,7 @@ PACKAGE_DIR = Path(__file__).resolve().parents[1]
 INDEX_FILE = PACKAGE_DIR / "__pycache__" / "cli-index.marshal"
 
 _INDEX: dict[str, Any] = {}
+_OWN = __name__.rsplit(".", 2)[0] + "."  # "<package>."
 
 
 def index() -> dict[str, Any]:
@@ -47,7 +48,11 @@ def index() -> dict[str, Any]:
         "commands": {op.cli_name: op.summary for op in OPERATIONS},
         # The first paragraph of each help text, whole: one line per command, as operations get.
         "builtins": {name: " ".join((cmd.help or "").split("\n\n")[0].split()) for name, cmd in commands().items()},
-        "exit_codes": sorted((cls.exit_code, code) for code, cls in DomainError.by_code.items()),
+        # The package's own errors only: a class a test (or an embedding program) defines is no
+        # error of this CLI, and would stay in the cache after that process left.
+        "exit_codes": sorted(
+            (cls.exit_code, code) for code, cls in DomainError.by_code.items() if cls.__module__.startswith(_OWN)
+        ),
     }
     with contextlib.suppress(OSError):  # a read-only install simply goes without the cache
         INDEX_FILE.parent.mkdir(exist_ok=True)

@@ -109,11 +109,18 @@ def _method(op: Operation, imports: _Imports, is_async: bool) -> list[str]:
         imports.handles = True
         result = f"{'AsyncOperationHandle' if is_async else 'OperationHandle'}[{result}]"
     call = f'{"await " if is_async else ""}self.call("{op.name}", arguments(locals()))'
-    summary = op.summary.replace('"""', "'''")
+    summary = _docstring_text(op.summary)
     return [*lines, f"    ) -> {result}:", f'        """{summary}"""', f"        return {call}", ""]
 
 
+def _docstring_text(text: str) -> str:
+    """``text`` as it reads inside a ``\"\"\"`` docstring: backslashes and quotes escaped, so a
+    name or summary holding them (``Tri \"\"\" Quote``, ``a\\b``) still makes valid source."""
+    return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
 def client_source(operations: tuple[Operation, ...], name: str) -> str:
+    name = _docstring_text(name)
     imports = _Imports()
     sync = [line for op in operations for line in _method(op, imports, is_async=False)]
     asynchronous = [line for op in operations for line in _method(op, imports, is_async=True)]
