@@ -178,8 +178,12 @@ def test_rest_refuses_bad_requests(server_url: str, stored: Any, settings: Any) 
         for name, value in case.expect_headers.items():
             assert value in response.headers.get(name, ""), (where, dict(response.headers))
         if case.code is not None:
-            assert response.headers["content-type"] == "application/problem+json", where
-            problem = response.json()
+            if case.path == "/mcp":  # an MCP client reads a JSON-RPC error, the problem in `data`
+                assert response.headers["content-type"] == "application/json", where
+                problem = response.json()["error"]["data"]
+            else:
+                assert response.headers["content-type"] == "application/problem+json", where
+                problem = response.json()
             assert problem["code"] == case.code and problem["detail"], where
             assert problem["request_id"], where
             assert "Traceback" not in response.text, where

@@ -56,6 +56,13 @@ def encode_problem(
     return json.dumps(problem).encode(), headers
 
 
+def jsonrpc_error(problem: dict[str, Any]) -> bytes:
+    """A JSON-RPC error answering a request whose id was never read, the problem in ``data``:
+    what an MCP client expects from ``/mcp``, so its SDK shows the code instead of a bare status."""
+    error = {"code": -32001, "message": problem.get("detail", ""), "data": problem}
+    return json.dumps({"jsonrpc": "2.0", "id": None, "error": error}).encode()
+
+
 def is_loopback(host: str) -> bool:
     name = host.strip("[]").lower()
     if name == "localhost":
@@ -113,8 +120,10 @@ class Guard:
         echo_request_id: bool,
         problem_type: str,
         routes: Any = None,
+        jsonrpc_path: str | None = None,
     ) -> None:
         self.app = app
+        self.jsonrpc_path = jsonrpc_path  # refusals there are JSON-RPC errors (the MCP endpoint)
         self.routes = routes  # a routes.RouteTable: operation routes called without the framework
         self.any_host = False
         self.host_names: set[str] = set()  # any port
@@ -175,7 +184,7 @@ class Guard:
         try:
             error = self._refusal(scope, host, origin, content_type, length, chunked)
             if error is not None:
-                await self._send_problem(send, error, rid, extra)
+                await self._send_problem(send, error, rid, extra, scope)
                 return
             await self._serve(scope, receive, send, rid, extra, parent, state)
         finally:
@@ -251,7 +260,7 @@ class Guard:
             await app(scope, counted_receive if scope["method"] in _BODY_METHODS else receive, tracked_send)
         except PayloadTooLarge as exc:
             if not started:
-                await self._send_problem(send, exc, rid, extra)
+                await self._send_problem(send, exc, rid, extra, scope)
         except Exception:
             # Nothing the routes did not turn into a problem may leave as a bare 500 or a dropped
             # connection: log it once, here, with the request id, and answer a sanitized problem
@@ -263,8 +272,13 @@ class Guard:
         finally:
             tracing.detach(parent)
 
-    async def _send_problem(self, send: Any, error: DomainError, rid: str, extra: list[tuple[bytes, bytes]]) -> None:
+    async def _send_problem(
+        self, send: Any, error: DomainError, rid: str, extra: list[tuple[bytes, bytes]], scope: Any = None
+    ) -> None:
         body, headers = encode_problem(error, self.problem_type, rid)
+        if scope is not None and self.jsonrpc_path is not None and scope["path"].startswith(self.jsonrpc_path):
+            body = jsonrpc_error(json.loads(body))
+            headers = [(b"content-type", b"application/json"), *headers[1:]]
         headers = [*headers, (b"content-length", str(len(body)).encode()), *extra]
         await send({"type": "http.response.start", "status": error.http_status, "headers": headers})
         await send({"type": "http.response.body", "body": body})

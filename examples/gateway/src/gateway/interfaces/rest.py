@@ -274,6 +274,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         echo_request_id=True,
         problem_type=PROBLEM_TYPE,
         routes=RouteTable(endpoints),
+        jsonrpc_path="/mcp",
     )
 
     _add_error_handlers(app)

@@ -18,16 +18,16 @@ cannot even say ``initialize``.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from mcp.server.lowlevel import Server
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 
-from ..core.errors import MethodNotAllowed, Unauthorized, Unavailable, validation_failed
+from ..core.errors import DomainError, MethodNotAllowed, Unauthorized, Unavailable, validation_failed
 from ..core.settings import ENV_PREFIX, Settings
 from .auth import require_token
+from .guard import jsonrpc_error
 from .mcp import PROBLEM_TYPE
 from .routes import too_deep
 
@@ -54,19 +54,14 @@ def http_session_manager(
     )
 
 
-async def _reply(
-    send: Send, status: int, message: str, data: Any = None, headers: dict[str, str] | None = None
-) -> None:
-    """A JSON-RPC error with no request id (the body was not read) and an HTTP status."""
-    error: dict[str, Any] = {"code": -32001, "message": message}
-    if data is not None:
-        error["data"] = data
-    body = json.dumps({"jsonrpc": "2.0", "id": None, "error": error}).encode()
+async def _reply(send: Send, error: DomainError, headers: dict[str, str] | None = None) -> None:
+    """``error`` as a JSON-RPC error with no request id (the body was not read), under its HTTP status."""
+    body = jsonrpc_error(error.to_problem(PROBLEM_TYPE))
     extra = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items()]
     await send(
         {
             "type": "http.response.start",
-            "status": status,
+            "status": error.http_status,
             "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *extra],
         }
     )
@@ -91,22 +86,22 @@ class McpHttpApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["method"] != "POST":
             refused = MethodNotAllowed(f"{scope['method']} is not served at /mcp: send each message as a POST")
-            await _reply(send, 405, refused.detail, refused.to_problem(PROBLEM_TYPE), {"Allow": "POST"})
+            await _reply(send, refused, {"Allow": "POST"})
             return
         headers = dict(scope["headers"])
         if not self.settings.api_token:
             problem = Unauthorized(f"MCP over HTTP is off until {ENV_PREFIX}API_TOKEN is set on the server")
-            await _reply(send, 401, problem.detail, problem.to_problem(PROBLEM_TYPE), {"WWW-Authenticate": "Bearer"})
+            await _reply(send, problem, {"WWW-Authenticate": "Bearer"})
             return
         try:
             require_token(self.settings, headers.get(b"authorization", b"").decode("latin-1"))
         except Unauthorized as exc:
-            await _reply(send, 401, exc.detail, exc.to_problem(PROBLEM_TYPE), {"WWW-Authenticate": "Bearer"})
+            await _reply(send, exc, {"WWW-Authenticate": "Bearer"})
             return
         # Bodies over max_body_bytes never get here: the guard in front of /mcp refuses them.
         if self.in_flight >= self.limit:
             busy = Unavailable(f"{self.limit} MCP requests are already being served; try again shortly")
-            await _reply(send, 503, busy.detail, busy.to_problem(PROBLEM_TYPE), {"Retry-After": "1"})
+            await _reply(send, busy, {"Retry-After": "1"})
             return
         self.in_flight += 1
         try:
@@ -115,7 +110,7 @@ class McpHttpApp:
             if too_deep(body, limit):  # as on REST: refused before the SDK's parser recurses into it
                 msg = f"JSON nested deeper than {limit} levels"
                 deep = validation_failed([{"loc": [], "msg": msg, "type": "value_error"}])
-                await _reply(send, 422, deep.detail, deep.to_problem(PROBLEM_TYPE))
+                await _reply(send, deep)
                 return
             manager = self.manager
             if self.streaming is not None and b'"progressToken"' in body:
