@@ -56,6 +56,7 @@ class Recorder(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def recorder(world: World) -> Iterator[type[Recorder]]:
+    Recorder.seen = []  # this test's requests only
     server = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_port}/mcp"
@@ -132,7 +133,7 @@ def test_a_backend_listing_malformed_tools_stops_nothing(
             return {t.name for t in (await session.list_tools()).tools}
 
     wait_for(lambda: "recorder_echo" in anyio.run(listed), 30)
-    url = next(r["headers"]["host"] for r in recorder.seen)
+    url = recorder.seen[-1]["headers"]["host"]  # the recorder serving this test
     body = {"name": "later", "instance_id": "l1", "version": "1.0.0", "interfaces": {"mcp": f"http://{url}/mcp"}}
     answer = httpx.post(world.registry.url + "/v1/instances", headers=AUTH, json=body, timeout=10)
     answer.raise_for_status()

@@ -354,5 +354,6 @@ def test_a_stalled_store_answers_503_and_blocks_nothing_else(
         stop.set()
         beater.join(timeout=10)
     assert not failures, failures[:5]
-    assert _register(reg, "late", "x").status_code == 200  # the store is back: writes go through
+    # the store is back (an etcd cluster may take a moment to elect a leader again): writes go through
+    wait_for(lambda: _register(reg, "late", "x").status_code == 200, timeout=30)
     assert set(reg.statuses("fleet").values()) == {"up"}

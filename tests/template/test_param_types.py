@@ -21,10 +21,10 @@ SERVICE_IMPORTS = (
     "from typing import TYPE_CHECKING\n",
     "from typing import TYPE_CHECKING, Annotated, Literal\n\nfrom pydantic import Field\n",
 )
+_MODELS = "Body, Cursor, Limit, Note, NoteList, NotesExport, PauseMs, Slug, Tag, Tags, Title, Version"
 MODEL_IMPORTS = (
-    "from .models import Body, Cursor, Limit, Note, NoteList, NotesExport, PauseMs, Slug, Tag, Title, Version\n",
-    "from .models import Body, Cursor, Limit, Note, NoteList, NotesExport, PauseMs, Slug, Tag, Title, TypesEcho, "
-    "Version\n",
+    f"from .models import {_MODELS}\n",
+    "from .models import (\n" + "".join(f"    {n},\n" for n in sorted([*_MODELS.split(", "), "TypesEcho"])) + ")\n",
 )
 MODEL = """
 

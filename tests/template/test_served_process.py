@@ -26,7 +26,7 @@ def _refusals(base: str, port: int) -> None:
     assert evil_host.status_code == 400 and evil_host.json()["code"] == "host_not_allowed"
     assert httpx.get(f"http://localhost:{port}/v1/notes").status_code == 200  # loopback names, any port
     mcp_host = httpx.post(base + "/mcp", json={}, headers={"Host": "evil.example"})
-    assert mcp_host.status_code == 400 and mcp_host.json()["code"] == "host_not_allowed"
+    assert mcp_host.status_code == 400 and mcp_host.json()["error"]["data"]["code"] == "host_not_allowed"
     # A web page's cross-site form post: text/plain needs no CORS preflight, so the browser sends it.
     cross = httpx.post(
         base + "/v1/notes",

@@ -173,10 +173,12 @@ def owner_edits(project: Path, package: str = "notes_server", readme: bool = Tru
         )
     )
     service = src / "domain" / "service.py"
+    imported = "Body, Cursor, Limit, Note, NoteList, NotesExport, PauseMs, Slug, Tag, Tags, Title, Version"
+    wrapped = ["NoteCount", *imported.split(", ")]  # too long for one line now: one name per line
     _replace(
         service,
-        "from .models import Body, Cursor, Limit, Note, NoteList,",
-        "from .models import Body, Cursor, Limit, Note, NoteCount, NoteList,",
+        f"from .models import {imported}\n",
+        "from .models import (\n" + "".join(f"    {name},\n" for name in sorted(wrapped)) + ")\n",
     )
     service.write_text(
         service.read_text()
